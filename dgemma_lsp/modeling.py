@@ -182,6 +182,15 @@ def configure_generation(model: DiffusionGemmaForBlockDiffusion, ids: dict[str, 
     model.generation_config.bos_token_id = ids[BOS]
 
 
+def fim_prompt_ids(prefix_ids: list[int], suffix_ids: list[int], ids: dict[str, int]) -> list[int]:
+    """The infill prompt, suffix first (SPM): [<bos>, <fim_suffix>, suffix, <fim_prefix>, prefix, <fim_middle>].
+
+    Training (`model/fim.py`) and the server build prompts with this one function. Suffix first keeps the encoder
+    cache valid while the user types at the cursor: only the tail of the prefix changes, and it comes last.
+    """
+    return [ids[BOS], ids[FIM_SUFFIX], *suffix_ids, ids[FIM_PREFIX], *prefix_ids, ids[FIM_MIDDLE]]
+
+
 def parameter_count(model: torch.nn.Module) -> int:
     """Unique parameters (the encoder and decoder share their layers; tied tensors count once)."""
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
@@ -194,6 +203,7 @@ __all__ = [
     "build_config",
     "byte_tokenizer",
     "configure_generation",
+    "fim_prompt_ids",
     "parameter_count",
     "small_config_of",
     "special_ids",

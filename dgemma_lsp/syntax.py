@@ -7,6 +7,8 @@ Grammars come from the per-language wheels (tree-sitter-python, ...), not from `
 from __future__ import annotations
 
 import functools
+import importlib.resources
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Callable
@@ -122,3 +124,218 @@ def error_count(source: str | bytes, language: str) -> int:
         if node.has_error:
             stack.extend(node.children)
     return count
+
+
+# ---- queries -----------------------------------------------------------------------------------------------------
+
+_INHERITS = re.compile(r";\s*inherits:\s*(?P<names>[\w,\s]+)")
+
+
+def _query_source(name: str) -> str:
+    """The text of `queries/<name>.scm`, after the files its first line inherits from (`; inherits: javascript`)."""
+    text = (importlib.resources.files(__package__) / "queries" / f"{name}.scm").read_text(encoding="utf-8")
+    header = _INHERITS.fullmatch(text.split("\n", 1)[0].strip())
+    parents = [p.strip() for p in header["names"].split(",") if p.strip()] if header else []
+    return "\n".join([*(_query_source(parent) for parent in parents), text])
+
+
+@functools.cache
+def query(language: str) -> tree_sitter.Query:
+    """The textobject query of a language (`@function.outer`, `@block.inner`, `@stub.inner`, ...), compiled once."""
+    return tree_sitter.Query(ts_language(language), _query_source(language))
+
+
+def _matches(tree: tree_sitter.Tree, language: str, byte_range: tuple[int, int] | None = None):
+    cursor = tree_sitter.QueryCursor(query(language))
+    if byte_range is not None:
+        # Matches that merely intersect the range come back whole, captures outside it included.
+        cursor.set_byte_range(*byte_range)
+    return cursor.matches(tree.root_node)
+
+
+def _around(byte_offset: int) -> tuple[int, int]:
+    """A byte range that intersects every node touching `byte_offset`, including one that ends right there."""
+    return max(0, byte_offset - 1), byte_offset + 1
+
+
+def captures_at(tree: tree_sitter.Tree, language: str, name: str, byte_offset: int) -> list[tree_sitter.Node]:
+    """Nodes captured as `@name` whose range touches `byte_offset` (start <= offset <= end), innermost first."""
+    cursor = tree_sitter.QueryCursor(query(language))
+    cursor.set_byte_range(*_around(byte_offset))
+    found = {node.id: node for node in cursor.captures(tree.root_node).get(name, ())}
+    touching = [node for node in found.values() if node.start_byte <= byte_offset <= node.end_byte]
+    return sorted(touching, key=lambda node: (node.end_byte - node.start_byte, -node.start_byte))
+
+
+def node_at(tree: tree_sitter.Tree, byte_offset: int) -> tree_sitter.Node:
+    """The smallest named node at a byte offset."""
+    return tree.root_node.named_descendant_for_byte_range(byte_offset, byte_offset)
+
+
+def token_at(tree: tree_sitter.Tree, byte_offset: int) -> tree_sitter.Node:
+    """The smallest node, named or not (e.g. a `:` or `{` token), covering the byte at `byte_offset`."""
+    return tree.root_node.descendant_for_byte_range(byte_offset, byte_offset + 1)
+
+
+# ---- functions ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunctionSite:
+    """A function, method, closure or lambda, with the part of its body that a fill replaces.
+
+    All offsets are BYTE offsets into the UTF-8 source (tree-sitter's unit); `documents.Document.str_index` and
+    `spans.hole_for_function` turn them into string indices. `body_start:body_end` is the range to replace: inside
+    the braces for brace languages, and for Python everything after the docstring (the stub statement(s), with any
+    comment next to them). `body_indent` is the indentation the body's lines carry.
+    """
+
+    start: int
+    end: int
+    body_start: int
+    body_end: int
+    is_stub: bool
+    name: str | None
+    body_indent: str
+
+
+INDENT_UNITS = {"go": "\t"}  # gofmt indents with tabs; elsewhere one level is 4 spaces
+DEFAULT_INDENT_UNIT = "    "
+
+_WRAPPERS = {"statement_list"}  # tree-sitter-go puts a body's statements in one more node
+
+
+def function_sites(
+    tree: tree_sitter.Tree, language: str, source: bytes | None = None
+) -> list[FunctionSite]:
+    """Every function in the tree, in source order. `source` defaults to the bytes the tree was parsed from."""
+    return _sites(tree, language, source, None)
+
+
+def function_at(
+    tree: tree_sitter.Tree, language: str, byte_offset: int, source: bytes | None = None
+) -> FunctionSite | None:
+    """The innermost function whose range holds `byte_offset` (its end included), or None."""
+    sites = [s for s in _sites(tree, language, source, _around(byte_offset)) if s.start <= byte_offset <= s.end]
+    return min(sites, key=lambda site: site.end - site.start, default=None)
+
+
+def _sites(tree, language, source, byte_range) -> list[FunctionSite]:
+    if source is None:
+        source = tree.root_node.text
+    functions: dict[int, dict[str, tree_sitter.Node]] = {}
+    stubs: dict[int, list[tree_sitter.Node]] = {}
+    for _, captures in _matches(tree, language, byte_range):
+        if "function.outer" in captures:
+            # One function can match twice (its own pattern, and the binding that names it): merge by node.
+            found = functions.setdefault(captures["function.outer"][0].id, {"outer": captures["function.outer"][0]})
+            for key in ("function.inner", "function.name"):
+                if key in captures:
+                    found.setdefault(key, captures[key][0])
+        elif "stub.inner" in captures:
+            stubs.setdefault(captures["_body"][0].id, []).extend(captures["stub.inner"])
+    sites = [
+        _site(found, stubs.get(found["function.inner"].id, []), source, language)
+        for found in functions.values()
+        if "function.inner" in found
+    ]
+    return sorted(sites, key=lambda site: (site.start, -site.end))
+
+
+def _site(found: dict[str, tree_sitter.Node], stubs: list[tree_sitter.Node], source: bytes, language: str):
+    outer, body = found["function.outer"], found["function.inner"]
+    name = found.get("function.name")
+    content = _content(body)
+    # Python's `def f():` + a TODO comment leaves the comment outside the (empty) body: see python.scm.
+    outside = [s for s in stubs if not _within(s, body) and _belongs_below(s, outer)]
+    if outside and not content:
+        content = outside[:1]
+    if _braced(body):
+        body_start, body_end = body.children[0].end_byte, _closing(body)
+    elif body.type == "block" and language == "python":
+        statements = content[1:] if content and _is_docstring(content[0]) else content
+        body_start = statements[0].start_byte if statements else body.end_byte
+        body_end = statements[-1].end_byte if statements else body.end_byte
+    else:  # an expression body: a lambda, an arrow function or a closure without braces
+        body_start, body_end = body.start_byte, body.end_byte
+    return FunctionSite(
+        start=outer.start_byte,
+        end=outer.end_byte,
+        body_start=body_start,
+        body_end=body_end,
+        is_stub=_is_stub(body, content, stubs, language),
+        name=source[name.start_byte : name.end_byte].decode("utf-8", "replace") if name else None,
+        body_indent=body_indent(source, outer.start_byte, content[0].start_byte if content else None, language),
+    )
+
+
+def _content(body: tree_sitter.Node) -> list[tree_sitter.Node]:
+    nodes = []
+    for child in body.named_children:
+        nodes.extend(child.named_children if child.type in _WRAPPERS else [child])
+    return nodes
+
+
+def _is_stub(body, content, stubs, language) -> bool:
+    """Whether the body holds nothing but one stub (plus comments, and for Python a leading docstring).
+
+    Checked here rather than in the query: comments may sit anywhere between statements and anchors cannot skip them.
+    """
+    stub_ids = {stub.id for stub in stubs}
+    if body.id in stub_ids:  # an empty Go body is its own stub
+        return True
+    statements = [node for node in content if not _is_comment(node)]
+    if language == "python" and statements and _is_docstring(statements[0]):
+        statements = statements[1:]
+    if statements:
+        return len(statements) == 1 and statements[0].id in stub_ids
+    return any(node.id in stub_ids for node in content)  # only comments, one of them a TODO
+
+
+def _is_comment(node: tree_sitter.Node) -> bool:
+    return node.type.endswith("comment")  # comment, line_comment, block_comment
+
+
+def _is_docstring(node: tree_sitter.Node) -> bool:
+    return node.type == "expression_statement" and node.named_child_count == 1 and node.named_children[0].type == "string"
+
+
+def _within(node: tree_sitter.Node, outer: tree_sitter.Node) -> bool:
+    return outer.start_byte <= node.start_byte and node.end_byte <= outer.end_byte
+
+
+def _belongs_below(comment: tree_sitter.Node, function: tree_sitter.Node) -> bool:
+    """A comment on a later line, indented deeper than the `def`."""
+    return comment.start_point.row > function.start_point.row and comment.start_point.column > function.start_point.column
+
+
+def _braced(body: tree_sitter.Node) -> bool:
+    return body.child_count >= 1 and body.children[0].type == "{"
+
+
+def _closing(body: tree_sitter.Node) -> int:
+    last = body.children[-1]
+    return last.start_byte if last.type == "}" else body.end_byte
+
+
+def line_indent(source: bytes, byte_offset: int) -> str:
+    """The leading whitespace of the line holding `byte_offset`."""
+    start = source.rfind(b"\n", 0, byte_offset) + 1
+    end = start
+    while end < len(source) and source[end] in b" \t":
+        end += 1
+    return source[start:end].decode("ascii")
+
+
+def starts_line(source: bytes, byte_offset: int) -> bool:
+    """Whether only whitespace precedes `byte_offset` on its line."""
+    start = source.rfind(b"\n", 0, byte_offset) + 1
+    return not source[start:byte_offset].strip(b" \t")
+
+
+def body_indent(source: bytes, header: int, first: int | None, language: str | None) -> str:
+    """The indentation of a body's lines: that of its first line when it starts a line of its own, else that of the
+    line at `header` (where the function or block opens) plus one indent unit."""
+    if first is not None and starts_line(source, first):
+        return line_indent(source, first)
+    return line_indent(source, header) + INDENT_UNITS.get(language or "", DEFAULT_INDENT_UNIT)

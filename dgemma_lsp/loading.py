@@ -1,0 +1,124 @@
+"""Load a DiffusionGemma checkpoint and its tokenizer: the embedded model, a directory, or a Hugging Face id.
+
+Nothing is downloaded unless the user allowed it, and `trust_remote_code` is never turned on: the architecture
+ships with transformers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .errors import ModelLoadError
+from .modeling import EOS, PAD, byte_tokenizer, configure_generation, special_ids, tiny_model, wrap_tokenizer
+from .prompts import PromptFormat, prompt_format_for
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED = "embedded"
+TINY = "tiny"
+
+
+@dataclass
+class LoadedModel:
+    name: str  # what the settings asked for, for messages
+    model: object  # DiffusionGemmaForBlockDiffusion
+    tokenizer: object
+    prompt_format: PromptFormat
+    eos_id: int
+    pad_id: int | None
+
+
+def embedded_dir() -> Path:
+    return Path(str(resources.files("dgemma_lsp") / "embedded"))
+
+
+def embedded_available() -> bool:
+    return (embedded_dir() / "model.safetensors").is_file() and (embedded_dir() / "config.json").is_file()
+
+
+def load(settings: Settings) -> LoadedModel:
+    """Load what `settings.model` names, or raise ModelLoadError with a message a user can act on."""
+    name = settings.model
+    if name == TINY or (name == EMBEDDED and not embedded_available()):
+        if name == EMBEDDED:
+            log.warning("no embedded checkpoint in %s; using the tiny random model", embedded_dir())
+        model, tokenizer = tiny_model(seed=0)
+        return _finish(name, model, tokenizer, settings)
+    source = embedded_dir() if name == EMBEDDED else name
+    local_only = name == EMBEDDED or not settings.allow_download
+    if not Path(source).is_dir() and _looks_like_path(str(source)):
+        raise ModelLoadError(f"model directory {source} does not exist")
+    from transformers import AutoConfig, AutoTokenizer, DiffusionGemmaForBlockDiffusion
+
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        hint = "" if not local_only or Path(source).is_dir() else " (not in the local Hugging Face cache; set allowDownload to fetch it)"
+        raise ModelLoadError(f"cannot load model {name!r}{hint}: {error}") from error
+    if getattr(config, "model_type", None) != "diffusion_gemma":
+        raise ModelLoadError(f"{name!r} is a {config.model_type!r} model, not DiffusionGemma")
+    device = _device(settings.device)
+    dtype = _dtype(settings.dtype, device)
+    try:
+        model = DiffusionGemmaForBlockDiffusion.from_pretrained(
+            source, config=config, dtype=dtype, local_files_only=local_only, trust_remote_code=False
+        )
+        tokenizer = _tokenizer(source, local_only, AutoTokenizer)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"cannot load model {name!r}: {error}") from error
+    model.to(device).eval()
+    return _finish(name, model, tokenizer, settings)
+
+
+def _tokenizer(source, local_only: bool, auto_tokenizer):
+    tokenizer_json = Path(source) / "tokenizer.json"
+    if tokenizer_json.is_file() and not (Path(source) / "tokenizer_config.json").is_file():
+        from tokenizers import Tokenizer
+
+        return wrap_tokenizer(Tokenizer.from_file(str(tokenizer_json)))
+    return auto_tokenizer.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
+
+
+def _finish(name: str, model, tokenizer, settings: Settings) -> LoadedModel:
+    if len(tokenizer) > model.config.text_config.vocab_size:
+        raise ModelLoadError(f"tokenizer of {name!r} has more ids than the model's vocabulary")
+    prompt_format = prompt_format_for(tokenizer, settings.prompt_format)
+    eos_id = tokenizer.convert_tokens_to_ids(EOS) if EOS in tokenizer.get_vocab() else tokenizer.eos_token_id
+    if eos_id is None:
+        raise ModelLoadError(f"tokenizer of {name!r} has no end-of-sequence token")
+    pad_id = tokenizer.pad_token_id
+    if prompt_format.name == "fim":
+        configure_generation(model, special_ids(tokenizer))
+    log.info("loaded model %s (%s prompts, canvas %d)", name, prompt_format.name, model.config.canvas_length)
+    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or os.sep in name and name.count("/") != 1
+
+
+def _device(wanted: str) -> torch.device:
+    if wanted == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("device 'cuda' was asked for, but torch sees no CUDA device")
+    return torch.device(wanted)
+
+
+def _dtype(wanted: str, device: torch.device) -> torch.dtype:
+    if wanted == "auto":
+        # CPUs here have no bf16 units (bf16 matmuls ran 4-7x slower); GPUs want bf16.
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, wanted)
+
+
+__all__ = ["EMBEDDED", "TINY", "LoadedModel", "byte_tokenizer", "embedded_available", "embedded_dir", "load"]

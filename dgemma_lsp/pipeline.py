@@ -1,0 +1,114 @@
+"""The fill pipeline as plain functions: hole -> canvas -> denoising -> post-processing.
+
+The LSP features, the headless CLI and the evaluation harness all call `Filler.fill`; none of this imports pygls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .canvas import build_canvas
+from .engine import Draft, PromptCache, denoise
+from .holes import FillKind, Hole
+from .loading import LoadedModel
+from .postprocess import postprocess
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fill:
+    text: str  # what to insert in place of document[start:end], post-processed
+    start: int
+    end: int
+    raw: str  # the model's middle before post-processing
+
+
+@dataclass
+class FillOutcome:
+    fills: list[Fill]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    steps: int = 0  # decoder forwards
+    encoded_tokens: int = 0  # prompt tokens encoded now (the rest came from the prompt cache)
+
+
+class Filler:
+    """Owns a loaded model and runs one fill at a time (a model is not re-entrant; requests queue on the lock)."""
+
+    def __init__(self, loaded: LoadedModel, settings: Settings) -> None:
+        self.loaded = loaded
+        self.settings = settings
+        self.prompt_cache = PromptCache()
+        self._lock = threading.Lock()
+
+    def fill(
+        self,
+        text: str,
+        hole: Hole,
+        language: str | None,
+        *,
+        candidates: int | None = None,
+        is_cancelled: Callable[[], bool] = lambda: False,
+        on_draft: Callable[[Draft], None] | None = None,
+        request_id: str = "-",
+    ) -> FillOutcome:
+        if hole.kind is FillKind.NONE:
+            return FillOutcome([])
+        settings = self.settings
+        loaded = self.loaded
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        canvas = build_canvas(text, hole, language, loaded.prompt_format, settings.context, settings.completion)
+        timings["canvas"] = time.perf_counter() - started
+
+        n = candidates or settings.completion.candidates
+        generator = torch.Generator(device=loaded.model.device)
+        generator.manual_seed(settings.completion.seed if settings.completion.seed is not None else torch.seed())
+        with self._lock:
+            waited = time.perf_counter()
+            timings["queue"] = waited - started - timings["canvas"]
+            result = denoise(
+                loaded.model,
+                canvas.prompt_ids,
+                eos_id=loaded.eos_id,
+                n=n,
+                max_canvases=canvas.max_canvases,
+                sampler=settings.sampler,
+                generator=generator,
+                is_cancelled=is_cancelled,
+                on_draft=on_draft,
+                prompt_cache=self.prompt_cache,
+            )
+            timings["denoise"] = time.perf_counter() - waited
+
+        post_started = time.perf_counter()
+        fills: list[Fill] = []
+        for ids in result.candidates:
+            raw = loaded.prompt_format.extract(self.decode(ids))
+            fitted = postprocess(raw, text=text, hole=hole, language=language)
+            if fitted and all(fitted != f.text for f in fills):
+                fills.append(Fill(fitted, hole.start, hole.end, raw))
+        timings["postprocess"] = time.perf_counter() - post_started
+        timings["total"] = time.perf_counter() - started
+        log.info(
+            "fill %s: %s hole, %d prompt tokens, %d steps over %d canvases, %d/%d candidates kept; %s",
+            request_id,
+            hole.kind.value,
+            len(canvas.prompt_ids),
+            result.steps,
+            result.canvases,
+            len(fills),
+            n,
+            " ".join(f"{stage}={seconds * 1000:.0f}ms" for stage, seconds in timings.items()),
+        )
+        return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.loaded.tokenizer.decode(ids, skip_special_tokens=True)

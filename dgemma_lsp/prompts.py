@@ -1,0 +1,99 @@
+"""Two ways to ask a checkpoint for the middle of a hole, behind one interface.
+
+- `FimFormat`, for checkpoints trained with fill-in-the-middle tokens (the embedded model): suffix first, then
+  prefix, then `<fim_middle>`; the canvas holds the middle. Suffix-first keeps the encoder cache valid while the
+  user types at the cursor, since only tokens at the end of the prompt change.
+- `ChatFormat`, for instruction-tuned checkpoints without FIM tokens (`google/diffusiongemma-26B-A4B-it`): prefix
+  and suffix go into the user turn around a marker; the model's answer is the middle, code fences stripped.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+
+from .errors import ModelLoadError
+from .modeling import BOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+
+
+class PromptFormat(ABC):
+    name: str
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+    @abstractmethod
+    def prompt_ids(self, prefix: str, suffix: str, language: str | None) -> list[int]:
+        """Token ids the encoder reads before the first canvas."""
+
+    def extract(self, generated: str) -> str:
+        """The middle, from the decoded canvases (EOS already cut)."""
+        return generated
+
+
+class FimFormat(PromptFormat):
+    name = "fim"
+
+    def __init__(self, tokenizer) -> None:
+        super().__init__(tokenizer)
+        ids = {token: tokenizer.convert_tokens_to_ids(token) for token in (BOS, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)}
+        if any(i is None or i == tokenizer.unk_token_id for i in ids.values()):
+            raise ModelLoadError("the tokenizer has no fill-in-the-middle tokens; use promptFormat 'chat'")
+        self.ids = ids
+
+    def prompt_ids(self, prefix: str, suffix: str, language: str | None) -> list[int]:
+        ids = self.ids
+        return (
+            [ids[BOS], ids[FIM_SUFFIX]]
+            + self.encode(suffix)
+            + [ids[FIM_PREFIX]]
+            + self.encode(prefix)
+            + [ids[FIM_MIDDLE]]
+        )
+
+
+HOLE_MARKER = "<|fill|>"
+_INSTRUCTION = (
+    "Fill in the code at {marker} in this {language} file. Reply with only the code that replaces {marker}: "
+    "no explanation, no repetition of the surrounding code.\n\n```{fence}\n{prefix}{marker}{suffix}\n```"
+)
+_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)(?:\n?```\s*)?$", re.DOTALL)
+
+
+class ChatFormat(PromptFormat):
+    name = "chat"
+
+    def __init__(self, tokenizer) -> None:
+        super().__init__(tokenizer)
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelLoadError("the tokenizer has no chat template; use promptFormat 'fim'")
+
+    def prompt_ids(self, prefix: str, suffix: str, language: str | None) -> list[int]:
+        content = _INSTRUCTION.format(
+            marker=HOLE_MARKER, language=language or "source", fence=language or "", prefix=prefix, suffix=suffix
+        )
+        ids = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=True
+        )
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # some tokenizers return a BatchEncoding
+            ids = ids["input_ids"]
+        return list(ids)
+
+    def extract(self, generated: str) -> str:
+        match = _FENCE.match(generated)
+        return match.group(1) if match else generated
+
+
+def prompt_format_for(tokenizer, wanted: str = "auto") -> PromptFormat:
+    """FIM when asked or when the tokenizer has FIM tokens, else chat; a clear error when neither fits."""
+    if wanted == "fim":
+        return FimFormat(tokenizer)
+    if wanted == "chat":
+        return ChatFormat(tokenizer)
+    try:
+        return FimFormat(tokenizer)
+    except ModelLoadError:
+        return ChatFormat(tokenizer)

@@ -1,0 +1,139 @@
+"""One typed, defaulted settings tree, parsed once from what editors send.
+
+Editors send camelCase keys (`initializationOptions`, `workspace/didChangeConfiguration` under the `dgemma`
+section, the CLI as JSON). A bad value falls back to its default with a logged message; it never fails the
+request. The parser is hand-written rather than cattrs (which lsprotocol already pulls in) because cattrs rejects
+a whole structure on the first bad field, and here every field must fall back on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .engine import SamplerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    prefix_tokens: int = 384  # budget for text before the hole, collected outward from the cursor
+    suffix_tokens: int = 128  # budget for text after the hole
+
+
+@dataclass(frozen=True)
+class CompletionSettings:
+    candidates: int = 1  # inline completions returned per request (generated as one batch)
+    line_canvases: int = 1  # canvases for a rest-of-line fill
+    block_canvases: int = 4  # canvases for a block or function body (chained block-autoregressively)
+    seed: int | None = None  # fixed sampling seed; None draws a fresh one per request
+
+    def __post_init__(self) -> None:
+        if min(self.candidates, self.line_canvases, self.block_canvases) < 1:
+            raise ValueError("candidates and canvases must be at least 1")
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    max_file_bytes: int = 2_000_000  # larger buffers are not filled (an empty result, not an error)
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = "embedded"  # "embedded", "tiny" (random weights, tests), a checkpoint directory, or a HF id
+    allow_download: bool = False  # a HF id is resolved from the local cache only unless this is true
+    prompt_format: Literal["auto", "fim", "chat"] = "auto"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    threads: int = 1  # torch threads on CPU; small models run fastest on one (see the notes on OpenMP spinning)
+    context: ContextSettings = field(default_factory=ContextSettings)
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    sampler: SamplerSettings = field(default_factory=lambda: SamplerSettings(max_denoising_steps=16))
+    limits: LimitSettings = field(default_factory=LimitSettings)
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def parse_settings(raw: Any, base: Settings | None = None) -> Settings:
+    """Settings from an editor's JSON-like value, on top of `base` (defaults when None). Never raises."""
+    base = base or Settings()
+    if raw is None:
+        return base
+    if isinstance(raw, dict) and isinstance(raw.get("dgemma"), dict):
+        raw = raw["dgemma"]  # a whole configuration object, not just our section
+    return _parse_dataclass(type(base), raw, base, "")
+
+
+def _parse_dataclass(cls, raw: Any, base, path: str):
+    if not isinstance(raw, dict):
+        log.warning("settings: %s should be an object, got %r; keeping defaults", path or "<root>", raw)
+        return base
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = camel(f.name)
+        current = getattr(base, f.name)
+        if key not in raw and f.name not in raw:
+            values[f.name] = current
+            continue
+        value = raw[key] if key in raw else raw[f.name]
+        values[f.name] = _parse_value(hints[f.name], value, current, f"{path}{key}")
+    known = {camel(f.name) for f in dataclasses.fields(cls)} | {f.name for f in dataclasses.fields(cls)}
+    for key in raw.keys() - known:
+        log.warning("settings: unknown key %s%s ignored", path, key)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        log.warning("settings: %s rejected (%s); keeping defaults", path or "<root>", error)
+        return base
+
+
+def _parse_value(hint, value: Any, current: Any, path: str):
+    if dataclasses.is_dataclass(hint):
+        return _parse_dataclass(hint, value, current, path + ".")
+    ok, parsed = _coerce(hint, value)
+    if not ok:
+        log.warning("settings: %s=%r is not a valid %s; using %r", path, value, _describe(hint), current)
+        return current
+    return parsed
+
+
+def _coerce(hint, value: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return (value in typing.get_args(hint)), value
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for option in typing.get_args(hint):
+            if option is type(None):
+                if value is None:
+                    return True, None
+                continue
+            ok, parsed = _coerce(option, value)
+            if ok:
+                return True, parsed
+        return False, None
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return False, None
+        return True, value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            return False, None
+        return True, float(value)
+    if hint is str:
+        return (isinstance(value, str) and bool(value.strip())), value
+    return False, None
+
+
+def _describe(hint) -> str:
+    return re.sub(r"typing\.", "", str(hint)) if not isinstance(hint, type) else hint.__name__
