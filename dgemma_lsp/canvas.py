@@ -36,9 +36,10 @@ def tail_within(text: str, budget: int, encode) -> tuple[str, int]:
     if len(ids) <= budget and len(window) == len(text):
         return text, len(ids)
     start = len(window) - _chars_in_last_tokens(window, budget, encode)
-    line_start = window.find("\n", start)
-    if line_start != -1 and line_start + 1 < len(window):
-        start = line_start + 1
+    if start > 0 and window[start - 1] != "\n":
+        line_start = window.find("\n", start)
+        if line_start != -1 and line_start + 1 < len(window):
+            start = line_start + 1
     tail = window[start:]
     return tail, len(encode(tail))
 
@@ -50,9 +51,10 @@ def head_within(text: str, budget: int, encode) -> tuple[str, int]:
     if len(ids) <= budget and len(window) == len(text):
         return text, len(ids)
     end = _chars_in_first_tokens(window, budget, encode)
-    line_end = window.rfind("\n", 0, end)
-    if line_end > 0:
-        end = line_end
+    if end < len(window) and window[end] != "\n":
+        line_end = window.rfind("\n", 0, end)
+        if line_end > 0:
+            end = line_end
     head = window[:end]
     return head, len(encode(head))
 
