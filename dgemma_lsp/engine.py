@@ -16,26 +16,7 @@ import torch
 from transformers import DynamicCache
 
 from .errors import CancelledError
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """The released sampler's knobs; defaults are `DiffusionGemmaGenerationConfig`'s."""
-
-    max_denoising_steps: int = 48
-    entropy_bound: float = 0.1
-    t_max: float = 0.8
-    t_min: float = 0.4
-    stability_threshold: int = 1
-    confidence_threshold: float = 0.005
-
-    def __post_init__(self) -> None:
-        if self.max_denoising_steps < 1:
-            raise ValueError("max_denoising_steps must be at least 1")
-        if not 0 < self.t_min <= self.t_max:
-            raise ValueError("temperatures must satisfy 0 < t_min <= t_max")
-        if self.entropy_bound <= 0 or self.confidence_threshold <= 0:
-            raise ValueError("entropy_bound and confidence_threshold must be positive")
+from .settings import SamplerSettings
 
 
 @dataclass(frozen=True)

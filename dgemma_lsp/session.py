@@ -14,15 +14,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
+from typing import TYPE_CHECKING
+
 from lsprotocol import types
 
-from . import loading, spans, syntax
+from . import spans, syntax
 from .documents import Document, DocumentStore
 from .errors import CancelledError, DgemmaError, ModelLoadError, ModelNotReadyError, UnsupportedDocumentError
 from .holes import FillKind, Hole
-from .pipeline import Filler
 from .settings import Settings, parse_settings
+
+if TYPE_CHECKING:  # torch and transformers take seconds to import; `initialize` is answered before they load
+    from .pipeline import Filler
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,11 @@ class Session:
         """Blocking: load the configured model. On failure keep running; fills return nothing."""
         self.loading = True
         try:
+            import torch
+
+            from . import loading
+            from .pipeline import Filler
+
             if self.settings.threads:
                 torch.set_num_threads(self.settings.threads)
             self.filler = Filler(loading.load(self.settings), self.settings)

@@ -15,9 +15,27 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .engine import SamplerSettings
-
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """The released sampler's knobs; defaults are `DiffusionGemmaGenerationConfig`'s."""
+
+    max_denoising_steps: int = 48
+    entropy_bound: float = 0.1
+    t_max: float = 0.8
+    t_min: float = 0.4
+    stability_threshold: int = 1
+    confidence_threshold: float = 0.005
+
+    def __post_init__(self) -> None:
+        if self.max_denoising_steps < 1:
+            raise ValueError("max_denoising_steps must be at least 1")
+        if not 0 < self.t_min <= self.t_max:
+            raise ValueError("temperatures must satisfy 0 < t_min <= t_max")
+        if self.entropy_bound <= 0 or self.confidence_threshold <= 0:
+            raise ValueError("entropy_bound and confidence_threshold must be positive")
 
 
 @dataclass(frozen=True)
@@ -28,13 +46,14 @@ class ContextSettings:
 
 @dataclass(frozen=True)
 class CompletionSettings:
-    candidates: int = 1  # inline completions returned per request (generated as one batch)
+    candidates: int = 1  # inline completions per automatic request (generated as one batch)
+    invoked_candidates: int = 3  # when the user asks explicitly (VS Code: Alt+\\), offer several to cycle through
     line_canvases: int = 1  # canvases for a rest-of-line fill
     block_canvases: int = 4  # canvases for a block or function body (chained block-autoregressively)
     seed: int | None = None  # fixed sampling seed; None draws a fresh one per request
 
     def __post_init__(self) -> None:
-        if min(self.candidates, self.line_canvases, self.block_canvases) < 1:
+        if min(self.candidates, self.invoked_candidates, self.line_canvases, self.block_canvases) < 1:
             raise ValueError("candidates and canvases must be at least 1")
 
 

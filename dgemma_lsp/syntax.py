@@ -145,12 +145,18 @@ def query(language: str) -> tree_sitter.Query:
     return tree_sitter.Query(ts_language(language), _query_source(language))
 
 
-def _matches(tree: tree_sitter.Tree, language: str, byte_range: tuple[int, int] | None = None):
-    cursor = tree_sitter.QueryCursor(query(language))
-    if byte_range is not None:
-        # Matches that merely intersect the range come back whole, captures outside it included.
-        cursor.set_byte_range(*byte_range)
-    return cursor.matches(tree.root_node)
+@functools.cache
+def _subquery(language: str, captures: tuple[str, ...]) -> tree_sitter.Query:
+    """The language's query with only the patterns that capture one of `captures` (a name, or a prefix ending in
+    "."): function_sites does not pay for the hundreds of statement matches a long file has."""
+    text = _query_source(language)
+    compiled = tree_sitter.Query(ts_language(language), text)
+    data = text.encode("utf-8")
+    for pattern in range(compiled.pattern_count):
+        body = data[compiled.start_byte_for_pattern(pattern) : compiled.end_byte_for_pattern(pattern)].decode()
+        if not any("@" + name in body for name in captures):
+            compiled.disable_pattern(pattern)
+    return compiled
 
 
 def _around(byte_offset: int) -> tuple[int, int]:
@@ -160,7 +166,7 @@ def _around(byte_offset: int) -> tuple[int, int]:
 
 def captures_at(tree: tree_sitter.Tree, language: str, name: str, byte_offset: int) -> list[tree_sitter.Node]:
     """Nodes captured as `@name` whose range touches `byte_offset` (start <= offset <= end), innermost first."""
-    cursor = tree_sitter.QueryCursor(query(language))
+    cursor = tree_sitter.QueryCursor(_subquery(language, (name,)))
     cursor.set_byte_range(*_around(byte_offset))
     found = {node.id: node for node in cursor.captures(tree.root_node).get(name, ())}
     touching = [node for node in found.values() if node.start_byte <= byte_offset <= node.end_byte]
@@ -170,11 +176,6 @@ def captures_at(tree: tree_sitter.Tree, language: str, name: str, byte_offset: i
 def node_at(tree: tree_sitter.Tree, byte_offset: int) -> tree_sitter.Node:
     """The smallest named node at a byte offset."""
     return tree.root_node.named_descendant_for_byte_range(byte_offset, byte_offset)
-
-
-def token_at(tree: tree_sitter.Tree, byte_offset: int) -> tree_sitter.Node:
-    """The smallest node, named or not (e.g. a `:` or `{` token), covering the byte at `byte_offset`."""
-    return tree.root_node.descendant_for_byte_range(byte_offset, byte_offset + 1)
 
 
 # ---- functions ---------------------------------------------------------------------------------------------------
@@ -202,6 +203,7 @@ class FunctionSite:
 INDENT_UNITS = {"go": "\t"}  # gofmt indents with tabs; elsewhere one level is 4 spaces
 DEFAULT_INDENT_UNIT = "    "
 
+_LEADING = re.compile(rb"[ \t]*")
 _WRAPPERS = {"statement_list"}  # tree-sitter-go puts a body's statements in one more node
 
 
@@ -225,10 +227,15 @@ def _sites(tree, language, source, byte_range) -> list[FunctionSite]:
         source = tree.root_node.text
     functions: dict[int, dict[str, tree_sitter.Node]] = {}
     stubs: dict[int, list[tree_sitter.Node]] = {}
-    for _, captures in _matches(tree, language, byte_range):
+    cursor = tree_sitter.QueryCursor(_subquery(language, ("function.", "stub.")))
+    if byte_range is not None:
+        # Matches that merely intersect the range come back whole, captures outside it included.
+        cursor.set_byte_range(*byte_range)
+    for _, captures in cursor.matches(tree.root_node):
         if "function.outer" in captures:
             # One function can match twice (its own pattern, and the binding that names it): merge by node.
-            found = functions.setdefault(captures["function.outer"][0].id, {"outer": captures["function.outer"][0]})
+            outer = captures["function.outer"][0]
+            found = functions.setdefault(outer.id, {"function.outer": outer})
             for key in ("function.inner", "function.name"):
                 if key in captures:
                     found.setdefault(key, captures[key][0])
@@ -250,7 +257,7 @@ def _site(found: dict[str, tree_sitter.Node], stubs: list[tree_sitter.Node], sou
     outside = [s for s in stubs if not _within(s, body) and _belongs_below(s, outer)]
     if outside and not content:
         content = outside[:1]
-    if _braced(body):
+    if is_braced(body):
         body_start, body_end = body.children[0].end_byte, _closing(body)
     elif body.type == "block" and language == "python":
         statements = content[1:] if content and _is_docstring(content[0]) else content
@@ -260,7 +267,7 @@ def _site(found: dict[str, tree_sitter.Node], stubs: list[tree_sitter.Node], sou
         body_start, body_end = body.start_byte, body.end_byte
     return FunctionSite(
         start=outer.start_byte,
-        end=outer.end_byte,
+        end=max(outer.end_byte, body_end),  # a Python TODO comment lies past the def's own end
         body_start=body_start,
         body_end=body_end,
         is_stub=_is_stub(body, content, stubs, language),
@@ -297,7 +304,8 @@ def _is_comment(node: tree_sitter.Node) -> bool:
 
 
 def _is_docstring(node: tree_sitter.Node) -> bool:
-    return node.type == "expression_statement" and node.named_child_count == 1 and node.named_children[0].type == "string"
+    children = node.named_children
+    return node.type == "expression_statement" and len(children) == 1 and children[0].type == "string"
 
 
 def _within(node: tree_sitter.Node, outer: tree_sitter.Node) -> bool:
@@ -306,10 +314,11 @@ def _within(node: tree_sitter.Node, outer: tree_sitter.Node) -> bool:
 
 def _belongs_below(comment: tree_sitter.Node, function: tree_sitter.Node) -> bool:
     """A comment on a later line, indented deeper than the `def`."""
-    return comment.start_point.row > function.start_point.row and comment.start_point.column > function.start_point.column
+    start, below = function.start_point, comment.start_point
+    return below.row > start.row and below.column > start.column
 
 
-def _braced(body: tree_sitter.Node) -> bool:
+def is_braced(body: tree_sitter.Node) -> bool:
     return body.child_count >= 1 and body.children[0].type == "{"
 
 
@@ -320,11 +329,7 @@ def _closing(body: tree_sitter.Node) -> int:
 
 def line_indent(source: bytes, byte_offset: int) -> str:
     """The leading whitespace of the line holding `byte_offset`."""
-    start = source.rfind(b"\n", 0, byte_offset) + 1
-    end = start
-    while end < len(source) and source[end] in b" \t":
-        end += 1
-    return source[start:end].decode("ascii")
+    return _LEADING.match(source, source.rfind(b"\n", 0, byte_offset) + 1).group().decode("ascii")
 
 
 def starts_line(source: bytes, byte_offset: int) -> bool:

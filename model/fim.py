@@ -141,7 +141,8 @@ class _Sites:
                 for i, ch in enumerate(self.text):
                     b += len(ch.encode("utf-8"))
                     self._char_of[b] = i + 1
-        nodes = list(self._captures.get(name, []))
+        # The binding returns captures in no stable order; sort them so sampling is reproducible.
+        nodes = sorted(self._captures.get(name, []), key=lambda n: (n.start_byte, n.end_byte, n.type))
         if name == "block.inner" and self._root is not None:
             nodes.append(self._root)  # top-level statements form a block too
         return nodes

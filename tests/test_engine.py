@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from dgemma_lsp.settings import SamplerSettings
 from dgemma_lsp.engine import (
     PromptCache,
-    SamplerSettings,
     clamp_logits,
     denoise,
     entropy_bound_accept,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from lsprotocol import types
-from lsprotocol.converters import get_converter
 
 from ..session import FILL_FUNCTION, FILL_SELECTION
 from . import EmptyResult, lsp_errors
@@ -30,14 +29,13 @@ def register(server) -> None:
                 actions.append(_action("Fill selection", FILL_SELECTION, [uri, selection]))
         return actions
 
+    # pygls structures each command argument from its annotation.
     @server.command(FILL_FUNCTION)
-    async def fill_function(ls, arguments) -> bool:
-        uri, position = arguments[0], _convert(arguments[1], types.Position)
+    async def fill_function(ls, uri: str, position: types.Position) -> bool:
         return await _fill_and_apply(ls, "fill function", lambda: session.plan_function(uri, position))
 
     @server.command(FILL_SELECTION)
-    async def fill_selection(ls, arguments) -> bool:
-        uri, selection = arguments[0], _convert(arguments[1], types.Range)
+    async def fill_selection(ls, uri: str, selection: types.Range) -> bool:
         return await _fill_and_apply(ls, "fill selection", lambda: session.plan_selection(uri, selection))
 
 
@@ -47,11 +45,6 @@ def _action(title: str, command: str, arguments: list) -> types.CodeAction:
         kind=types.CodeActionKind.RefactorRewrite,
         command=types.Command(title=title, command=command, arguments=arguments),
     )
-
-
-def _convert(value, cls):
-    # Command arguments arrive as plain JSON; lsprotocol's converter rebuilds the typed value.
-    return value if isinstance(value, cls) else get_converter().structure(value, cls)
 
 
 async def _fill_and_apply(ls, what: str, plan_fill) -> bool:

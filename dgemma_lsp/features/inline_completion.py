@@ -17,7 +17,9 @@ def register(server) -> None:
                 plan = session.plan_inline(params.text_document.uri, params.position)
                 if plan is None:
                     return types.InlineCompletionList(items=[])
-                outcome = await session.run(plan, supersede=True)
+                invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+                candidates = session.settings.completion.invoked_candidates if invoked else None
+                outcome = await session.run(plan, candidates=candidates, supersede=True)
         except EmptyResult:
             return types.InlineCompletionList(items=[])
         fills = outcome.fills if outcome else []

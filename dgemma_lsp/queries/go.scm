@@ -29,6 +29,8 @@
 (expression_switch_statement "{" @block.open)
 (type_switch_statement "{" @block.open)
 (select_statement "{" @block.open)
+; `func f() {` with nothing after it yet parses as an ERROR holding the brace.
+(ERROR "{" @block.open)
 
 (statement_list (_) @statement.outer)
 (source_file (_) @statement.outer)
@@ -51,7 +53,8 @@
       (expression_statement
         (call_expression
           function: (identifier) @_panic
-          arguments: (argument_list . [(interpreted_string_literal) (raw_string_literal)] @_message .))) @stub.inner)) @_body
+          arguments: (argument_list
+            . [(interpreted_string_literal) (raw_string_literal)] @_message .))) @stub.inner)) @_body
   (#eq? @_panic "panic")
   (#match? @_message "(?i)todo|not implemented"))
 

@@ -52,6 +52,8 @@
 (class_body "{" @block.open)
 (switch_body "{" @block.open)
 (object "{" @block.open)
+; An unclosed brace that error recovery could not place.
+(ERROR "{" @block.open)
 
 [
   (expression_statement)

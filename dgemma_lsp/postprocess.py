@@ -1,0 +1,454 @@
+"""Turn the raw model output for a hole into the text to insert.
+
+`postprocess` runs small steps, each a plain function tested on its own:
+normalise -> keep the hole's kind -> drop what already follows -> indent -> balance brackets -> syntax cut -> finish.
+Offsets are Python str indices (code points), as in `holes.py`. The fill is handled with "\n" line ends
+internally; `finish_fill` puts in the document's own line endings last.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import Counter
+from itertools import accumulate
+
+from .holes import FillKind, Hole
+from .syntax import error_count, language_named
+
+OPENERS, CLOSERS = "([{", ")]}"
+PAIRS = dict(zip(CLOSERS, OPENERS))
+MAX_WINDOW_LINES = 200  # how far the syntax window reaches each way when no top-level line bounds it
+MAX_LINE_CUTS = 12  # candidate cuts tried for a one-line fill (each costs one parse of the window)
+_C_LIKE = {"javascript", "typescript", "tsx", "go", "rust"}
+_COMMENT_STARTS = ("#", "//", "/*", "*")
+_CONTINUATION = re.compile(r"(else|elif|except|finally|catch)\b")  # lines that continue the statement above
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_RUST_CHAR = re.compile(r"'(?:\\[^'\n]{1,10}|[^\\'\n])'")  # a char literal; any other ' starts a lifetime
+
+
+# -- normalising ---------------------------------------------------------------------------------------------
+
+
+def document_newline(text: str) -> str:
+    """The document's line ending, judged by its first line."""
+    i = text.find("\n")
+    return "\r\n" if i > 0 and text[i - 1] == "\r" else "\n"
+
+
+def normalize(fill: str, *, keep_last_space: bool = False) -> str:
+    """"\n" line ends, no trailing whitespace on any line, no trailing blank lines.
+
+    `keep_last_space` keeps the last line's trailing spaces: when code follows the hole on its line, the space the
+    model put before it separates the two (`a = |b` filled with `1 + ` must not give `1 +b`).
+    """
+    lines = fill.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    last = lines[-1]
+    lines = [line.rstrip() for line in lines]
+    if keep_last_space and last.strip():
+        lines[-1] = last
+    while len(lines) > 1 and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
+
+
+def keep_kind(fill: str, kind: FillKind) -> str:
+    """A LINE hole takes only the first line of the fill; a BLOCK hole takes them all."""
+    if kind is FillKind.NONE:
+        return ""
+    return _NEWLINE.split(fill, 1)[0] if kind is FillKind.LINE else fill
+
+
+# -- indentation ---------------------------------------------------------------------------------------------
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _width(ws: str, tab: int = 4) -> int:
+    return sum(tab if c == "\t" else 1 for c in ws)
+
+
+def indent_style(text: str) -> tuple[bool, int]:
+    """(indents with tabs, spaces per level) of a document: the commoner of tabs/spaces and the commonest step
+    up between consecutive lines; (False, 4) when it cannot tell."""
+    tabs = spaces = prev = 0
+    steps: Counter[int] = Counter()
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        ws = _indent_of(line)
+        tabs += ws.startswith("\t")
+        spaces += ws.startswith(" ")
+        width = _width(ws)
+        if width > prev:
+            steps[width - prev] += 1
+        prev = width
+    unit = steps.most_common(1)[0][0] if steps else 4
+    return tabs > spaces, unit if 2 <= unit <= 8 else 4
+
+
+def opens_block(line: str) -> bool:
+    """Whether a line ends by opening a block or bracket, so the next line belongs one level deeper."""
+    return line.rstrip().endswith((":", "{", "(", "["))
+
+
+def reindent(fill: str, *, line_before: str, indent: str, tabs: bool = False, unit: int = 4) -> str:
+    """Re-base the fill's lines so its shallowest line sits at `indent`, keeping relative indentation.
+
+    `line_before` is the text before the hole on its line. Empty (a whole-line hole at column 0): every line,
+    the first included, is re-based. Only whitespace (the cursor sits after the indentation): the first line loses
+    its own leading whitespace. Otherwise the first line is left alone. When the first line opens a block and no
+    later line comes back to its level, the later lines are all inside it, so the shallowest goes one level deeper.
+    With `tabs`, each step of the fill's own indentation (2 spaces, 4 spaces, a tab) becomes one tab.
+    """
+    lines = fill.split("\n")
+    whole_line = line_before == ""
+    if not whole_line and not line_before.strip():
+        lines[0] = lines[0].lstrip()
+    body = range(0 if whole_line else 1, len(lines))
+    widths = {i: _width(_indent_of(lines[i]), unit) for i in body if lines[i].strip()}
+    if not widths:
+        return "\n".join(lines if whole_line else [lines[0]] + [""] * (len(lines) - 1))
+    base = min(widths.values())
+    if not whole_line and opens_block(lines[0]) and widths[min(widths)] == base:
+        indent += "\t" if tabs else " " * unit
+    step = min((w - base for w in widths.values() if w > base), default=unit)
+    for i in body:
+        rel = widths.get(i, base) - base
+        pad = "\t" * (rel // step) + " " * (rel % step) if tabs else " " * rel
+        lines[i] = indent + pad + lines[i].lstrip(" \t") if i in widths else ""
+    return "\n".join(lines)
+
+
+# -- brackets, strings and comments ----------------------------------------------------------------------------
+
+
+def scan_brackets(
+    src: str, language: str | None, state: str | None = None
+) -> tuple[list[tuple[int, str]], str | None]:
+    """The brackets of `src` outside strings and comments, as (index, char), and the state at its end.
+
+    `state` is None in code, else the open delimiter: a quote, "/*", or a line comment marker. A simple scanner:
+    it does not know raw strings (r#"..."#), `${}` inside JS template literals, JS regex literals, or nested
+    Rust block comments, and a Python triple-quoted string that starts outside the scanned text is missed.
+    """
+    python, c_like = language == "python", language in _C_LIKE
+    quotes = ('"""', "'''", '"', "'") if python else ('"', "'", "`") if c_like else ('"', "'")
+    line_comment = "#" if python else "//" if c_like else None
+    events: list[tuple[int, str]] = []
+    i, n = 0, len(src)
+    while i < n:
+        if state is None:
+            ch = src[i]
+            if ch in OPENERS or ch in CLOSERS:
+                events.append((i, ch))
+            elif line_comment and src.startswith(line_comment, i):
+                state = line_comment
+            elif c_like and src.startswith("/*", i):
+                state, i = "/*", i + 1
+            elif ch == "'" and language == "rust" and not _RUST_CHAR.match(src, i):
+                pass  # a lifetime such as 'a
+            else:
+                q = next((q for q in quotes if src.startswith(q, i)), None)
+                if q:
+                    state, i = q, i + len(q) - 1
+            i += 1
+        elif state in ("#", "//"):
+            j = src.find("\n", i)
+            state, i = (None, j + 1) if j >= 0 else (state, n)
+        elif state == "/*":
+            j = src.find("*/", i)
+            state, i = (None, j + 2) if j >= 0 else (state, n)
+        elif src[i] == "\\" and not (state == "`" and language == "go"):  # Go's `raw` strings have no escapes
+            i += 2
+        elif src.startswith(state, i):
+            state, i = None, i + len(state)
+        else:
+            if src[i] == "\n" and state in ('"', "'"):
+                state = None  # single-line strings end at the line end even when unterminated
+            i += 1
+    return events, state
+
+
+def _depth_profile(fill: str, language: str | None) -> list[int]:
+    """depth[i]: how many of the fill's own openers are open before fill[i]; one entry more than the fill.
+    Dropping fill[cut:] leaves the kept part's brackets alone iff min(depth[cut:]) >= depth[cut]."""
+    stack: list[str] = []
+    change = [0] * (len(fill) + 1)
+    for i, ch in scan_brackets(fill, language)[0]:
+        if ch in OPENERS:
+            stack.append(ch)
+            change[i + 1] = 1
+        elif stack and stack[-1] == PAIRS[ch]:
+            stack.pop()
+            change[i + 1] = -1
+    return list(accumulate(change))
+
+
+def balance_brackets(fill: str, *, before: str, after: str, language: str | None) -> str:
+    """Cut the fill at its first closing bracket that nothing may close.
+
+    A closer may close the fill's own opener, or an opener left open in `before` (the statement so far) that
+    `after` (the rest of the statement) does not close itself; anything else ends the fill there.
+    """
+    stack_events, state = scan_brackets(before, language)
+    stack: list[str] = []
+    for _, ch in stack_events:
+        if ch in OPENERS:
+            stack.append(ch)
+        elif stack and stack[-1] == PAIRS[ch]:
+            stack.pop()
+    # The fill comes first, so it closes the innermost openers; `after` closes as many as it has spare closers.
+    depth, spare = 0, 0
+    for _, ch in scan_brackets(after, language, state)[0]:
+        if ch in OPENERS:
+            depth += 1
+        elif depth:
+            depth -= 1
+        else:
+            spare += 1
+    available = stack[spare:]
+    own: list[str] = []
+    for i, ch in scan_brackets(fill, language, state)[0]:
+        if ch in OPENERS:
+            own.append(ch)
+        elif own and own[-1] == PAIRS[ch]:
+            own.pop()
+        elif not own and available and available[-1] == PAIRS[ch]:
+            available.pop()
+        else:
+            return fill[:i]
+    return fill
+
+
+# -- what already follows ------------------------------------------------------------------------------------
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def drop_overlap(fill: str, after_line: str, *, language: str | None = None) -> str:
+    """Remove the longest end of the fill that repeats the start of `after_line` (the rest of the hole's line).
+
+    The overlap must start and end on token boundaries, and must not close a bracket the kept fill opened
+    (`print(|)` filled with `foo(x)` keeps its `)`). A fill equal to the rest of the line gives "".
+    """
+    if fill.strip() and fill.strip() == after_line.strip():
+        return ""
+    depth: list[int] | None = None
+    for k in range(min(len(fill), len(after_line)), 0, -1):
+        piece, cut = after_line[:k], len(fill) - k
+        if not piece.strip() or not fill.endswith(piece):
+            continue
+        if _is_word(piece[0]) and cut and _is_word(fill[cut - 1]):
+            continue
+        if _is_word(piece[-1]) and k < len(after_line) and _is_word(after_line[k]):
+            continue
+        depth = depth or _depth_profile(fill, language)
+        if min(depth[cut:]) >= depth[cut]:  # the dropped part closes none of the kept part's brackets
+            return fill[:cut]
+    return fill
+
+
+def following_lines(text: str, pos: int, count: int) -> list[str]:
+    """The first `count` non-blank lines from `pos` on (the rest of its line first), stripped."""
+    out: list[str] = []
+    while len(out) < count and pos <= len(text):
+        j = text.find("\n", pos)
+        j = len(text) if j < 0 else j
+        if line := text[pos:j].strip():
+            out.append(line)
+        pos = j + 1
+    return out
+
+
+def drop_repeated_lines(fill: str, following: list[str], *, language: str | None = None) -> str:
+    """Drop the fill's last lines when they repeat (stripped) the non-blank lines that follow the hole,
+    unless they close a bracket the kept lines opened (a `}` ending the fill's own `if` stays)."""
+    lines = fill.split("\n")
+    nonblank = [i for i, line in enumerate(lines) if line.strip()]
+    depth: list[int] | None = None
+    for k in range(min(len(nonblank), len(following)), 0, -1):
+        first = nonblank[-k]
+        if [lines[i].strip() for i in nonblank[-k:]] != following[:k]:
+            continue
+        cut = sum(len(line) + 1 for line in lines[:first])
+        depth = depth or _depth_profile(fill, language)
+        if min(depth[cut:]) >= depth[cut]:  # the dropped part closes none of the kept part's brackets
+            return "\n".join(lines[:first])
+    return fill
+
+
+# -- syntax ------------------------------------------------------------------------------------------------
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _line_end(text: str, pos: int) -> int:
+    j = text.find("\n", pos)
+    return len(text) if j < 0 else j
+
+
+def _starts_statement(line: str) -> bool:
+    """A line that can begin a statement: not blank, a comment, a closing bracket or an `else`-like word."""
+    s = line.lstrip()
+    return bool(s) and not s.startswith(_COMMENT_STARTS) and s[0] not in CLOSERS and not _CONTINUATION.match(s)
+
+
+def syntax_window(text: str, start: int, end: int, max_lines: int = MAX_WINDOW_LINES) -> tuple[int, int]:
+    """The span of the document parsed to judge a fill, as (start, end) offsets at line starts.
+
+    Back: the last statement line at the least indentation seen (normally column 0, the top-level statement that
+    holds the hole), looking at most `max_lines` lines back; the file start when reached. Forward: up to the next
+    statement line at that indentation or less, at most `max_lines` lines on. Text at column 0 inside a
+    multi-line string can end the window early (a limitation of judging by lines).
+    """
+    pos = _line_start(text, start)
+    best, level = pos, None
+    for _ in range(max_lines + 1):
+        line = text[pos : _line_end(text, pos)]
+        if _starts_statement(line) and (level is None or _width(_indent_of(line)) < level):
+            best, level = pos, _width(_indent_of(line))
+            if level == 0:
+                break
+        if pos == 0:
+            best, level = 0, 0
+            break
+        pos = _line_start(text, pos - 1)
+    level = level or 0
+    # A span that consumed its newline ends at a line start: that next line may already end the window.
+    pos = end if end > start and text[end - 1] == "\n" else _line_end(text, end) + 1
+    for _ in range(max_lines):
+        if pos >= len(text):
+            return best, len(text)
+        line = text[pos : _line_end(text, pos)]
+        if line.strip() and not line.lstrip().startswith(_COMMENT_STARTS):
+            width = _width(_indent_of(line))
+            if width < level or (width == level and _starts_statement(line)):
+                return best, pos
+        pos = _line_end(text, pos) + 1
+    return best, min(pos, len(text))
+
+
+def _compiles(source: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning for "\d" and friends is not our business
+            compile(source, "<fill>", "exec", dont_inherit=True)
+        return True
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+
+
+def _baseline_compiles(before: str, after: str, *, text: str, hole: Hole) -> bool:
+    """Whether the Python around the hole compiles: with nothing in it, with the text it replaces (a stub), or
+    with `pass` in it (an empty body does not compile, yet the code around it may be fine)."""
+    stand_in = ("" if text[_line_start(text, hole.start) : hole.start] else hole.indent) + "pass"
+    fillings = ("", text[hole.start : hole.end], finish_fill(stand_in, text=text, hole=hole))
+    return any(_compiles(before + filling + after) for filling in dict.fromkeys(fillings))
+
+
+def _is_boundary(s: str, i: int) -> bool:
+    """A token-ish place to cut a line: before a space, or next to punctuation."""
+    return s[i].isspace() or not (_is_word(s[i]) and _is_word(s[i - 1]))
+
+
+def cut_candidates(fill: str, kind: FillKind, limit: int = MAX_LINE_CUTS) -> list[str]:
+    """Leading parts of the fill to try, longest first, never empty: line ends for a BLOCK; for a LINE the whole
+    line, then shorter cuts at token boundaries, spread evenly when there are more than `limit`."""
+    if kind is FillKind.BLOCK:
+        lines = fill.split("\n")
+        parts = [fill] + ["\n".join(lines[:k]).rstrip() for k in range(len(lines) - 1, 0, -1)]
+    else:
+        cuts = [fill[:i].rstrip() for i in range(len(fill) - 1, 0, -1) if _is_boundary(fill, i)]
+        cuts = [c for c in dict.fromkeys(cuts) if c.strip() and c != fill]
+        if len(cuts) > limit - 1:
+            cuts = [cuts[round(j * (len(cuts) - 1) / (limit - 2))] for j in range(limit - 1)]
+        parts = [fill] + cuts
+    return [p for p in dict.fromkeys(parts) if p.strip()]
+
+
+def truncate_to_syntax(
+    fill: str, *, text: str, hole: Hole, language: str, window: tuple[int, int] | None = None
+) -> str:
+    """The leading part of the fill after which the file parses no worse than with no fill at all.
+
+    "No worse": no more tree-sitter errors than the baseline (the user may be mid-edit, so it can have some);
+    for Python the result must also compile when the baseline does (or the text the hole replaces did). Among
+    acceptable parts the one with the fewest errors wins, then the longest; nothing acceptable gives "".
+    Only `window` (by default `syntax_window`) is parsed, so a 5,000-line file costs a few hundred lines a try.
+    """
+    wstart, wend = window or syntax_window(text, hole.start, hole.end)
+    # A Python window that starts indented (no top-level line near) needs a block to sit in; `def` allows return.
+    header = "def _():\n" if language == "python" and text[wstart : wstart + 1] in (" ", "\t") else ""
+    before, after = header + text[wstart : hole.start], text[hole.end : wend]
+    best, best_errors = "", error_count(before + after, language)
+    must_compile = language == "python" and _baseline_compiles(before, after, text=text, hole=hole)
+    for part in cut_candidates(fill, hole.kind):
+        source = before + finish_fill(part, text=text, hole=hole) + after
+        errors = error_count(source, language)
+        if errors < best_errors or (errors == best_errors and not best):
+            if must_compile and not _compiles(source):
+                continue
+            best, best_errors = part, errors
+            if errors == 0:
+                break  # candidates come longest first, so nothing later can beat this
+    return best
+
+
+# -- the pipeline ------------------------------------------------------------------------------------------
+
+
+def finish_fill(part: str, *, text: str, hole: Hole) -> str:
+    """The text to insert for a processed fill: "" when only whitespace is left; otherwise ended so that what
+    follows the hole stays on its own line, with the document's line endings."""
+    if not part.strip():
+        return ""
+    line_end = _line_end(text, hole.end)
+    after_line = text[hole.end : line_end].rstrip("\r")
+    if hole.end > hole.start and text[hole.end - 1] == "\n":
+        part += "\n"  # the hole swallowed a line end: give it back
+    elif "\n" in part and after_line.strip()[:1] in tuple(CLOSERS):
+        # `{|}` filled with lines: the `}` goes on its own line at the indentation of the line that opened it.
+        part += "\n" + _indent_of(text[_line_start(text, hole.start) : line_end])
+    elif hole.kind is FillKind.BLOCK and hole.start == _line_start(text, hole.start) and after_line.strip():
+        part += "\n"  # lines inserted at column 0 before existing code
+    newline = document_newline(text)
+    return part.replace("\n", newline) if newline != "\n" else part
+
+
+def postprocess(fill: str, *, text: str, hole: Hole, language: str | None) -> str:
+    """The text to insert in place of text[hole.start:hole.end] for the model's raw output `fill`; "" for none."""
+    if hole.kind is FillKind.NONE:
+        return ""
+    line_before = text[_line_start(text, hole.start) : hole.start]
+    after_line = text[hole.end : _line_end(text, hole.end)].rstrip("\r")
+    keep_space = bool(after_line[:1].strip())
+    fill = normalize(keep_kind(fill, hole.kind), keep_last_space=keep_space)
+    # Duplicates go first: a repeated closing line must not count when finding the fill's shallowest line.
+    fill = drop_overlap(fill, after_line, language=language)
+    if hole.kind is FillKind.BLOCK and fill.strip():
+        fill = drop_repeated_lines(fill, following_lines(text, hole.end, fill.count("\n") + 1), language=language)
+        fill = normalize(fill, keep_last_space=keep_space)
+    tabs, unit, indent = False, 4, hole.indent
+    if hole.kind is FillKind.BLOCK:
+        doc_tabs, unit = indent_style(text)
+        tabs = "\t" in hole.indent if hole.indent else doc_tabs
+        if opens_block(line_before) and after_line.strip()[:1] in ("", *CLOSERS) and fill.strip():
+            # `def f():|` or `{|}`: the body starts on a new line, one level below the opening line.
+            fill = fill if fill.startswith("\n") else "\n" + fill
+            line_indent = _indent_of(line_before)
+            if _width(indent) <= _width(line_indent):
+                indent = line_indent + ("\t" if tabs else " " * unit)
+    fill = reindent(fill, line_before=line_before, indent=indent, tabs=tabs, unit=unit)
+    wstart, wend = syntax_window(text, hole.start, hole.end)
+    fill = balance_brackets(fill, before=text[wstart : hole.start], after=text[hole.end : wend], language=language)
+    fill = normalize(fill, keep_last_space=keep_space)
+    if language is not None and language_named(language) is not None and fill.strip():
+        fill = truncate_to_syntax(fill, text=text, hole=hole, language=language, window=(wstart, wend))
+    return finish_fill(fill, text=text, hole=hole)
