@@ -94,7 +94,7 @@ class Document:
         as LSP says; a line past the last one, or a negative number, raises InvalidPositionError."""
         row, character = position.line, position.character
         if row < 0 or character < 0 or row >= len(self._starts):
-            raise InvalidPositionError(f"{row}:{character} is outside {self.uri} ({len(self._starts)} lines)")
+            raise InvalidPositionError(f"position {row}:{character} is outside {self.uri} ({len(self._starts)} lines)")
         content = _EOL.sub("", self._lines[row])
         # Clamp here: the codec clamps a too-long character to one unit short of a line without a line end.
         character = min(character, self.codec.client_num_units(content))

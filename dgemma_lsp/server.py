@@ -6,20 +6,20 @@ from pygls.lsp.server import LanguageServer
 
 from . import __version__
 from .session import Session
-from .settings import Settings
+from .settings import parse_settings
 
 
 class DgemmaServer(LanguageServer):
-    def __init__(self, session: Session, cli_settings: dict | None = None) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__("dgemma-lsp", __version__)
         self.session = session
-        self.cli_settings = cli_settings or {}  # applied after the editor's, so command-line flags win
 
 
-def create_server(settings: Settings | None = None, cli_settings: dict | None = None) -> DgemmaServer:
+def create_server(cli_settings: dict | None = None) -> DgemmaServer:
+    """A server whose settings start from the command line's; the editor's settings are layered on top."""
     from .features import code_actions, inline_completion, lifecycle, sync
 
-    server = DgemmaServer(Session(settings), cli_settings)
+    server = DgemmaServer(Session(parse_settings(cli_settings)))
     for feature in (lifecycle, sync, inline_completion, code_actions):
         feature.register(server)
     return server

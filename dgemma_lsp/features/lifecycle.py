@@ -17,7 +17,6 @@ def register(server) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls, params: types.InitializeParams) -> None:
         session.configure(params.initialization_options)
-        session.configure(ls.cli_settings)
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls, params: types.InitializedParams) -> None:
@@ -25,9 +24,7 @@ def register(server) -> None:
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls, params: types.DidChangeConfigurationParams) -> None:
-        reload = session.configure(params.settings)
-        reload |= session.configure(ls.cli_settings)
-        if reload:
+        if session.configure(params.settings):
             await load_with_progress(ls)
 
     @server.feature(types.SHUTDOWN)
