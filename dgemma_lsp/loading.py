@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .errors import ModelLoadError
-from .modeling import EOS, PAD, byte_tokenizer, configure_generation, special_ids, tiny_model, wrap_tokenizer
+from .modeling import EOS, byte_tokenizer, configure_generation, special_ids, tiny_model, wrap_tokenizer
 from .prompts import PromptFormat, prompt_format_for
 from .settings import Settings
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from dgemma_lsp.brackets import balance_brackets, scan_brackets
 from dgemma_lsp.holes import FillKind, Hole
 from dgemma_lsp.postprocess import (
-    balance_brackets,
     cut_candidates,
     document_newline,
     drop_overlap,
@@ -23,7 +23,6 @@ from dgemma_lsp.postprocess import (
     normalize,
     postprocess,
     reindent,
-    scan_brackets,
     syntax_window,
     truncate_to_syntax,
 )
