@@ -1,4 +1,5 @@
-"""Command line: `dgemma-lsp serve` (LSP over stdio or TCP) and `dgemma-lsp fill` (headless stub filling)."""
+"""Command line: `dgemma-lsp serve` (LSP over stdio or TCP), `dgemma-lsp fill` (headless stub filling) and
+`dgemma-lsp evaluate` (HumanEval infilling scores)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     fill.add_argument("--write", action="store_true", help="write the filled files (atomically) instead of a diff")
     _common(fill)
 
+    evaluate = commands.add_parser("evaluate", help="score fills on HumanEval infilling (pass@1, exact match, ...)")
+    from .evaluation import add_arguments
+
+    add_arguments(evaluate)
+    _common(evaluate)
+    evaluate.set_defaults(log_level="WARNING")  # one INFO line per fill would drown the progress lines
+
     args = parser.parse_args(argv)
     # Passive OpenMP waiting (read when torch loads): spinning threads made small ops ~80x slower on a busy box.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -34,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     cli_settings = _cli_settings(args)
     if args.command == "serve":
         return _serve(args, cli_settings)
+    if args.command == "evaluate":
+        from .evaluation import run
+
+        return run(args, cli_settings)
     from .headless import fill_paths
 
     return fill_paths(args.paths, cli_settings, write=args.write)

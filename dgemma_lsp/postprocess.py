@@ -90,14 +90,25 @@ def opens_block(line: str) -> bool:
     return line.rstrip().endswith((":", "{", "(", "["))
 
 
-def reindent(fill: str, *, line_before: str, indent: str, tabs: bool = False, unit: int = 4) -> str:
-    """Re-base the fill's lines so its shallowest line sits at `indent`, keeping relative indentation.
+FRAMES = ("file", "relative", "shallowest")  # readings of a fill's indentation, preferred first
 
-    `line_before` is the text before the hole on its line. Empty (a whole-line hole at column 0): every line,
-    the first included, is re-based. Only whitespace (the cursor sits after the indentation): the first line loses
-    its own leading whitespace. Otherwise the first line is left alone. When the first line opens a block and no
-    later line comes back to its level, the later lines are all inside it, so the shallowest goes one level deeper.
-    With `tabs`, each step of the fill's own indentation (2 spaces, 4 spaces, a tab) becomes one tab.
+
+def reindent(
+    fill: str, *, line_before: str, indent: str, tabs: bool = False, unit: int = 4, frame: str = "file"
+) -> str:
+    """Move the fill's lines to where they belong, under one reading (`frame`) of the model's indentation.
+
+    - "file": a FIM model writes in the file's frame: after `line_before` (the text before the hole on its line)
+      when the hole is mid-line or after the indentation, else with its own indentation. The first non-blank
+      line is the anchor, so a fill that ends by leaving its block (`return False` after a loop) stays right.
+    - "relative": a first line that continues `line_before` sat at column 0 in the model's frame (an answer that
+      starts a fresh code block), so later lines move right by the statement's indentation.
+    - "shallowest": the indentation is not to be trusted; the shallowest later line goes to `indent`, keeping
+      relative offsets, one level deeper when the first line opens a block that no later line leaves.
+    An empty `line_before` (a whole-line hole at column 0) keeps the fill's own indentation in the file frame and
+    moves the first line's to `indent` in the others; a whitespace-only one strips the first line's extra leading
+    whitespace. With `tabs`,
+    indentation is written in tabs (a tab is `unit` columns wide).
     """
     lines = fill.split("\n")
     whole_line = line_before == ""
@@ -106,15 +117,36 @@ def reindent(fill: str, *, line_before: str, indent: str, tabs: bool = False, un
     body = range(0 if whole_line else 1, len(lines))
     widths = {i: _width(_indent_of(lines[i]), unit) for i in body if lines[i].strip()}
     if not widths:
-        return "\n".join(lines if whole_line else [lines[0]] + [""] * (len(lines) - 1))
-    base = min(widths.values())
-    if not whole_line and opens_block(lines[0]) and widths[min(widths)] == base:
-        indent += "\t" if tabs else " " * unit
-    step = min((w - base for w in widths.values() if w > base), default=unit)
+        return "\n".join(line if i == 0 and not whole_line else "" for i, line in enumerate(lines))
+    target = _width(indent, unit)
+    anchor = min(widths)
+    if frame == "shallowest":
+        shallowest = min(widths.values())
+        if not whole_line and opens_block(lines[0]) and widths[anchor] == shallowest:
+            target += unit
+        shift = target - shallowest
+    elif frame == "file" and whole_line:
+        shift = 0  # a whole line written in the file's frame carries its own indentation
+    elif anchor == 0 or not lines[0].strip():
+        shift = target - widths[anchor]  # whole-line hole, or a blank first line: the anchor goes to `indent`
+    elif frame == "relative":
+        shift = _width(_indent_of(line_before) if line_before.strip() else line_before, unit)
+    else:
+        shift = 0
+    # Untrusted indentation keeps only its steps: each step of the fill's own (2 spaces, a tab) is one level.
+    step = min((w - b for w in widths.values() for b in [min(widths.values())] if w > b), default=unit)
     for i in body:
-        rel = widths.get(i, base) - base
-        pad = "\t" * (rel // step) + " " * (rel % step) if tabs else " " * rel
-        lines[i] = indent + pad + lines[i].lstrip(" \t") if i in widths else ""
+        if i not in widths:
+            lines[i] = ""
+            continue
+        if frame == "shallowest" and tabs:
+            rel = widths[i] - min(widths.values())
+            pad = _indent_of(indent) + ("\t" if target > _width(indent, unit) else "") + "\t" * (rel // step)
+            pad += " " * (rel % step)
+        else:
+            width = max(0, widths[i] + shift)
+            pad = "\t" * (width // unit) + " " * (width % unit) if tabs else " " * width
+        lines[i] = pad + lines[i].lstrip(" \t")
     return "\n".join(lines)
 
 
@@ -317,6 +349,29 @@ def finish_fill(part: str, *, text: str, hole: Hole) -> str:
     return part.replace("\n", newline) if newline != "\n" else part
 
 
+def _code_length(fill: str) -> int:
+    return sum(len(word) for word in fill.split())
+
+
+def _off_grid_lines(fill: str, line_before: str, unit: int, tabs: bool) -> int:
+    """Lines whose indentation is not a whole number of the file's indentation units (a tie-break)."""
+    lines = fill.split("\n")
+    if line_before:
+        lines = lines[1:]  # the first line continues `line_before`; its own indentation is not the fill's
+    return sum(1 for line in lines if line.strip() and not tabs and _width(_indent_of(line), unit) % unit)
+
+
+def _outdented_lines(fill: str, indent: str, unit: int) -> int:
+    """Later lines left of the hole's block that do not close a bracket. Only a tie-break where indentation does
+    not change the parse (brace languages): there, a body line left of its block is the model's frame misread."""
+    limit = _width(indent, unit)
+    return sum(
+        1
+        for line in fill.split("\n")[1:]
+        if line.strip() and line.lstrip()[0] not in CLOSERS and _width(_indent_of(line), unit) < limit
+    )
+
+
 def postprocess(fill: str, *, text: str, hole: Hole, language: str | None) -> str:
     """The text to insert in place of text[hole.start:hole.end] for the model's raw output `fill`; "" for none."""
     if hole.kind is FillKind.NONE:
@@ -340,10 +395,22 @@ def postprocess(fill: str, *, text: str, hole: Hole, language: str | None) -> st
             line_indent = _indent_of(line_before)
             if _width(indent) <= _width(line_indent):
                 indent = line_indent + ("\t" if tabs else " " * unit)
-    fill = reindent(fill, line_before=line_before, indent=indent, tabs=tabs, unit=unit)
     wstart, wend = syntax_window(text, hole.start, hole.end)
-    fill = balance_brackets(fill, before=text[wstart : hole.start], after=text[hole.end : wend], language=language)
-    fill = normalize(fill, keep_last_space=keep_space)
-    if language is not None and language_named(language) is not None and fill.strip():
-        fill = truncate_to_syntax(fill, text=text, hole=hole, language=language, window=(wstart, wend))
-    return finish_fill(fill, text=text, hole=hole)
+    checked = language is not None and language_named(language) is not None
+    best, best_score = None, None
+    # Three readings of the fill's indentation (`FRAMES`, see `reindent`): the syntax decides; ties go to the earlier.
+    ambiguous = checked and ("\n" in fill.strip("\n") or not line_before)  # several lines, or a whole-line hole
+    for frame in FRAMES if ambiguous else FRAMES[:1]:
+        framed = reindent(fill, line_before=line_before, indent=indent, tabs=tabs, unit=unit, frame=frame)
+        framed = balance_brackets(framed, before=text[wstart : hole.start], after=text[hole.end : wend], language=language)
+        framed = normalize(framed, keep_last_space=keep_space)
+        if checked and framed.strip():
+            framed = truncate_to_syntax(framed, text=text, hole=hole, language=language, window=(wstart, wend))
+        score = (
+            _code_length(framed),
+            -_outdented_lines(framed, indent, unit) if language != "python" else 0,
+            -_off_grid_lines(framed, line_before, unit, tabs),
+        )
+        if best is None or score > best_score:  # more code kept; ties keep the earlier frame
+            best, best_score = framed, score
+    return finish_fill(best, text=text, hole=hole)

@@ -11,19 +11,29 @@ the encoder, and the previous step's logits fed back as self-conditioning.
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import sys
-import time
-from pathlib import Path
+import os
 
-import torch
-from transformers import DiffusionGemmaForBlockDiffusion, DynamicCache
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in train.py; must precede the torch import
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+from transformers import DiffusionGemmaForBlockDiffusion, DynamicCache  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dgemma_lsp.modeling import SmallConfig, build_config, byte_tokenizer, parameter_count, special_ids  # noqa: E402
+from dgemma_lsp.modeling import (  # noqa: E402
+    SmallConfig,
+    build_config,
+    byte_tokenizer,
+    parameter_count,
+    special_ids,
+)
 
 VOCAB = 12288
 CONTEXT = 512
@@ -33,6 +43,9 @@ CONFIG_PATH = Path(__file__).with_name("config.json")
 # (name, SmallConfig fields): hidden 192-384, 3-8 layers, 2-8 experts with top-1/top-2.
 CANDIDATES: list[tuple[str, dict]] = [
     ("h192-l4-e4k1", dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=3, num_key_value_heads=1,
+                          head_dim=64, intermediate_size=512, num_experts=4, top_k_experts=1,
+                          moe_intermediate_size=256)),
+    ("h192-l6-e4k1", dict(hidden_size=192, num_hidden_layers=6, num_attention_heads=3, num_key_value_heads=1,
                           head_dim=64, intermediate_size=512, num_experts=4, top_k_experts=1,
                           moe_intermediate_size=256)),
     ("h256-l3-e2k1", dict(hidden_size=256, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
@@ -73,68 +86,86 @@ def build(fields: dict, canvas: int) -> DiffusionGemmaForBlockDiffusion:
     return DiffusionGemmaForBlockDiffusion(build_config(small, _ids())).eval()
 
 
-def _median_ms(fn, reps: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+class Bench:
+    """One candidate, ready to time: a 512-token prompt to encode, and a filled cache + canvas to step on."""
 
+    def __init__(self, name: str, fields: dict, canvas: int):
+        self.name, self.fields, self.canvas = name, fields, canvas
+        self.model = build(fields, canvas)
+        generator = torch.Generator().manual_seed(0)
+        first_text_id = len(_ids())  # random text ids, no special tokens
+        self.prompt = torch.randint(first_text_id, VOCAB, (1, CONTEXT), generator=generator)  # [1, T]
+        self.canvas_ids = torch.randint(first_text_id, VOCAB, (1, canvas), generator=generator)  # [1, C]
+        with torch.inference_mode():
+            self.cache = self.encode()
+            self.logits = self.step(None)  # [1, C, V]: the previous step's logits, fed back as self-conditioning
+        self.times: dict[str, list[float]] = {"step": [], "encode": [], "train": []}
 
-@torch.inference_mode()
-def measure(model: DiffusionGemmaForBlockDiffusion, canvas: int, step_reps: int, encode_reps: int) -> dict:
-    generator = torch.Generator().manual_seed(0)
-    first_text_id = len(_ids())  # random text ids, no special tokens
-    prompt = torch.randint(first_text_id, VOCAB, (1, CONTEXT), generator=generator)  # [1, T]
-
-    def encode() -> DynamicCache:
-        cache = DynamicCache(config=model.config.text_config)
-        model.model.encoder(input_ids=prompt, past_key_values=cache)
+    def encode(self) -> DynamicCache:
+        cache = DynamicCache(config=self.model.config.text_config)
+        self.model.model.encoder(input_ids=self.prompt, past_key_values=cache)
         return cache
 
-    encode_ms = _median_ms(encode, encode_reps, warmup=1)
-    cache = encode()
-    canvas_ids = torch.randint(first_text_id, VOCAB, (1, canvas), generator=generator)  # [1, C]
-    logits = model(decoder_input_ids=canvas_ids, past_key_values=cache).logits  # [1, C, V]
-
-    def step():
+    def step(self, self_conditioning_logits):
         # The decoder only reads the cache, so every repetition sees the same 512 encoded tokens.
-        return model(decoder_input_ids=canvas_ids, past_key_values=cache, self_conditioning_logits=logits).logits
+        return self.model(decoder_input_ids=self.canvas_ids, past_key_values=self.cache,
+                          self_conditioning_logits=self_conditioning_logits).logits
 
-    assert cache.get_seq_length() == CONTEXT
-    step_ms = _median_ms(step, step_reps)
-    assert cache.get_seq_length() == CONTEXT, "the decoder must not grow the cache"
-    return {"step_ms": round(step_ms, 2), "encode_ms": round(encode_ms, 1)}
+    @torch.inference_mode()
+    def time_step(self) -> None:
+        start = time.perf_counter()
+        self.step(self.logits)
+        self.times["step"].append((time.perf_counter() - start) * 1e3)
+        assert self.cache.get_seq_length() == CONTEXT, "the decoder must not grow the cache"
+
+    @torch.inference_mode()
+    def time_encode(self) -> None:
+        start = time.perf_counter()
+        self.encode()
+        self.times["encode"].append((time.perf_counter() - start) * 1e3)
+
+    def row(self) -> dict:
+        def stats(values, digits):
+            ordered = sorted(values)
+            return round(statistics.median(ordered), digits), round(ordered[len(ordered) // 10], digits)
+
+        step_ms, step_p10 = stats(self.times["step"], 2)
+        encode_ms, encode_p10 = stats(self.times["encode"], 1)
+        row = {"name": self.name, "canvas": self.canvas, "params": parameter_count(self.model), "step_ms": step_ms,
+               "step_p10_ms": step_p10, "encode_ms": encode_ms, "encode_p10_ms": encode_p10}
+        if self.times["train"]:
+            row["train_tok_per_s"] = round(statistics.median(self.times["train"]), 1)
+        return row
 
 
-def train_tokens_per_s(fields: dict, canvas: int, threads: int, steps: int = 4) -> float:
-    """Training throughput on a synthetic batch shaped like the real ones (8 rows of ~500 prompt tokens)."""
+def train_tokens_per_s(benches: list[Bench], threads: int, steps: int) -> None:
+    """Training throughput on a synthetic batch shaped like the real ones (8 rows of ~500 prompt tokens), the
+    candidates' steps interleaved so that load from other processes hits them alike."""
     import train  # noqa: PLC0415 (only this measurement needs the training code)
-    from data import Item, collate  # noqa: PLC0415
+    from batches import Item, collate  # noqa: PLC0415
 
     torch.set_num_threads(threads)
     ids, rng = _ids(), torch.Generator().manual_seed(0)
-    model = build(fields, canvas).train()
-    optimizer = train.make_optimizer(model, train.TRAIN_DEFAULTS)
-    lengths = [520, 500, 480, 470, 450, 430, 400, 380]
-    items = [Item(ids_ := torch.randint(len(ids), VOCAB, (n,), generator=rng).tolist(), ids_[1:] + [ids["<eos>"]],
-                  [1.0] * n, n - 40, torch.randint(len(ids), VOCAB, (canvas,), generator=rng).tolist())
-             for n in lengths]
-    batch = collate(items, ids)
-    tokens = int(batch["attention_mask"].sum()) + batch["canvas"].numel()
-    times = []
-    for _ in range(steps + 1):  # the first step pays one-time kernel setup
-        start = time.perf_counter()
-        diffusion, ar = train.losses(model, batch, train.TRAIN_DEFAULTS, rng)
-        (diffusion + ar).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - start)
+    runs = []
+    for bench in benches:
+        model = build(bench.fields, bench.canvas).train()
+        items = []
+        for n in [520, 500, 480, 470, 450, 430, 400, 380]:
+            encoder_ids = torch.randint(len(ids), VOCAB, (n,), generator=rng).tolist()
+            canvas_ids = torch.randint(len(ids), VOCAB, (bench.canvas,), generator=rng).tolist()
+            items.append(Item(encoder_ids, encoder_ids[1:] + [ids["<eos>"]], [1.0] * n, n - 40, canvas_ids))
+        runs.append((bench, model, train.make_optimizer(model, train.TRAIN_DEFAULTS), collate(items, ids)))
+    for rep in range(steps + 1):  # the first step pays one-time kernel setup
+        for bench, model, optimizer, batch in runs:
+            start = time.perf_counter()
+            diffusion, ar = train.losses(model, batch, train.TRAIN_DEFAULTS, rng)
+            (diffusion + ar).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            tokens = int(batch["attention_mask"].sum()) + batch["canvas"].numel()
+            if rep:
+                bench.times["train"].append(tokens / (time.perf_counter() - start))
     torch.set_num_threads(1)
-    return round(tokens / statistics.median(times[1:]), 1)
 
 
 def choose(rows: list[dict], canvas: int) -> dict | None:
@@ -147,29 +178,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--canvas", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--only", nargs="*", help="candidate names to run (default: all)")
-    parser.add_argument("--step-reps", type=int, default=25)
-    parser.add_argument("--encode-reps", type=int, default=7)
+    parser.add_argument("--step-reps", type=int, default=30)
+    parser.add_argument("--encode-reps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--train-threads", type=int, default=0,
                         help="also measure training tokens/s with this many threads (0: skip)")
+    parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="write the measured table into model/config.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    rows = []
-    print(f"{'config':<14} {'canvas':>6} {'params':>9} {'step ms':>8} {'encode ms':>10} {'train tok/s':>12}")
-    for name, fields in CANDIDATES:
-        if args.only and name not in args.only:
-            continue
-        for canvas in args.canvas:
-            model = build(fields, canvas)
-            row = {"name": name, "canvas": canvas, "params": parameter_count(model),
-                   **measure(model, canvas, args.step_reps, args.encode_reps)}
-            if args.train_threads and canvas == args.canvas[0]:
-                row["train_tok_per_s"] = train_tokens_per_s(fields, canvas, args.train_threads)
-            rows.append(row)
-            print(f"{name:<14} {canvas:>6} {row['params'] / 1e6:>8.2f}M {row['step_ms']:>8.2f} "
-                  f"{row['encode_ms']:>10.1f} {row.get('train_tok_per_s', ''):>12}", flush=True)
+    benches = [Bench(name, fields, canvas) for name, fields in CANDIDATES for canvas in args.canvas
+               if not args.only or name in args.only]
+    # Round-robin over the candidates: on a shared machine load comes and goes, and this spreads it evenly.
+    for bench in benches:
+        bench.time_step()  # warm-up
+        bench.time_encode()
+        bench.times.update(step=[], encode=[])
+    for rep in range(args.step_reps):
+        for bench in benches:
+            bench.time_step()
+            if rep < args.encode_reps:
+                bench.time_encode()
+    if args.train_threads:
+        train_tokens_per_s([b for b in benches if b.canvas == args.canvas[0]], args.train_threads, args.train_steps)
+
+    rows = [bench.row() for bench in benches]
+    print(f"{'config':<14} {'canvas':>6} {'params':>9} {'step ms':>8} {'(p10)':>7} {'encode ms':>10} {'(p10)':>7}"
+          f" {'train tok/s':>12}")
+    for row in rows:
+        print(f"{row['name']:<14} {row['canvas']:>6} {row['params'] / 1e6:>8.2f}M {row['step_ms']:>8.2f} "
+              f"{row['step_p10_ms']:>7.2f} {row['encode_ms']:>10.1f} {row['encode_p10_ms']:>7.1f} "
+              f"{row.get('train_tok_per_s', ''):>12}")
 
     for canvas in args.canvas:
         best = choose(rows, canvas)
@@ -177,8 +217,9 @@ def main() -> None:
 
     if args.write:
         config = json.loads(CONFIG_PATH.read_text()) if CONFIG_PATH.exists() else {}
-        config["latency"] = {"threads": args.threads, "context": CONTEXT, "vocab": VOCAB,
-                             "target_step_ms": TARGET_STEP_MS, "rows": rows}
+        config["latency"] = {"threads": args.threads, "train_threads": args.train_threads, "context": CONTEXT,
+                             "vocab": VOCAB, "target_step_ms": TARGET_STEP_MS,
+                             "measured": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
         CONFIG_PATH.write_text(json.dumps(config, indent=2) + "\n")
         print(f"wrote {CONFIG_PATH}")
 

@@ -11,6 +11,7 @@ only the ALLOWED ones are kept. Held-out material (model/heldout.py) never enter
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import io
 import json
@@ -40,6 +41,10 @@ MANIFEST = MODEL / "manifest.jsonl"
 SEED = 1234
 VALID_FRACTION = 0.02
 PACKAGE_CAP_BYTES = 5_000_000  # per package (not the stdlib): sympy, django, botocore would dominate otherwise
+# Per-language byte budgets, met by lowering one per-package cap per language ("water filling"): big packages are
+# trimmed, small ones kept whole. Python (with the whole stdlib) ends near 60-65% of the corpus.
+LANGUAGE_BUDGET_BYTES = {"python": 135_000_000, "javascript": 24_000_000, "typescript": 18_000_000,
+                         "go": 14_000_000, "rust": 16_000_000}
 MAX_FILE_BYTES = 200_000
 MAX_LINE_CHARS = 1000
 MAX_MEAN_LINE_CHARS = 200
@@ -68,7 +73,7 @@ LITERAL = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)
 
 # Permissive licenses we keep. "BSD" is a BSD license whose clause count the metadata does not say.
 ALLOWED = frozenset({"MIT", "MIT-0", "BSD", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "PSF-2.0", "ISC", "0BSD",
-                     "Unlicense", "Unicode-DFS-2016", "Unicode-3.0"})
+                     "Unlicense", "Unicode-DFS-2016", "Unicode-3.0", "BlueOak-1.0.0"})
 _CANON = {
     "mit": "MIT", "expat": "MIT", "mitexpat": "MIT", "mit0": "MIT-0",
     "bsd": "BSD", "bsdstyle": "BSD", "bsd3clause": "BSD-3-Clause", "bsd3": "BSD-3-Clause", "newbsd": "BSD-3-Clause",
@@ -77,15 +82,16 @@ _CANON = {
     "freebsd": "BSD-2-Clause", "2clausebsd": "BSD-2-Clause",
     "apache": "Apache-2.0", "apache2": "Apache-2.0", "apache20": "Apache-2.0", "asl20": "Apache-2.0",
     "psf": "PSF-2.0", "psf2": "PSF-2.0", "psf20": "PSF-2.0", "python20": "PSF-2.0", "pythonfoundation": "PSF-2.0",
-    "isc": "ISC", "iscl": "ISC", "0bsd": "0BSD", "bsdzeroclause": "0BSD", "unlicense": "Unlicense",
-    "unicodedfs2016": "Unicode-DFS-2016", "unicode30": "Unicode-3.0",
+    "isc": "ISC", "iscl": "ISC", "isciscl": "ISC", "0bsd": "0BSD", "bsdzeroclause": "0BSD", "unlicense": "Unlicense",
+    "unicodedfs2016": "Unicode-DFS-2016", "unicode30": "Unicode-3.0", "blueoak100": "BlueOak-1.0.0",
+    "go": "BSD-3-Clause",  # DEP-5's name for the Go project's BSD-3-Clause text
 }  # fmt: skip
 
 
 def canon_license(name: str) -> str | None:
     """A license name as metadata writes it ("MIT License", "Apache Software License", "BSD-3-clause") -> SPDX id
     if it is one we keep, else None."""
-    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    key = re.sub(r"[^a-z0-9]", "", name.split("~")[0].lower())  # DEP-5 "BSD-3-clause~Google" is BSD-3-clause
     if key in _CANON:
         return _CANON[key]
     key = key.removeprefix("the")
@@ -174,7 +180,7 @@ def python_license(metadata: str, license_texts: list[str]) -> tuple[str | None,
     if get["license-expression"]:
         return spdx(get["license-expression"][0])
     classifiers = [c.split("::")[-1].strip() for c in get["classifier"] if c.startswith("License ::")]
-    classifiers = [c for c in classifiers if c != "OSI Approved"]
+    classifiers = [c for c in classifiers if c not in ("OSI Approved", "DFSG approved")]
     field = next((v for v in get["license"] if v and v.upper() not in ("UNKNOWN", "NONE")), "")
     if classifiers:
         canon = [canon_license(c) for c in classifiers]
@@ -210,18 +216,19 @@ def npm_license(package_json: dict) -> tuple[str | None, str]:
     return spdx(value)
 
 
-def debian_license(copyright_text: str, cargo_toml: bytes | None) -> tuple[str | None, str]:
-    """Rust: the crate's own Cargo.toml `license` (SPDX). Go: the DEP-5 copyright file, where every non-debian/
-    `Files:` stanza's License must be permissive."""
+def debian_license(copyright_text: str, cargo_toml: bytes | None) -> tuple[str | None, str, list[str]]:
+    """Rust: the crate's own Cargo.toml `license` (SPDX). Go: the DEP-5 copyright file. Returns (license, why,
+    excluded globs): a stanza with a non-permissive license over `*` rejects the package; over named files
+    (test data, a font, one vendored file) it excludes just those files."""
     if cargo_toml is not None:
         import tomllib
 
         declared = tomllib.loads(cargo_toml.decode("utf-8", "replace")).get("package", {}).get("license")
         if declared:
-            return spdx(declared.replace("/", " OR "))  # old crates wrote "MIT/Apache-2.0"
+            return (*spdx(declared.replace("/", " OR ")), [])  # old crates wrote "MIT/Apache-2.0"
     if not copyright_text.startswith("Format:"):
-        return None, "copyright file is not machine-readable (DEP-5)"
-    found = []
+        return None, "copyright file is not machine-readable (DEP-5)", []
+    found, excluded = [], []
     for stanza in re.split(r"\n\s*\n", copyright_text):
         files = re.search(r"^Files:(.*(?:\n[ \t].*)*)", stanza, re.M)
         license_ = re.search(r"^License: *(.*)$", stanza, re.M)
@@ -232,9 +239,20 @@ def debian_license(copyright_text: str, cargo_toml: bytes | None) -> tuple[str |
             continue
         result, why = spdx(license_.group(1))
         if result is None:
-            return None, f"Files: {' '.join(patterns)[:40]}: {why}"
-        found.append(result)
-    return (" AND ".join(dict.fromkeys(found)), "") if found else (None, "no Files stanza with a license")
+            if "*" in patterns:
+                return None, f"Files: *: {why}", []
+            excluded += patterns
+        else:
+            found.append(result)
+    if not found:
+        return None, "no Files stanza with a permissive license", []
+    parts = [part for f in found for part in (f.split(" AND ") if "(" not in f else [f])]
+    return " AND ".join(dict.fromkeys(parts)), "", excluded
+
+
+def license_excluded(path: str, globs: list[str]) -> bool:
+    """DEP-5 globs are relative to the upstream tree; our Go paths start with the import path."""
+    return any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(path, "*/" + g) for g in globs)
 
 
 # ---------------------------------------------------------------------------------------------------- download
@@ -335,7 +353,9 @@ def open_package(source: str, spec: str, archive: Path) -> dict:
     if source == "pypi":
         is_wheel = archive.suffix == ".whl"
         files = files if is_wheel else _strip_top(files)
-        meta_name = next((n for n in files if n.endswith(".dist-info/METADATA")), None) if is_wheel else "PKG-INFO"
+        meta_name = "PKG-INFO"  # wheels: the top-level dist-info (flit-core vendors tomli's one deeper)
+        if is_wheel:
+            meta_name = next((n for n in files if n.endswith(".dist-info/METADATA") and n.count("/") == 1), None)
         meta = files.get(meta_name, b"").decode("utf-8", "replace")
         texts = [d.decode("utf-8", "replace") for n, d in files.items()
                  if re.search(r"(^|/)(LICEN[CS]E|COPYING)[^/]*$", n, re.I) and n.count("/") <= 2]
@@ -345,24 +365,28 @@ def open_package(source: str, spec: str, archive: Path) -> dict:
         name = name.group(1).strip() if name else spec.split("==")[0]
         version = version.group(1).strip() if version else "?"
         sources = {n: d for n, d in files.items() if ".dist-info/" not in n and not n.endswith("PKG-INFO")}
-        return dict(package=name, version=version, license=license_, why=why, files=sources, source="pypi")
+        return dict(package=name, version=version, license=license_, why=why, files=sources, source="pypi",
+                    license_excluded=0)
     if source == "npm":
         files = _strip_top(files)
         pkg = json.loads(files.get("package.json", b"{}"))
         license_, why = npm_license(pkg)
         return dict(package=pkg.get("name", spec), version=pkg.get("version", "?"), license=license_, why=why,
-                    files=choose_js_flavor(files), source="npm")
+                    files=choose_js_flavor(files), source="npm", license_excluded=0)
     # debian
     deb = archive.name.split("_")[0]
     version = archive.name.split("_")[1].replace("%3a", ":")
     copyright_ = next((d for n, d in files.items() if n == f"usr/share/doc/{deb}/copyright"), b"")
     cargo = next((d for n, d in files.items() if re.fullmatch(r"usr/share/cargo/registry/[^/]+/Cargo\.toml", n)), None)
-    license_, why = debian_license(copyright_.decode("utf-8", "replace"), cargo)
+    license_, why, excluded = debian_license(copyright_.decode("utf-8", "replace"), cargo)
     roots = ("usr/share/gocode/src/", "usr/share/cargo/registry/")
     sources = {n[len(r):]: d for n, d in files.items() for r in roots if n.startswith(r)}
     if deb.startswith("librust-"):  # registry/<crate>-<version>/src/... -> src/...
         sources = _strip_top(sources)
-    return dict(package=deb, version=version, license=license_, why=why, files=sources, source="debian")
+    dropped = [n for n in sources if license_excluded(n, excluded)]
+    sources = {n: d for n, d in sources.items() if n not in dropped}
+    return dict(package=deb, version=version, license=license_, why=why, files=sources, source="debian",
+                license_excluded=len(dropped))
 
 
 FLAVOR_RANK = {"src": 0, "esm": 1, "es": 1, "esm2015": 1, "es2015": 1, "mjs": 1, "module": 1, "lib": 2,
@@ -474,7 +498,7 @@ def filter_package(pkg: dict) -> dict:
     if pkg["license"] is None:
         return dict(pkg, skipped=f"license: {pkg['why']}")
     drops: Counter = Counter()
-    kept = []
+    kept, held_out = [], []
     for path in sorted(files, key=lambda n: hashlib.sha256(n.encode()).hexdigest()):
         language = language_of(path)
         if language is None:
@@ -484,10 +508,12 @@ def filter_package(pkg: dict) -> dict:
         reason = drop_reason(path, files[path], language)
         if reason:
             drops[reason] += 1
+            if reason == "held-out":
+                held_out.append(f"{pkg['package']}:{path}")
             continue
         text = files[path].decode("utf-8")
         kept.append(dict(path=path, language=language, text=text, keys=dedup_keys(text)))
-    return dict(pkg, kept=kept, drops=drops)
+    return dict(pkg, kept=kept, drops=drops, held_out=held_out)
 
 
 def stdlib_package() -> dict:
@@ -511,7 +537,8 @@ def build() -> None:
     t0 = time.time()
     jobs = download_all()
     print(f"downloads ready in {time.time() - t0:.0f}s", flush=True)
-    stats: dict = dict(skipped=[], drops=Counter(), dedup_exact=0, dedup_near=0, capped_files=0, resolved={})
+    stats: dict = dict(skipped=[], drops=Counter(), dedup_exact=0, dedup_near=0, capped_files=0, resolved={},
+                        license_excluded_files=0, held_out_files=[])
     seen_exact: set[str] = set()
     seen_near: set[str] = set()
     packages: list[dict] = []
@@ -524,6 +551,7 @@ def build() -> None:
             print(f"  skip {pkg.get('package') or pkg.get('spec')}: {pkg['skipped']}", flush=True)
             return
         stats["drops"].update(pkg["drops"])
+        stats["held_out_files"] += pkg["held_out"]
         kept, size = [], 0
         cap = None if pkg["source"] == "cpython" else PACKAGE_CAP_BYTES
         for f in pkg["kept"]:
@@ -546,6 +574,9 @@ def build() -> None:
                                          reason="no source files left after filtering"))
             return
         pkg["kept"] = kept
+        pkg["language"] = Counter(f["language"] for f in kept).most_common(1)[0][0]
+        pkg["language"] = {"tsx": "typescript"}.get(pkg["language"], pkg["language"])
+        stats["license_excluded_files"] += pkg.get("license_excluded", 0)
         packages.append(pkg)
         print(f"  {pkg['source']:7} {pkg['package']} {pkg['version']} [{pkg['license']}] {len(kept)} files "
               f"{size / 1e6:.2f} MB", flush=True)
@@ -556,9 +587,48 @@ def build() -> None:
         for job, pkg in zip(work, pool.imap(process_package, work, chunksize=1)):
             pkg.setdefault("spec", job[1])
             admit(pkg)
+    stats["budget"] = apply_budgets(packages)
     assign_split(packages)
     write_outputs(packages, stats)
     print(f"built in {time.time() - t0:.0f}s", flush=True)
+
+
+def apply_budgets(packages: list[dict]) -> dict:
+    """Trim each language to its byte budget with one per-package cap (the stdlib is never trimmed)."""
+    report = {}
+    for language, budget in LANGUAGE_BUDGET_BYTES.items():
+        group = [p for p in packages if p["language"] == language]
+        fixed = sum(sum(len(f["text"].encode()) for f in p["kept"]) for p in group if p["source"] == "cpython")
+        trimmable = [p for p in group if p["source"] != "cpython"]
+        sizes = [[len(f["text"].encode()) for f in p["kept"]] for p in trimmable]
+
+        def total(cap: int) -> int:
+            return sum(_prefix_len(s, cap)[1] for s in sizes)
+
+        cap = PACKAGE_CAP_BYTES
+        if total(cap) + fixed > budget:
+            lo, hi = 0, cap
+            while hi - lo > 1000:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if total(mid) + fixed <= budget else (lo, mid)
+            cap = lo
+        trimmed = 0
+        for pkg, s in zip(trimmable, sizes):
+            n, _ = _prefix_len(s, cap)
+            trimmed += len(pkg["kept"]) - n
+            pkg["kept"] = pkg["kept"][:n]
+        report[language] = dict(package_cap=cap, trimmed_files=trimmed)
+    return report
+
+
+def _prefix_len(sizes: list[int], cap: int) -> tuple[int, int]:
+    """How many leading files fit under `cap` bytes (always at least one), and their bytes."""
+    n = used = 0
+    for size in sizes:
+        if n and used + size > cap:
+            break
+        n, used = n + 1, used + size
+    return n, used
 
 
 def assign_split(packages: list[dict]) -> None:
@@ -568,8 +638,6 @@ def assign_split(packages: list[dict]) -> None:
     for pkg in packages:
         pkg["split"] = "train"
         pkg["bytes"] = sum(len(f["text"].encode()) for f in pkg["kept"])
-        pkg["language"] = Counter(f["language"] for f in pkg["kept"]).most_common(1)[0][0]
-        pkg["language"] = {"tsx": "typescript"}.get(pkg["language"], pkg["language"])
         if pkg["source"] != "cpython":
             by_language[pkg["language"]].append(pkg)
     for language, group in sorted(by_language.items()):
@@ -672,165 +740,251 @@ def main() -> None:
 
 # PyPI: name==version (wheels preferred, sdist fallback). Licenses are checked, not assumed.
 PYPI = """
-    attrs six urllib3 pyyaml toml tomli tomli-w tomlkit cachetools tenacity wrapt decorator more-itertools
-    boltons sortedcontainers networkx sympy mpmath pygments rich typer httpx httpcore anyio sniffio h11
-    starlette fastapi pydantic pydantic-settings marshmallow jinja2 markupsafe werkzeug flask itsdangerous
-    blinker pyparsing pytz python-dateutil arrow humanize babel charset-normalizer idna packaging setuptools
-    wheel pip virtualenv filelock platformdirs distlib pluggy pytest iniconfig coverage mock tox nox black isort
-    flake8 pyflakes pycodestyle mccabe autopep8 yapf mypy mypy-extensions typing-extensions typing-inspect jedi
-    parso prompt-toolkit ipython traitlets jupyter-core nbformat pexpect ptyprocess wcwidth colorama termcolor
-    tabulate texttable prettytable aiohttp yarl multidict frozenlist aiosignal async-timeout aiofiles websockets
-    wsproto trio outcome exceptiongroup tornado twisted sqlalchemy alembic mako peewee pymysql redis pika kombu
-    celery amqp vine billiard rq schedule apscheduler croniter python-slugify inflection inflect jsonschema
-    referencing jsonpointer jsonpatch jmespath boto3 botocore s3transfer google-auth protobuf cryptography
-    pyopenssl pyasn1 rsa oauthlib pyjwt passlib fabric invoke pyserial psutil python-dotenv environs dynaconf
-    configobj beautifulsoup4 soupsieve html5lib webencodings bleach markdown mistune markdown-it-py mdurl
-    commonmark feedparser openpyxl xlrd xlsxwriter et-xmlfile numpy pandas scikit-learn matplotlib seaborn
-    statsmodels patsy joblib threadpoolctl dask cloudpickle fsspec partd locket xarray pydot graphviz jsonpickle
-    dill multiprocess deepdiff glom face pyrsistent munch addict cattrs dataclasses-json cbor2 msgpack construct
-    bitstring pefile docopt fire plumbum sh cmd2 argcomplete configargparse alive-progress progressbar2 halo
-    yaspin loguru structlog colorlog coloredlogs humanfriendly python-json-logger sentry-sdk opentelemetry-api
-    prometheus-client statsd bottle falcon sanic quart hypercorn uvicorn gunicorn django djangorestframework
-    django-filter channels asgiref sqlparse graphene graphql-core cerberus voluptuous schema typeguard beartype
-    libcst astor asttokens executing pure-eval stack-data icecream pysnooper pympler intervaltree geopy pint
-    uncertainties pyglet asciimatics blessed textual sqlmodel pymongo elasticsearch kafka-python pyftpdlib
-    dnspython netaddr httplib2 selenium scrapy parsel w3lib itemadapter cssselect tinycss2 pdfminer-six pypdf
-    python-docx python-pptx xmltodict defusedxml ruamel-yaml strictyaml hjson json5 python-magic filetype ftfy
-    parse nltk emoji langdetect validators shortuuid hashids base58 ecdsa pynacl authlib python-jose hvac
-    keyring zipp importlib-metadata importlib-resources watchdog distro appdirs pipx pdm poetry-core hatchling
-    flit-core build pyproject-hooks installer twine pkginfo readme-renderer rfc3986 cachecontrol semver
-    pip-tools pipdeptree cookiecutter binaryornot copier doit luigi snakemake sphinx alabaster sphinx-rtd-theme
-    myst-parser mkdocs numpydoc pyee transitions automat hyperlink incremental constantly service-identity
-    pyhamcrest freezegun time-machine responses vcrpy factory-boy pytest-mock pytest-cov pytest-xdist execnet
-    testfixtures parameterized nose2 behave robotframework locust backoff retrying limits pybreaker diskcache
-    dogpile-cache cachelib flask-caching flask-sqlalchemy flask-login flask-wtf wtforms flask-cors flask-restful
-    flask-migrate marshmallow-sqlalchemy webargs apispec python-multipart icalendar dateparser parsedatetime
-    tzlocal iso8601 isodate webcolors pyfiglet treelib anytree funcy returns pydash jsonpath-ng dpath
-    ordered-set furl tldextract uritemplate jsonmerge genson chevron pystache sortedcollections h2 hpack
-    hyperframe priority brotli zstandard lz4 python-snappy cffi pycparser ply lark sly pyjsparser esprima regex
-    tinydb pickleshare shellingham questionary inquirer pyperclip tzdata pytest-asyncio pytest-timeout
-    hypothesis
+    attrs==26.1.0 six==1.17.0 urllib3==2.8.0 pyyaml==6.0.3 toml==0.10.2 tomli==2.5.0 tomli-w==1.2.0
+    tomlkit==0.15.2 cachetools==8.0.1 tenacity==9.2.1 wrapt==2.5.2 decorator==5.3.1 more-itertools==11.2.1
+    boltons==26.2.0 sortedcontainers==2.4.0 networkx==3.6.1 sympy==1.14.0 mpmath==1.4.1 pygments==2.21.0
+    rich==15.0.0 typer==0.29.2 httpx==0.28.1 httpcore==1.0.9 anyio==4.16.0 sniffio==1.3.1 h11==0.16.0
+    starlette==1.10.0 fastapi==0.165.0 pydantic==2.14.3 pydantic-settings==2.16.3 marshmallow==4.4.0
+    jinja2==3.1.6 markupsafe==3.0.4 werkzeug==3.1.9 flask==3.1.3 itsdangerous==2.2.0 blinker==1.9.0
+    pyparsing==3.3.3 pytz==2026.6 python-dateutil==4.0.0 arrow==1.4.0 humanize==4.17.0 babel==2.18.0
+    charset-normalizer==3.5.2 idna==3.20 packaging==26.3 setuptools==84.2.1 wheel==0.48.0 pip==26.3
+    virtualenv==21.15.8 filelock==4.2.12 platformdirs==4.14.7 distlib==0.4.4 pluggy==1.7.0 pytest==9.2.0
+    iniconfig==2.3.1 coverage==7.17.3 mock==5.2.0 tox==4.67.15 nox==2026.10.20 black==26.10.1 isort==9.0.2
+    flake8==7.5.0 pyflakes==4.1.0 pycodestyle==2.15.0 mccabe==0.7.0 autopep8==2.3.2 yapf==0.43.0 mypy==2.4.1
+    mypy-extensions==1.2.0 typing-extensions==4.16.0 typing-inspect==0.9.0 jedi==0.20.1 parso==0.8.7
+    prompt-toolkit==3.0.53 ipython==9.18.1 traitlets==5.16.1 jupyter-core==5.9.1 nbformat==5.11.1 pexpect==4.9.0
+    ptyprocess==0.7.0 wcwidth==0.9.4 colorama==0.4.6 termcolor==3.3.0 tabulate==0.10.0 texttable==1.7.2
+    prettytable==3.18.0 aiohttp==3.14.5 yarl==1.25.1 multidict==7.2.1 frozenlist==1.8.0 aiosignal==1.4.0
+    async-timeout==5.0.1 aiofiles==25.1.0 websockets==17.4 wsproto==1.3.2 trio==0.35.0 outcome==1.3.0.post0
+    exceptiongroup==1.3.1 tornado==6.6.1 twisted==26.10.0 sqlalchemy==2.1.9 alembic==1.20.1 mako==1.4.3
+    peewee==4.5.3 pymysql==1.2.4 redis==8.1.0 pika==1.4.4 kombu==5.7.0 celery==5.7.0 amqp==5.4.2 vine==5.1.0
+    billiard==4.3.2 rq==3.0.0 schedule==1.2.2 apscheduler==3.11.3 croniter==7.0.0 python-slugify==9.2.0
+    inflection==0.5.1 inflect==7.6.0 jsonschema==4.26.0 referencing==0.37.0 jsonpointer==3.12 jsonpatch==1.47
+    jmespath==1.1.0 boto3==1.44.5 botocore==1.44.5 s3transfer==0.19.3 google-auth==2.62.2 protobuf==7.36.2
+    cryptography==50.0.2 pyopenssl==26.4.0 pyasn1==0.6.5 rsa==4.9.1 oauthlib==4.0.1 pyjwt==2.15.1 passlib==1.7.4
+    fabric==3.2.3 invoke==3.0.3 pyserial==3.5 psutil==7.2.2 python-dotenv==1.2.4 environs==15.2.0
+    dynaconf==3.3.5 configobj==5.0.9 beautifulsoup4==4.15.0 soupsieve==4.1.2 html5lib==1.1 webencodings==0.6.1
+    bleach==6.4.0 markdown==3.11.3 mistune==3.4.0 markdown-it-py==4.3.0 mdurl==0.1.2 commonmark==0.9.2
+    feedparser==6.0.14 openpyxl==3.1.5 xlrd==2.0.2 xlsxwriter==3.3.1 et-xmlfile==2.0.0 numpy==2.4.6
+    pandas==3.1.1 scikit-learn==1.9.1 matplotlib==3.11.2 seaborn==0.13.2 statsmodels==0.15.0 patsy==1.0.3
+    joblib==1.6.0 threadpoolctl==3.8.0 dask==2026.8.0 cloudpickle==3.1.2 fsspec==2026.9.0 partd==1.4.2
+    locket==1.0.0 xarray==2026.9.0 pydot==4.0.1 graphviz==0.21 jsonpickle==4.1.4 dill==0.4.1
+    multiprocess==0.70.19 deepdiff==9.1.0 glom==25.12.0 face==26.0.1 pyrsistent==0.20.0 munch==4.0.0
+    addict==2.4.0 cattrs==26.2.1 dataclasses-json==0.6.7 cbor2==6.3.0 msgpack==1.2.4 construct==2.10.70
+    bitstring==5.0.0 pefile==2024.8.26 docopt==0.6.2 fire==0.7.1 plumbum==2.0.2 sh==2.4.0 cmd2==4.3.1
+    argcomplete==3.7.2 configargparse==1.9.0 alive-progress==3.3.0 progressbar2==4.6.0 halo==0.0.30
+    yaspin==3.5.1 loguru==0.7.3 structlog==26.1.0 colorlog==6.12.0 coloredlogs==15.0.1 humanfriendly==10.0
+    python-json-logger==4.2.0 sentry-sdk==2.75.0 opentelemetry-api==1.45.2 prometheus-client==0.26.0
+    statsd==4.0.1 bottle==0.13.4 falcon==4.4.0 sanic==25.12.1 quart==0.22.0 hypercorn==0.18.0 uvicorn==0.54.0
+    gunicorn==27.0.1 django==5.2.19 djangorestframework==3.18.3 django-filter==26.2 channels==4.3.2
+    asgiref==3.13.0 sqlparse==0.6.1 graphene==3.4.3 graphql-core==3.3.2 cerberus==1.3.8 voluptuous==0.16.0
+    schema==0.7.8 typeguard==4.6.0 beartype==0.23.1 libcst==1.9.0 astor==0.8.1 asttokens==3.0.2 executing==2.3.0
+    pure-eval==0.2.4 stack-data==0.6.3 icecream==2.2.0 pysnooper==1.2.3 pympler==1.1 intervaltree==3.2.1
+    geopy==2.5.0 pint==0.25.3 uncertainties==3.2.3 pyglet==2.1.19 asciimatics==1.15.0 blessed==1.52.0
+    textual==8.2.8 sqlmodel==0.0.50 pymongo==4.20.0 elasticsearch==9.5.1 kafka-python==3.0.12 pyftpdlib==2.2.0
+    dnspython==2.9.2 netaddr==1.3.0 httplib2==0.32.1 selenium==4.52.0 scrapy==2.19.0 parsel==1.12.1 w3lib==2.5.0
+    itemadapter==0.13.1 cssselect==1.6.0 tinycss2==1.5.1 pdfminer-six==20260107 pypdf==7.1.0 python-docx==1.2.0
+    python-pptx==1.0.2 xmltodict==1.0.4 defusedxml==0.7.1 ruamel-yaml==0.19.1 strictyaml==1.7.3 hjson==3.1.0
+    json5==0.17.3 python-magic==0.4.27 filetype==1.2.0 ftfy==6.3.1 parse==1.22.4 nltk==3.10.4 emoji==2.16.0
+    langdetect==1.0.9 validators==0.36.0 shortuuid==1.0.13 hashids==1.3.1 base58==2.1.1 ecdsa==0.19.2
+    pynacl==1.6.2 authlib==1.9.9 python-jose==3.5.0 hvac==2.4.0 keyring==25.7.0 zipp==4.1.2
+    importlib-metadata==10.2.0 importlib-resources==7.1.0 watchdog==7.1.0 distro==1.9.0 appdirs==1.4.4
+    pipx==1.18.4 pdm==2.29.4 poetry-core==2.5.0 hatchling==1.33.0 flit-core==4.2.0 build==1.6.1
+    pyproject-hooks==1.3.3 installer==1.1.0 twine==7.0.0 pkginfo==2.0 readme-renderer==46.0 rfc3986==2.0.0
+    cachecontrol==0.14.4 semver==3.1.1 pip-tools==7.6.2 pipdeptree==4.2.14 cookiecutter==2.7.1
+    binaryornot==0.6.0 copier==9.19.1 doit==0.37.0 luigi==3.8.1 snakemake==9.27.1 sphinx==9.0.4 alabaster==1.0.0
+    sphinx-rtd-theme==3.1.0 myst-parser==5.2.0 mkdocs==1.6.1 numpydoc==1.11.0 pyee==13.0.1 transitions==0.9.3
+    automat==25.4.16 hyperlink==21.0.0 incremental==24.11.0 constantly==23.10.4 service-identity==26.1.0
+    pyhamcrest==2.1.0 freezegun==1.5.5 time-machine==3.6.0 responses==0.26.3 vcrpy==9.4.2 factory-boy==3.3.3
+    pytest-mock==3.17.0 pytest-cov==7.1.0 pytest-xdist==3.8.0 execnet==2.1.2 testfixtures==12.4.0
+    parameterized==0.9.0 nose2==0.16.0 behave==1.3.3 robotframework==7.5 locust==2.47.0 backoff==2.2.1
+    retrying==1.4.2 limits==5.8.0 pybreaker==1.4.1 diskcache==5.6.3 dogpile-cache==1.5.0 cachelib==0.17.0
+    flask-caching==2.5.1 flask-sqlalchemy==3.1.1 flask-login==0.6.3 flask-wtf==1.3.0 wtforms==3.3.2
+    flask-cors==6.0.5 flask-restful==0.3.10 flask-migrate==4.1.0 marshmallow-sqlalchemy==1.6.0 webargs==8.7.1
+    apispec==6.10.1 python-multipart==0.0.34 icalendar==7.3.0 dateparser==1.5.0 parsedatetime==2.6
+    tzlocal==5.4.5 iso8601==2.1.0 isodate==0.7.2 webcolors==25.10.0 pyfiglet==1.0.4 treelib==1.8.0
+    anytree==2.13.0 funcy==2.1 returns==0.30.0 pydash==8.1.0 jsonpath-ng==1.16.0 dpath==2.2.0 ordered-set==4.1.0
+    furl==2.1.4 tldextract==5.4.0 uritemplate==4.2.0 jsonmerge==1.9.2 genson==1.4.0 chevron==0.14.0
+    pystache==0.6.8 sortedcollections==2.1.0 h2==4.4.1 hpack==4.2.0 hyperframe==6.1.0 priority==2.0.0
+    brotli==1.2.1 zstandard==0.25.0 lz4==4.4.5 python-snappy==0.7.3 cffi==2.1.1 pycparser==3.12 ply==3.11
+    lark==1.3.1 sly==0.5 pyjsparser==2.7.1 esprima==4.0.1 regex==2026.11.15 tinydb==4.9.0 pickleshare==0.7.5
+    shellingham==1.5.4 questionary==2.1.1 inquirer==3.4.1 pyperclip==1.11.0 tzdata==2026.6 pytest-asyncio==1.5.0
+    pytest-timeout==2.4.0 hypothesis==6.170.15
 """.split()
 
 # npm: name@version tarballs (`npm pack`).
 NPM = """
-    lodash lodash-es express body-parser debug ms chalk commander yargs yargs-parser minimist semver glob
-    minimatch rimraf mkdirp fs-extra graceful-fs uuid moment dayjs date-fns zod rxjs immer redux preact axios
-    node-fetch got ky undici ws socket.io koa @koa/router fastify hono acorn esprima estraverse @babel/core
-    @babel/traverse @babel/types @babel/generator postcss autoprefixer cheerio htmlparser2 domhandler js-yaml
-    yaml marked markdown-it highlight.js prismjs handlebars mustache ejs nunjucks async bluebird p-limit p-queue
-    eventemitter3 ramda underscore immutable mobx zustand jotai react-router @tanstack/query-core
-    @tanstack/react-query @tanstack/react-table @tanstack/react-router mocha chai sinon supertest nock ajv joi
-    yup class-validator class-transformer inversify typeorm sequelize knex mongoose pg mysql2 redis ioredis bull
-    amqplib jsonwebtoken bcryptjs passport helmet cors morgan compression cookie-parser multer formidable busboy
-    qs path-to-regexp inquirer ora execa cross-spawn which shelljs chokidar picomatch micromatch fast-glob
-    globby ignore dotenv cosmiconfig ini nconf convict winston pino loglevel kleur picocolors ansi-styles
-    strip-ansi string-width wrap-ansi cli-table3 boxen three d3-array d3-scale d3-shape d3-selection chart.js
-    leaflet matter-js graphql @trpc/server drizzle-orm kysely io-ts fp-ts effect ts-pattern neverthrow tslib
-    reflect-metadata svelte solid-js lit lit-html @vue/reactivity @vue/runtime-core pinia vuex webpack terser
-    uglify-js clean-css less browserslist source-map magic-string estree-walker recast jscodeshift ts-morph
-    @typescript-eslint/typescript-estree @typescript-eslint/utils eslint espree ts-node nodemon concurrently
-    superstruct valibot tsyringe typedi routing-controllers @nestjs/core @nestjs/common @reduxjs/toolkit
-    react-redux react-hot-toast react-hook-form formik swr vitest jest-diff pretty-format diff jsdiff fuse.js
-    lru-cache quick-lru nanoid clsx classnames date-fns-tz luxon
+    lodash@4.18.1 lodash-es@4.18.1 express@5.3.0 body-parser@2.4.0 debug@4.4.3 ms@2.1.3 chalk@5.6.2
+    commander@14.0.3 yargs@18.2.0 yargs-parser@22.0.0 minimist@1.2.8 semver@7.8.6 glob@14.0.6 minimatch@11.0.9
+    rimraf@6.1.4 mkdirp@3.0.1 fs-extra@11.4.1 graceful-fs@4.2.12 uuid@14.0.3 moment@2.31.0 dayjs@1.11.23
+    date-fns@4.4.0 zod@4.6.7 rxjs@7.8.2 immer@11.2.10 redux@5.0.1 preact@11.2.0 axios@1.21.1 node-fetch@3.3.2
+    got@14.6.6 ky@1.14.3 undici@7.30.2 ws@8.23.0 socket.io@4.8.4 koa@3.3.0 @koa/router@15.7.0 fastify@5.12.8
+    hono@4.13.19 acorn@8.19.0 esprima@4.0.1 estraverse@5.3.0 @babel/core@7.29.13 @babel/traverse@7.29.14
+    @babel/types@7.29.14 @babel/generator@7.29.14 postcss@8.5.33 autoprefixer@10.6.2 cheerio@1.2.0
+    htmlparser2@12.0.0 domhandler@6.0.1 js-yaml@5.5.0 yaml@2.9.1 marked@18.2.1 markdown-it@15.0.3
+    highlight.js@11.12.0 prismjs@1.30.0 handlebars@4.7.10 mustache@4.2.0 ejs@7.0.2 nunjucks@3.2.4 async@3.2.6
+    bluebird@3.7.2 p-limit@7.3.3 p-queue@9.3.5 eventemitter3@5.0.4 ramda@0.32.0 underscore@1.13.8
+    immutable@5.2.1 mobx@7.1.3 zustand@5.1.0 jotai@2.20.3 react-router@7.18.5 @tanstack/query-core@5.108.0
+    @tanstack/react-query@5.108.0 @tanstack/react-table@9.3.1 @tanstack/react-router@1.170.46 mocha@12.0.3
+    chai@6.3.0 sinon@22.1.0 supertest@7.3.2 nock@15.0.2 ajv@8.20.0 joi@18.3.2 yup@1.7.1 class-validator@0.15.1
+    class-transformer@0.5.1 inversify@8.2.3 typeorm@1.1.1 sequelize@6.37.8 knex@3.3.0 mongoose@9.12.1 pg@8.23.1
+    mysql2@3.24.6 redis@6.3.1 ioredis@6.0.0 bull@4.16.5 amqplib@2.3.1 jsonwebtoken@9.0.3 bcryptjs@3.0.3
+    passport@0.7.0 helmet@8.3.0 cors@2.8.6 morgan@1.12.1 compression@1.8.2 cookie-parser@1.4.7 multer@2.5.0
+    formidable@3.5.4 busboy@1.6.0 qs@6.17.1 path-to-regexp@9.0.0 inquirer@14.2.5 ora@9.4.1 execa@9.6.1
+    cross-spawn@7.0.6 which@6.0.1 shelljs@0.10.0 chokidar@5.0.0 picomatch@4.0.7 micromatch@4.0.8 fast-glob@3.3.3
+    globby@16.2.4 ignore@7.0.16 dotenv@18.0.10 cosmiconfig@9.0.2 ini@6.0.0 nconf@0.13.0 convict@6.2.5
+    winston@3.19.0 pino@10.4.0 loglevel@1.9.2 kleur@4.1.5 picocolors@1.1.1 ansi-styles@6.2.3 strip-ansi@7.2.0
+    string-width@8.3.0 wrap-ansi@10.0.2 cli-table3@0.6.5 boxen@8.0.1 three@0.187.0 d3-array@3.2.5 d3-scale@4.0.3
+    d3-shape@3.2.1 d3-selection@3.0.1 chart.js@4.6.1 leaflet@1.9.4 matter-js@0.20.0 graphql@16.15.0
+    @trpc/server@11.25.2 drizzle-orm@0.45.4 kysely@0.28.18 io-ts@2.2.22 fp-ts@2.16.11 effect@4.1.0
+    ts-pattern@5.9.2 neverthrow@8.2.0 tslib@2.9.1 reflect-metadata@0.2.2 svelte@5.57.3 solid-js@1.9.19 lit@3.3.3
+    lit-html@3.3.3 @vue/reactivity@3.5.45 @vue/runtime-core@3.5.45 pinia@4.1.0 vuex@4.1.0 webpack@5.112.2
+    terser@5.51.2 uglify-js@3.19.3 clean-css@5.3.3 less@4.9.1 browserslist@4.29.6 source-map@0.8.0
+    magic-string@1.4.5 estree-walker@3.0.3 recast@0.23.21 jscodeshift@17.4.0 ts-morph@28.0.0
+    @typescript-eslint/typescript-estree@8.73.0 @typescript-eslint/utils@8.73.0 eslint@10.15.0 espree@11.2.0
+    ts-node@10.9.2 nodemon@3.1.14 concurrently@9.2.5 superstruct@2.0.2 valibot@1.5.0 tsyringe@4.10.0
+    typedi@0.10.0 routing-controllers@0.11.3 @nestjs/core@12.5.1 @nestjs/common@12.5.1 @reduxjs/toolkit@2.14.0
+    react-redux@9.3.1 react-hot-toast@2.6.1 react-hook-form@7.92.0 formik@2.4.9 swr@2.5.1 vitest@4.1.12
+    jest-diff@30.5.2 pretty-format@30.5.1 diff@9.0.0 jsdiff@1.1.1 fuse.js@7.5.0 lru-cache@11.5.3 quick-lru@7.3.0
+    nanoid@5.1.16 clsx@2.1.1 classnames@2.5.1 date-fns-tz@3.2.0 luxon@3.7.2
+    @tiptap/react@3.34.0 @tanstack/react-form@1.33.5 @tanstack/react-query-devtools@5.107.1
 """.split()
 
 # Debian bookworm Go source packages: name=version.
 DEBIAN_GO = """
-    golang-github-spf13-cobra-dev golang-github-spf13-pflag-dev golang-github-spf13-viper-dev
-    golang-github-spf13-afero-dev golang-github-spf13-cast-dev golang-github-stretchr-testify-dev
-    golang-github-pkg-errors-dev golang-github-sirupsen-logrus-dev golang-github-gorilla-mux-dev
-    golang-github-gorilla-websocket-dev golang-github-gorilla-handlers-dev golang-github-google-uuid-dev
-    golang-github-google-go-cmp-dev golang-golang-x-net-dev golang-golang-x-sys-dev golang-golang-x-text-dev
-    golang-golang-x-tools-dev golang-golang-x-crypto-dev golang-golang-x-sync-dev golang-golang-x-oauth2-dev
-    golang-golang-x-term-dev golang-golang-x-mod-dev golang-golang-x-time-dev golang-golang-x-exp-dev
-    golang-github-prometheus-client-golang-dev golang-github-prometheus-common-dev
-    golang-github-prometheus-procfs-dev golang-google-grpc-dev golang-google-protobuf-dev
-    golang-github-burntsushi-toml-dev golang-gopkg-yaml.v3-dev golang-gopkg-yaml.v2-dev
-    golang-github-mattn-go-isatty-dev golang-github-mattn-go-colorable-dev golang-github-mattn-go-runewidth-dev
-    golang-github-fatih-color-dev golang-github-urfave-cli-dev golang-github-urfave-cli-v2-dev
-    golang-github-go-chi-chi-dev golang-github-gin-gonic-gin-dev golang-github-labstack-echo-dev
-    golang-github-klauspost-compress-dev golang-github-golang-snappy-dev golang-github-davecgh-go-spew-dev
-    golang-github-pmezard-go-difflib-dev golang-github-json-iterator-go-dev
-    golang-github-mitchellh-mapstructure-dev golang-github-fsnotify-fsnotify-dev
-    golang-github-magiconair-properties-dev golang-github-pelletier-go-toml-dev
-    golang-github-pelletier-go-toml.v2-dev golang-github-lib-pq-dev golang-github-jmoiron-sqlx-dev
-    golang-github-mattn-go-sqlite3-dev golang-github-rs-zerolog-dev golang-go.uber-zap-dev
-    golang-go.uber-atomic-dev golang-go.uber-multierr-dev golang-github-cespare-xxhash-dev
-    golang-github-dustin-go-humanize-dev golang-github-olekukonko-tablewriter-dev
-    golang-github-charmbracelet-bubbletea-dev golang-github-charmbracelet-lipgloss-dev
-    golang-github-charmbracelet-bubbles-dev golang-github-muesli-termenv-dev golang-github-jessevdk-go-flags-dev
-    golang-github-sergi-go-diff-dev golang-github-yuin-goldmark-dev golang-github-alecthomas-chroma-dev
-    golang-github-alecthomas-chroma-v2-dev golang-github-tidwall-gjson-dev golang-github-valyala-fasthttp-dev
-    golang-github-go-playground-validator-v10-dev golang-github-robfig-cron-dev golang-github-kr-pretty-dev
-    golang-github-gdamore-tcell.v2-dev golang-github-rivo-tview-dev golang-github-miekg-dns-dev
-    golang-github-vishvananda-netlink-dev golang-github-coreos-go-systemd-dev golang-github-gobwas-glob-dev
-    golang-github-google-btree-dev golang-github-hashicorp-golang-lru-dev golang-github-blang-semver-dev
-    golang-github-masterminds-semver-dev golang-github-cenkalti-backoff-dev golang-github-benbjohnson-clock-dev
-    golang-github-go-logr-logr-dev golang-github-gogo-protobuf-dev golang-github-golang-groupcache-dev
-    golang-github-google-go-querystring-dev golang-github-google-shlex-dev
-    golang-github-kballard-go-shellquote-dev golang-github-mitchellh-go-homedir-dev
-    golang-github-nats-io-nats.go-dev golang-github-gomodule-redigo-dev golang-github-minio-minio-go-v7-dev
-    golang-github-julienschmidt-httprouter-dev golang-github-gorilla-schema-dev
-    golang-github-gorilla-sessions-dev golang-github-gorilla-securecookie-dev golang-github-dgrijalva-jwt-go-dev
-    golang-github-golang-jwt-jwt-dev golang-github-bmatcuk-doublestar-dev golang-github-otiai10-copy-dev
-    golang-github-cheggaaa-pb.v3-dev golang-github-briandowns-spinner-dev golang-github-andybalholm-cascadia-dev
-    golang-github-puerkitobio-goquery-dev golang-github-xeipuuv-gojsonschema-dev
-    golang-github-evanphx-json-patch-dev golang-github-imdario-mergo-dev golang-github-antlr-antlr4-dev
-    golang-github-go-git-go-git-dev golang-github-src-d-gcfg-dev golang-github-emirpasic-gods-dev
-    golang-github-deckarep-golang-set-dev golang-github-patrickmn-go-cache-dev
-    golang-github-vmihailenco-msgpack.v5-dev golang-github-ugorji-go-codec-dev golang-github-tinylib-msgp-dev
-    golang-github-pierrec-lz4-dev golang-github-ulikunitz-xz-dev golang-github-kr-text-dev
-    golang-github-rogpeppe-go-internal-dev golang-github-google-go-github-dev golang-github-shirou-gopsutil-dev
-    golang-github-opencontainers-runtime-spec-dev golang-github-containerd-containerd-dev
+    golang-github-spf13-cobra-dev=1.6.1-1 golang-github-spf13-pflag-dev=1.0.6~git20210604-d5e0c0615ace-1
+    golang-github-spf13-viper-dev=1.10.1-1 golang-github-spf13-afero-dev=1.9.3-1
+    golang-github-spf13-cast-dev=1.5.0-2 golang-github-stretchr-testify-dev=1.8.1-1
+    golang-github-pkg-errors-dev=0.9.1-2 golang-github-sirupsen-logrus-dev=1.9.0-1
+    golang-github-gorilla-mux-dev=1.8.0-1 golang-github-gorilla-websocket-dev=1.5.0-2
+    golang-github-gorilla-handlers-dev=1.5.1-3 golang-github-google-uuid-dev=1.3.0-1
+    golang-github-google-go-cmp-dev=0.5.9-1 golang-golang-x-net-dev=1:0.7.0+dfsg-1
+    golang-golang-x-sys-dev=0.3.0-1 golang-golang-x-text-dev=0.7.0-1 golang-golang-x-tools-dev=1:0.5.0+ds-1
+    golang-golang-x-crypto-dev=1:0.4.0-1 golang-golang-x-sync-dev=0.1.0-1 golang-golang-x-oauth2-dev=0.3.0-1
+    golang-golang-x-term-dev=0.3.0-1 golang-golang-x-mod-dev=0.7.0-1 golang-golang-x-time-dev=0.3.0-1
+    golang-golang-x-exp-dev=0.0~git20221028.83b7d23-2 golang-github-prometheus-client-golang-dev=1.14.0-3
+    golang-github-prometheus-common-dev=0.39.0-2 golang-github-prometheus-procfs-dev=0.8.0-3
+    golang-google-grpc-dev=1.33.3-2 golang-google-protobuf-dev=1.28.1-3
+    golang-github-burntsushi-toml-dev=1.2.0-2 golang-gopkg-yaml.v3-dev=3.0.1-3 golang-gopkg-yaml.v2-dev=2.4.0-4
+    golang-github-mattn-go-isatty-dev=0.0.17-1 golang-github-mattn-go-colorable-dev=0.1.13-1
+    golang-github-mattn-go-runewidth-dev=0.0.14-1 golang-github-fatih-color-dev=1.7.0-1
+    golang-github-urfave-cli-dev=1.22.9-2 golang-github-urfave-cli-v2-dev=2.3.0-2
+    golang-github-go-chi-chi-dev=5.0.7-1 golang-github-gin-gonic-gin-dev=1.8.1-1
+    golang-github-labstack-echo-dev=4.2.1-3 golang-github-klauspost-compress-dev=1.15.12+ds1-3
+    golang-github-golang-snappy-dev=0.0.2-3 golang-github-davecgh-go-spew-dev=1.1.1-3
+    golang-github-pmezard-go-difflib-dev=1.0.0-3 golang-github-json-iterator-go-dev=1.1.12-1
+    golang-github-mitchellh-mapstructure-dev=1.5.0-2 golang-github-fsnotify-fsnotify-dev=1.6.0-2
+    golang-github-magiconair-properties-dev=1.8.7-1 golang-github-pelletier-go-toml-dev=1.9.4-1
+    golang-github-pelletier-go-toml.v2-dev=2.0.6-1 golang-github-lib-pq-dev=1.10.7-2
+    golang-github-jmoiron-sqlx-dev=1.3.5-1 golang-github-mattn-go-sqlite3-dev=1.14.16~ds1-1
+    golang-github-rs-zerolog-dev=1.26.1-2 golang-go.uber-zap-dev=1.23.0-1 golang-go.uber-atomic-dev=1.10.0-2
+    golang-go.uber-multierr-dev=1.6.0-1 golang-github-cespare-xxhash-dev=2.1.1-2
+    golang-github-dustin-go-humanize-dev=1.0.0-3 golang-github-olekukonko-tablewriter-dev=0.0.5-2
+    golang-github-charmbracelet-bubbletea-dev=0.19.1-3 golang-github-charmbracelet-lipgloss-dev=0.5.0-1
+    golang-github-charmbracelet-bubbles-dev=0.14.0-2 golang-github-muesli-termenv-dev=0.13.0-2
+    golang-github-jessevdk-go-flags-dev=1.4.0-6 golang-github-sergi-go-diff-dev=1.2.0-2
+    golang-github-yuin-goldmark-dev=1.5.4-1 golang-github-alecthomas-chroma-dev=0.10.0-3
+    golang-github-alecthomas-chroma-v2-dev=2.5.0-1 golang-github-tidwall-gjson-dev=1.14.4-2
+    golang-github-valyala-fasthttp-dev=1:1.31.0-4 golang-github-go-playground-validator-v10-dev=10.4.1-4
+    golang-github-robfig-cron-dev=3.0.1-1 golang-github-kr-pretty-dev=0.3.0-1
+    golang-github-gdamore-tcell.v2-dev=2.5.4-1 golang-github-rivo-tview-dev=0.0~git20221029.c4a7e50-1
+    golang-github-miekg-dns-dev=1.1.50-2 golang-github-vishvananda-netlink-dev=1.1.0.125.gf243826-4
+    golang-github-coreos-go-systemd-dev=22.3.2-1 golang-github-gobwas-glob-dev=0.2.3+git20180208.19c076c-2
+    golang-github-google-btree-dev=1.0.0-1 golang-github-hashicorp-golang-lru-dev=0.5.4-2
+    golang-github-blang-semver-dev=4.0.0-1 golang-github-masterminds-semver-dev=3.2.0-1
+    golang-github-cenkalti-backoff-dev=4.1.3-1 golang-github-benbjohnson-clock-dev=1.3.0-1
+    golang-github-go-logr-logr-dev=1.2.3-1 golang-github-gogo-protobuf-dev=1.3.2-3
+    golang-github-golang-groupcache-dev=0.0~git20200121.8c9f03a-2
+    golang-github-google-go-querystring-dev=1.1.0-2 golang-github-google-shlex-dev=0.0~git20191202.e7afc7f-1
+    golang-github-kballard-go-shellquote-dev=0.0~git20180428.95032a8-2
+    golang-github-mitchellh-go-homedir-dev=1.1.0-1 golang-github-gomodule-redigo-dev=1:1.8.3-1
+    golang-github-minio-minio-go-v7-dev=7.0.46-1 golang-github-julienschmidt-httprouter-dev=1.3.0-2
+    golang-github-gorilla-schema-dev=1.2.0-2 golang-github-gorilla-sessions-dev=1.2.1-1
+    golang-github-gorilla-securecookie-dev=1.1.1-2 golang-github-dgrijalva-jwt-go-dev=3.2.0-4
+    golang-github-golang-jwt-jwt-dev=4.4.3-1 golang-github-bmatcuk-doublestar-dev=2.0.4-2
+    golang-github-otiai10-copy-dev=1.2.0-3 golang-github-cheggaaa-pb.v3-dev=3.1.0-1
+    golang-github-briandowns-spinner-dev=1.18.1+ds1-1
+    golang-github-andybalholm-cascadia-dev=0.0~git20161224.0.349dd02-1.1
+    golang-github-puerkitobio-goquery-dev=1.1.0+git20170324.3.ed7d758-1.1
+    golang-github-xeipuuv-gojsonschema-dev=1.2.0-3 golang-github-evanphx-json-patch-dev=5.2.0-2
+    golang-github-imdario-mergo-dev=0.3.12-1 golang-github-antlr-antlr4-dev=4.11.1+ds-2
+    golang-github-go-git-go-git-dev=5.4.2-3 golang-github-src-d-gcfg-dev=1.4.0-3
+    golang-github-emirpasic-gods-dev=1.12.0-2 golang-github-deckarep-golang-set-dev=1.5-2
+    golang-github-patrickmn-go-cache-dev=2.1.0-1.1 golang-github-vmihailenco-msgpack.v5-dev=5.3.5-2
+    golang-github-ugorji-go-codec-dev=1.2.8-1 golang-github-tinylib-msgp-dev=1.1.6-1
+    golang-github-pierrec-lz4-dev=2.5.2-2 golang-github-ulikunitz-xz-dev=0.5.6-2
+    golang-github-kr-text-dev=0.2.0-2 golang-github-rogpeppe-go-internal-dev=1.9.0-1
+    golang-github-google-go-github-dev=48.1.0-2 golang-github-shirou-gopsutil-dev=3.22.10-1
+    golang-github-containerd-containerd-dev=1.6.20~ds1-1+deb12u3
 """.split()
 
 # Debian bookworm Rust crate packages: name=version.
 DEBIAN_RUST = """
-    librust-serde-dev librust-serde-json-dev librust-serde-derive-dev librust-syn-dev librust-quote-dev
-    librust-proc-macro2-dev librust-regex-dev librust-regex-syntax-dev librust-regex-automata-dev
-    librust-aho-corasick-dev librust-memchr-dev librust-rand-dev librust-rand-core-dev librust-rand-chacha-dev
-    librust-tokio-dev librust-tokio-util-dev librust-tokio-macros-dev librust-futures-dev
-    librust-futures-util-dev librust-futures-core-dev librust-futures-channel-dev librust-bytes-dev
-    librust-hyper-dev librust-http-dev librust-httparse-dev librust-log-dev librust-env-logger-dev
-    librust-clap-dev librust-clap-derive-dev librust-clap-lex-dev librust-anyhow-dev librust-thiserror-dev
-    librust-thiserror-impl-dev librust-itertools-dev librust-rayon-dev librust-rayon-core-dev
-    librust-crossbeam-channel-dev librust-crossbeam-utils-dev librust-crossbeam-deque-dev
-    librust-crossbeam-epoch-dev librust-parking-lot-dev librust-parking-lot-core-dev librust-lock-api-dev
-    librust-once-cell-dev librust-lazy-static-dev librust-libc-dev librust-nix-dev librust-chrono-dev
-    librust-time-dev librust-uuid-dev librust-url-dev librust-percent-encoding-dev librust-idna-dev
-    librust-smallvec-dev librust-hashbrown-dev librust-indexmap-dev librust-either-dev librust-bitflags-dev
-    librust-num-traits-dev librust-num-bigint-dev librust-num-integer-dev librust-num-rational-dev
-    librust-num-complex-dev librust-base64-dev librust-hex-dev librust-sha2-dev librust-sha1-dev
-    librust-digest-dev librust-md-5-dev librust-toml-dev librust-toml-edit-dev librust-walkdir-dev
-    librust-glob-dev librust-globset-dev librust-ignore-dev librust-tempfile-dev librust-unicode-width-dev
-    librust-unicode-segmentation-dev librust-nom-dev librust-pest-dev librust-pest-derive-dev
-    librust-pest-generator-dev librust-tracing-dev librust-tracing-core-dev librust-tracing-subscriber-dev
-    librust-tracing-attributes-dev librust-mio-dev librust-socket2-dev librust-tower-dev
-    librust-tower-service-dev librust-http-body-dev librust-h2-dev librust-rustls-dev librust-webpki-dev
-    librust-flate2-dev librust-miniz-oxide-dev librust-bstr-dev librust-csv-dev librust-csv-core-dev
-    librust-serde-yaml-dev librust-semver-dev librust-petgraph-dev librust-strsim-dev librust-textwrap-dev
-    librust-termcolor-dev librust-atty-dev librust-dirs-dev librust-dirs-sys-dev librust-same-file-dev
-    librust-fnv-dev librust-ahash-dev librust-siphasher-dev librust-byteorder-dev librust-arrayvec-dev
-    librust-phf-dev librust-phf-shared-dev librust-heck-dev librust-ryu-dev librust-itoa-dev
-    librust-unicode-normalization-dev librust-unicode-bidi-dev librust-tinyvec-dev librust-getrandom-dev
-    librust-cfg-if-dev librust-scopeguard-dev librust-slab-dev librust-pin-project-dev
-    librust-pin-project-lite-dev librust-async-trait-dev librust-futures-io-dev librust-memmap2-dev
-    librust-indicatif-dev librust-console-dev librust-dialoguer-dev librust-structopt-dev librust-ansi-term-dev
-    librust-colored-dev librust-crc32fast-dev librust-adler-dev librust-zstd-dev librust-sha3-dev
-    librust-hmac-dev librust-pbkdf2-dev librust-base32-dev librust-quick-xml-dev librust-xml-rs-dev
-    librust-html5ever-dev librust-markup5ever-dev librust-pulldown-cmark-dev librust-tera-dev
-    librust-serde-urlencoded-dev librust-mime-dev librust-mime-guess-dev librust-reqwest-dev librust-ureq-dev
-    librust-tokio-stream-dev librust-async-std-dev librust-smol-dev librust-async-channel-dev
-    librust-event-listener-dev librust-polling-dev librust-rustix-dev librust-linux-raw-sys-dev
-    librust-signal-hook-dev librust-notify-dev librust-crossterm-dev librust-termion-dev librust-tui-dev
-    librust-similar-dev librust-diff-dev librust-tree-sitter-dev librust-git2-dev librust-yansi-dev
-    librust-fancy-regex-dev librust-onig-dev librust-bit-set-dev librust-bit-vec-dev librust-fixedbitset-dev
-    librust-rustc-hash-dev librust-dashmap-dev librust-arc-swap-dev librust-rusqlite-dev
-    librust-tokio-postgres-dev librust-prost-dev librust-prost-types-dev librust-bincode-dev
-    librust-rmp-serde-dev librust-serde-cbor-dev librust-ron-dev librust-combine-dev librust-lalrpop-util-dev
-    librust-codespan-reporting-dev librust-proptest-dev librust-quickcheck-dev librust-criterion-dev
-    librust-insta-dev librust-pretty-assertions-dev librust-assert-cmd-dev librust-predicates-dev
+    librust-serde-dev=1.0.152-2 librust-serde-json-dev=1.0.87-1 librust-serde-derive-dev=1.0.152-1
+    librust-syn-dev=1.0.107-1 librust-quote-dev=1.0.21-1 librust-proc-macro2-dev=1.0.47-1
+    librust-regex-dev=1.7.1-1 librust-regex-syntax-dev=0.6.27-1 librust-regex-automata-dev=0.1.8-2
+    librust-aho-corasick-dev=0.7.19-1 librust-memchr-dev=2.5.0-1 librust-rand-dev=0.8.5-1
+    librust-rand-core-dev=0.6.3-2 librust-rand-chacha-dev=0.3.1-2 librust-tokio-dev=1.24.2-1
+    librust-tokio-util-dev=0.7.3-2 librust-tokio-macros-dev=1.7.0-1 librust-futures-dev=0.3.21-1
+    librust-futures-util-dev=0.3.21-1 librust-futures-core-dev=0.3.21-1 librust-futures-channel-dev=0.3.21-1
+    librust-bytes-dev=1.2.1-1 librust-hyper-dev=0.14.19-1 librust-http-dev=0.2.7-1 librust-httparse-dev=1.8.0-1
+    librust-log-dev=0.4.17-3 librust-env-logger-dev=0.9.3-1 librust-clap-dev=4.0.32-1
+    librust-clap-derive-dev=4.0.21-1 librust-clap-lex-dev=0.3.0-1 librust-anyhow-dev=1.0.69-1
+    librust-thiserror-dev=1.0.38-1 librust-thiserror-impl-dev=1.0.38-1 librust-itertools-dev=0.10.3-1
+    librust-rayon-dev=1.6.1-1 librust-rayon-core-dev=1.10.1-1 librust-crossbeam-channel-dev=0.5.6-1
+    librust-crossbeam-utils-dev=0.8.12-1 librust-crossbeam-deque-dev=0.8.1-1
+    librust-crossbeam-epoch-dev=0.9.13-1 librust-parking-lot-dev=0.12.1-1 librust-parking-lot-core-dev=0.9.3-1
+    librust-lock-api-dev=0.4.9-1 librust-once-cell-dev=1.17.0-1 librust-lazy-static-dev=1.4.0-2
+    librust-libc-dev=0.2.139-1 librust-nix-dev=0.26.1-3 librust-chrono-dev=0.4.23-2
+    librust-time-dev=0.3.9-1+deb12u1 librust-uuid-dev=1.2.1-1 librust-url-dev=2.3.1-1
+    librust-percent-encoding-dev=2.2.0-1 librust-idna-dev=0.3.0-1 librust-smallvec-dev=1.9.0-1
+    librust-hashbrown-dev=0.12.3-1 librust-indexmap-dev=1.9.2-1 librust-either-dev=1.6.1-1
+    librust-bitflags-dev=1.3.2-3 librust-num-traits-dev=0.2.15-1 librust-num-bigint-dev=0.4.3-2
+    librust-num-integer-dev=0.1.44-1 librust-num-rational-dev=0.4.1-2 librust-num-complex-dev=0.4.0-2
+    librust-base64-dev=0.13.0-1 librust-hex-dev=0.4.3-1+b2 librust-sha2-dev=0.10.5-1 librust-sha1-dev=0.10.1-1
+    librust-digest-dev=0.10.5-2 librust-md-5-dev=0.10.1-1 librust-toml-dev=0.5.11-1
+    librust-toml-edit-dev=0.14.4-2 librust-walkdir-dev=2.3.2-1 librust-glob-dev=0.3.0-1
+    librust-globset-dev=0.4.9-1 librust-ignore-dev=0.4.18-2+b1 librust-tempfile-dev=3.3.0-1
+    librust-unicode-width-dev=0.1.10-1 librust-unicode-segmentation-dev=1.9.0-1 librust-nom-dev=7.1.1-1
+    librust-pest-dev=2.5.2-1 librust-pest-derive-dev=2.5.2-1 librust-pest-generator-dev=2.5.2-1
+    librust-tracing-dev=0.1.37-1 librust-tracing-core-dev=0.1.30-1 librust-tracing-subscriber-dev=0.3.16-2
+    librust-tracing-attributes-dev=0.1.23-1 librust-mio-dev=0.8.4-1 librust-socket2-dev=0.4.4-1
+    librust-tower-dev=0.4.13-2 librust-tower-service-dev=0.3.2-1+b1 librust-http-body-dev=0.4.5-1
+    librust-h2-dev=0.3.13-2 librust-rustls-dev=0.20.8-4 librust-webpki-dev=0.22.0-1 librust-flate2-dev=1.0.25-1
+    librust-miniz-oxide-dev=0.6.2-1 librust-bstr-dev=0.2.17-1+b1 librust-csv-dev=1.1.6-1
+    librust-csv-core-dev=0.1.6-1 librust-serde-yaml-dev=0.8.26-1 librust-semver-dev=1.0.14-1
+    librust-petgraph-dev=0.6.2-1 librust-strsim-dev=0.10.0-1 librust-textwrap-dev=0.16.0-2
+    librust-termcolor-dev=1.1.2-1 librust-atty-dev=0.2.14-2 librust-dirs-dev=4.0.0-1
+    librust-dirs-sys-dev=0.3.7-1 librust-same-file-dev=1.0.6-1 librust-fnv-dev=1.0.7-1 librust-ahash-dev=0.7.6-7
+    librust-siphasher-dev=0.3.10-1 librust-byteorder-dev=1.4.3-2 librust-arrayvec-dev=0.7.2-2
+    librust-phf-dev=0.10.1-2 librust-phf-shared-dev=0.10.0-2 librust-heck-dev=0.4.0-1 librust-ryu-dev=1.0.2-1
+    librust-itoa-dev=1.0.1-2 librust-unicode-normalization-dev=0.1.22-1 librust-unicode-bidi-dev=0.3.8-2
+    librust-tinyvec-dev=1.6.0-2 librust-getrandom-dev=0.2.8-1 librust-cfg-if-dev=1.0.0-1
+    librust-scopeguard-dev=1.1.0-1 librust-slab-dev=0.4.4-1+b1 librust-pin-project-dev=1.0.10-1
+    librust-pin-project-lite-dev=0.2.9-1 librust-async-trait-dev=0.1.56-1 librust-futures-io-dev=0.3.21-1
+    librust-memmap2-dev=0.5.7-1 librust-indicatif-dev=0.17.3-2 librust-console-dev=0.15.2-2
+    librust-dialoguer-dev=0.10.2-1 librust-structopt-dev=0.3.26-2 librust-ansi-term-dev=0.12.1-1
+    librust-colored-dev=2.0.0-1 librust-crc32fast-dev=1.3.2-2 librust-adler-dev=1.0.2-2
+    librust-zstd-dev=0.12.1-1 librust-sha3-dev=0.10.2-1 librust-hmac-dev=0.12.1-1 librust-pbkdf2-dev=0.11.0-1
+    librust-base32-dev=0.4.0-1+b1 librust-quick-xml-dev=0.26.0-3 librust-xml-rs-dev=0.8.3-1+b5
+    librust-html5ever-dev=0.26.0-1 librust-markup5ever-dev=0.11.0-1 librust-pulldown-cmark-dev=0.9.2-1+b2
+    librust-tera-dev=1.17.1-1 librust-serde-urlencoded-dev=0.7.1-1 librust-mime-dev=0.3.16-1
+    librust-mime-guess-dev=2.0.4-2 librust-reqwest-dev=0.11.13-1 librust-ureq-dev=2.6.2-3
+    librust-tokio-stream-dev=0.1.9-1 librust-async-std-dev=1.12.0-12 librust-smol-dev=1.3.0-3
+    librust-async-channel-dev=1.8.0-3 librust-event-listener-dev=2.5.3-3 librust-polling-dev=2.2.0-1+b1
+    librust-rustix-dev=0.35.12-1 librust-linux-raw-sys-dev=0.0.46-3 librust-signal-hook-dev=0.3.14-1
+    librust-notify-dev=5.0.0-1 librust-crossterm-dev=0.25.0-2 librust-termion-dev=1.5.6-1
+    librust-tui-dev=0.19.0-1 librust-similar-dev=2.2.1-1 librust-diff-dev=0.1.12-1
+    librust-tree-sitter-dev=0.20.9-2 librust-git2-dev=0.16.0-1 librust-yansi-dev=0.5.1-1
+    librust-fancy-regex-dev=0.7.1-1 librust-onig-dev=6.3.2-1 librust-bit-set-dev=0.5.2-1
+    librust-bit-vec-dev=0.6.3-1 librust-fixedbitset-dev=0.4.2-1 librust-rustc-hash-dev=1.1.0-1
+    librust-dashmap-dev=5.4.0-1 librust-arc-swap-dev=1.5.1-1 librust-rusqlite-dev=0.28.0-4
+    librust-tokio-postgres-dev=0.7.7-2 librust-prost-dev=0.11.6-2 librust-prost-types-dev=0.11.6-2
+    librust-bincode-dev=1.3.3-1 librust-rmp-serde-dev=1.1.1-1 librust-serde-cbor-dev=0.11.2-1
+    librust-ron-dev=0.7.1-1 librust-combine-dev=4.6.6-3 librust-lalrpop-util-dev=0.19.8-1
+    librust-codespan-reporting-dev=0.11.1-2 librust-proptest-dev=1.0.0-1 librust-quickcheck-dev=1.0.3-2
+    librust-criterion-dev=0.3.6-4 librust-insta-dev=1.21.0-1 librust-pretty-assertions-dev=1.3.0-1
+    librust-assert-cmd-dev=2.0.7-2 librust-predicates-dev=2.1.4-1
 """.split()
 
 

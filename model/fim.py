@@ -118,34 +118,36 @@ def _lines(text: str) -> list[tuple[int, int, int]]:
     return out
 
 
-class _Sites:
-    """Lazily parsed syntax sites of one file (parsing only when a tree-sitter kind is drawn)."""
+class Sites:
+    """Lazily parsed syntax sites of one file (parsing only when a tree-sitter kind is drawn). Reuse one for
+    several holes in the same file: parsing and the query are the expensive part of sampling."""
 
     def __init__(self, text: str, language: str):
         self.text, self.language = text, language
         self.lines = _lines(text)
         self._captures: dict[str, list[tree_sitter.Node]] | None = None
-        self._root: tree_sitter.Node | None = None
         self._char_of: list[int] | None = None
 
     def captures(self, name: str) -> list[tree_sitter.Node]:
         if self._captures is None:
-            data = self.text.encode("utf-8")
-            tree = syntax.parse(data, self.language)
-            self._root = tree.root_node
-            query = _query(self.language)
-            self._captures = tree_sitter.QueryCursor(query).captures(tree.root_node) if query else {}
-            if len(data) != len(self.text):  # byte offsets differ from character offsets: map them
-                self._char_of = [0] * (len(data) + 1)
-                b = 0
-                for i, ch in enumerate(self.text):
-                    b += len(ch.encode("utf-8"))
-                    self._char_of[b] = i + 1
+            self._parse()
+        return self._captures.get(name, [])
+
+    def _parse(self) -> None:
+        data = self.text.encode("utf-8")
+        tree = syntax.parse(data, self.language)
+        query = _query(self.language)
+        found = tree_sitter.QueryCursor(query).captures(tree.root_node) if query else {}
         # The binding returns captures in no stable order; sort them so sampling is reproducible.
-        nodes = sorted(self._captures.get(name, []), key=lambda n: (n.start_byte, n.end_byte, n.type))
-        if name == "block.inner" and self._root is not None:
-            nodes.append(self._root)  # top-level statements form a block too
-        return nodes
+        self._captures = {name: sorted(nodes, key=lambda n: (n.start_byte, n.end_byte, n.type))
+                          for name, nodes in found.items()}
+        self._captures.setdefault("block.inner", []).append(tree.root_node)  # top-level statements: a block too
+        if len(data) != len(self.text):  # byte offsets differ from character offsets: map them
+            self._char_of = [0] * (len(data) + 1)
+            b = 0
+            for i, ch in enumerate(self.text):
+                b += len(ch.encode("utf-8"))
+                self._char_of[b] = i + 1
 
     def char(self, byte: int) -> int:
         return byte if self._char_of is None else self._char_of[byte]
@@ -172,12 +174,12 @@ def _statements(body: tree_sitter.Node) -> list[tree_sitter.Node]:
     return children
 
 
-def _node_span(kind: str, sites: _Sites, first: tree_sitter.Node, last: tree_sitter.Node) -> Span | None:
+def _node_span(kind: str, sites: Sites, first: tree_sitter.Node, last: tree_sitter.Node) -> Span | None:
     start, end = sites.char(first.start_byte), sites.char(last.end_byte)
     return Span(kind, start, end) if end > start else None
 
 
-def _rest_of_line(sites: _Sites, rng: random.Random) -> Span | None:
+def _rest_of_line(sites: Sites, rng: random.Random) -> Span | None:
     if not sites.lines:
         return None
     _, content, end = rng.choice(sites.lines)
@@ -185,14 +187,14 @@ def _rest_of_line(sites: _Sites, rng: random.Random) -> Span | None:
     return Span("rest_of_line", cursor, end) if sites.text[cursor:end].strip() else None
 
 
-def _line(sites: _Sites, rng: random.Random) -> Span | None:
+def _line(sites: Sites, rng: random.Random) -> Span | None:
     if not sites.lines:
         return None
     _, content, end = rng.choice(sites.lines)
     return Span("line", content, end)
 
 
-def _block(sites: _Sites, rng: random.Random) -> Span | None:
+def _block(sites: Sites, rng: random.Random) -> Span | None:
     blocks = [b for b in sites.captures("block.inner") if len(_statements(b)) >= 1]
     if not blocks:
         return _indent_run(sites, rng)
@@ -202,7 +204,7 @@ def _block(sites: _Sites, rng: random.Random) -> Span | None:
     return _node_span("block", sites, statements[i], statements[j])
 
 
-def _indent_run(sites: _Sites, rng: random.Random) -> Span | None:
+def _indent_run(sites: Sites, rng: random.Random) -> Span | None:
     """Fallback block: consecutive non-blank lines from a random one while they keep its indentation or deeper."""
     if not sites.lines:
         return None
@@ -214,7 +216,7 @@ def _indent_run(sites: _Sites, rng: random.Random) -> Span | None:
     return Span("block", sites.lines[i][1], sites.lines[rng.randrange(i, j + 1)][2])
 
 
-def _function_body(sites: _Sites, rng: random.Random) -> Span | None:
+def _function_body(sites: Sites, rng: random.Random) -> Span | None:
     bodies = [b for b in sites.captures("function.inner") if _statements(b)]
     if not bodies:
         return None
@@ -222,7 +224,7 @@ def _function_body(sites: _Sites, rng: random.Random) -> Span | None:
     return _node_span("function_body", sites, statements[0], statements[-1])
 
 
-def _expression(sites: _Sites, rng: random.Random) -> Span | None:
+def _expression(sites: Sites, rng: random.Random) -> Span | None:
     nodes = [n for n in sites.captures("expression") if n.start_point.row == n.end_point.row]
     if not nodes:
         return None
@@ -230,7 +232,7 @@ def _expression(sites: _Sites, rng: random.Random) -> Span | None:
     return _node_span("expression", sites, node, node)
 
 
-def _random_span(sites: _Sites, rng: random.Random) -> Span | None:
+def _random_span(sites: Sites, rng: random.Random) -> Span | None:
     if len(sites.text) < 2:
         return None
     start = rng.randrange(len(sites.text) - 1)
@@ -238,7 +240,7 @@ def _random_span(sites: _Sites, rng: random.Random) -> Span | None:
     return Span("random_span", start, start + length)
 
 
-def _empty(sites: _Sites, rng: random.Random) -> Span | None:
+def _empty(sites: Sites, rng: random.Random) -> Span | None:
     if not sites.lines:
         return None
     end = rng.choice(sites.lines)[2]
@@ -256,10 +258,11 @@ SAMPLERS = {
 }
 
 
-def sample_span(text: str, language: str, rng: random.Random, settings: FimSettings = FimSettings()) -> Span | None:
+def sample_span(text: str, language: str, rng: random.Random, settings: FimSettings = FimSettings(),
+                sites: Sites | None = None) -> Span | None:
     """Draw a hole kind from the mix (or `empty`) and a hole of that kind; falls back to other kinds, None if the
     file has no non-blank line."""
-    sites = _Sites(text, language)
+    sites = sites or Sites(text, language)
     if rng.random() < settings.empty_rate:
         first = EMPTY
     else:
@@ -274,7 +277,7 @@ def sample_span(text: str, language: str, rng: random.Random, settings: FimSetti
 
 def span_of_kind(text: str, language: str, kind: str, rng: random.Random) -> Span | None:
     """One hole of a given kind (None when the file has no site of that kind)."""
-    return SAMPLERS[kind](_Sites(text, language), rng)
+    return SAMPLERS[kind](Sites(text, language), rng)
 
 
 # ---------------------------------------------------------------- tokens and budgets
@@ -353,7 +356,8 @@ def build_example(text: str, span: Span, tokenizer, settings: FimSettings = FimS
 
 
 def sample_example(
-    text: str, language: str, tokenizer, rng: random.Random, settings: FimSettings = FimSettings()
+    text: str, language: str, tokenizer, rng: random.Random, settings: FimSettings = FimSettings(),
+    sites: Sites | None = None,
 ) -> FimExample | None:
-    span = sample_span(text, language, rng, settings)
+    span = sample_span(text, language, rng, settings, sites)
     return None if span is None else build_example(text, span, tokenizer, settings)

@@ -31,7 +31,6 @@ import random  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -44,9 +43,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "model"))
 import fim  # noqa: E402
-from data import Batcher, ExampleStream, collate, read_corpus  # noqa: E402
-from dgemma_lsp.modeling import SmallConfig, build_config, byte_tokenizer, parameter_count, special_ids  # noqa: E402
-from dgemma_lsp.modeling import wrap_tokenizer  # noqa: E402
+from batches import Batcher, ExampleStream, collate, read_corpus  # noqa: E402
+
+from dgemma_lsp.modeling import (  # noqa: E402
+    SmallConfig,
+    build_config,
+    byte_tokenizer,
+    parameter_count,
+    special_ids,
+    wrap_tokenizer,
+)
 
 CONFIG_PATH = ROOT / "model" / "config.json"
 TRAIN_DEFAULTS = dict(
@@ -127,11 +133,11 @@ def evaluate(model, batches: list[dict], eval_t: list[float]) -> dict[str, float
     counts = dict.fromkeys(sums, 0.0)
     for batch in batches:
         cache, hidden = encode(model, batch)
-        ar_sum, weight = ar_loss(model, hidden, batch, batch["weights"] > 0)
-        sums["ar"] += ar_sum.item(); counts["ar"] += weight.item()
         middle = batch["is_response"] & (batch["weights"] > 0)
-        ar_sum, weight = ar_loss(model, hidden, batch, middle)
-        sums["ar_middle"] += ar_sum.item(); counts["ar_middle"] += weight.item()
+        for key, select in (("ar", batch["weights"] > 0), ("ar_middle", middle)):
+            ar_sum, weight = ar_loss(model, hidden, batch, select)
+            sums[key] += ar_sum.item()
+            counts[key] += weight.item()
         for t in eval_t:
             rows = batch["canvas"].shape[0]
             noisy = corrupt(batch["canvas"], torch.full((rows,), t), vocab_size, generator)

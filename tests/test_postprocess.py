@@ -99,31 +99,44 @@ def test_indent_style(text, expected):
 
 
 @pytest.mark.parametrize(
-    ("fill", "line_before", "indent", "tabs", "expected"),
+    ("fill", "line_before", "indent", "tabs", "frame", "expected"),
     [
-        # cursor after the indentation: the first line keeps none of its own; later lines re-based
-        ("x = 1\nreturn x", " " * 8, " " * 8, False, "x = 1\n        return x"),
-        ("    x = 1\n  return x", " " * 8, " " * 8, False, "x = 1\n        return x"),
-        ("x = 1\n        return x", " " * 8, " " * 8, False, "x = 1\n        return x"),  # already right
-        ("if a:\n    b\nc", " " * 4, " " * 4, False, "if a:\n        b\n    c"),
-        # first line opens a block that no later line leaves: they all sit one level deeper
-        ("if a:\n  b\n  c", " " * 4, " " * 4, False, "if a:\n        b\n        c"),
-        ("if a:\n            b", " " * 8, " " * 8, False, "if a:\n            b"),
-        # whole-line hole (column 0): every line, the first too
-        ("  x = 1\n  if x:\n    y", "", " " * 8, False, "        x = 1\n        if x:\n          y"),
-        ("return 1", "", "    ", False, "    return 1"),
+        # file frame (a FIM model): the first line continues the typed indentation; later lines keep theirs,
+        # so a fill that leaves its loop at the end stays where it is
+        ("x = 1\n        return x", " " * 8, " " * 8, False, "file", "x = 1\n        return x"),
+        ("for e in xs:\n            if e:\n                return True\n    return False", " " * 8, " " * 8,
+         False, "file", "for e in xs:\n            if e:\n                return True\n    return False"),
+        ("if a:\n            b", " " * 8, " " * 8, False, "file", "if a:\n            b"),
+        ("a\n\n  \nb", "    ", "    ", False, "file", "a\n\n\nb"),
+        # relative frame (an answer that starts at column 0): later lines move by the statement's indentation
+        ("for x in xs:\n    r.append(x)", "    ", "    ", False, "relative", "for x in xs:\n        r.append(x)"),
+        ("y = f(a,\n      b)", "    x = 1; ", "    ", False, "relative", "y = f(a,\n          b)"),
+        # shallowest frame (untrusted indentation): the shallowest later line goes to the hole's indentation
+        ("x = 1\nreturn x", " " * 8, " " * 8, False, "shallowest", "x = 1\n        return x"),
+        ("    x = 1\n  return x", " " * 8, " " * 8, False, "shallowest", "x = 1\n        return x"),
+        ("if a:\n    b\nc", " " * 4, " " * 4, False, "shallowest", "if a:\n        b\n    c"),
+        # ... one level deeper when the first line opens a block that no later line leaves
+        ("if a:\n  b\n  c", " " * 4, " " * 4, False, "shallowest", "if a:\n        b\n        c"),
+        ("a\n\n  \nb", "    ", "    ", False, "shallowest", "a\n\n\n    b"),
+        # ... and with tabs each step of the fill's own indentation becomes a tab
+        ("for {\n    x()\n}", "\t", "\t", True, "shallowest", "for {\n\t\tx()\n\t}"),
+        ("for {\n  x()\n}", "\t", "\t", True, "shallowest", "for {\n\t\tx()\n\t}"),
+        # whole-line hole (column 0): the file frame keeps the fill's own indentation; the others move the first
+        # line's to the hole's
+        ("        x = 1\n        if x:\n            y", "", "    ", False, "file", "        x = 1\n        if x:\n            y"),
+        ("  x = 1\n  if x:\n    y", "", " " * 8, False, "relative", "        x = 1\n        if x:\n          y"),
+        *[("return 1", "", "    ", False, f, "    return 1") for f in ("relative", "shallowest")],
+        ("return 1", "", "    ", False, "file", "return 1"),
         # after code: the first line is left alone
-        (" 1\n", "    return x +", "    ", False, " 1\n"),
-        # tabs: each step of the fill's own indentation becomes a tab
-        ("for {\n    x()\n}", "\t", "\t", True, "for {\n\t\tx()\n\t}"),
-        ("for {\n  x()\n}", "\t", "\t", True, "for {\n\t\tx()\n\t}"),
-        ("\n\tx()\n\tif y {\n\t\tz()\n\t}", "func f() {", "\t", True, "\n\tx()\n\tif y {\n\t\tz()\n\t}"),
-        # blank lines stay blank (no trailing indentation)
-        ("a\n\n  \nb", "    ", "    ", False, "a\n\n\n    b"),
+        *[(" 1\n", "    return x +", "    ", False, f, " 1\n") for f in ("file", "relative", "shallowest")],
+        # a blank first line (the hole ends a block opener): the first real line goes to the hole's indentation
+        *[("\n\tx()\n\tif y {\n\t\tz()\n\t}", "func f() {", "\t", True, f, "\n\tx()\n\tif y {\n\t\tz()\n\t}")
+          for f in ("file", "relative")],
+        ("\nreturn 1", "def f():", "    ", False, "file", "\n    return 1"),
     ],
 )
-def test_reindent(fill, line_before, indent, tabs, expected):
-    assert reindent(fill, line_before=line_before, indent=indent, tabs=tabs) == expected
+def test_reindent(fill, line_before, indent, tabs, frame, expected):
+    assert reindent(fill, line_before=line_before, indent=indent, tabs=tabs, frame=frame) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The block-diffusion objective, batching, and resumable training (model/train.py, model/data.py)."""
+"""The block-diffusion objective, batching, and resumable training (model/train.py, model/batches.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
+from transformers import DiffusionGemmaForBlockDiffusion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 import fim  # noqa: E402
 import train  # noqa: E402
-from data import Item, collate, make_item  # noqa: E402
+from batches import Item, collate, make_item  # noqa: E402
 
 from dgemma_lsp.modeling import EOS, TINY, byte_tokenizer, special_ids  # noqa: E402
 
@@ -132,3 +134,17 @@ def test_resume_continues_exactly(tmp_path, corpus, tokenizer):
     a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # bitwise the same weights
+
+
+def test_export_round_trip(tmp_path, corpus, tokenizer):
+    import export  # noqa: PLC0415
+
+    train.train(tmp_path / "run", tiny_config(max_steps=3), tokenizer, corpus, echo=lambda *_: None)
+    report = export.export(tmp_path / "run", tmp_path / "out")
+    assert report["reload_max_abs"] <= export.RELOAD_ATOL and report["step"] == 3
+    assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json"} <= set(report["files"])
+    assert report["generation"]["eos_token_id"] == special_ids(tokenizer)[EOS]
+    with safe_open(tmp_path / "out" / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118 (safe_open is not iterable)
+    reloaded = DiffusionGemmaForBlockDiffusion.from_pretrained(tmp_path / "out")  # no dtype given: float32
+    assert reloaded.dtype == torch.float32

@@ -19,7 +19,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fim  # noqa: E402
+
 from dgemma_lsp.modeling import EOS, PAD, special_ids  # noqa: E402
+
 
 @dataclass
 class Item:
@@ -79,8 +81,9 @@ class ExampleStream:
                 language, text = self.records[order[i]]
                 rng = random.Random(f"{self.seed}:{epoch}:{i}")
                 holes = min(8, 1 + len(text) // self.CHARS_PER_HOLE)
+                sites = fim.Sites(text, language)
                 for h in range(holes):
-                    example = fim.sample_example(text, language, self.tokenizer, rng, self.settings)
+                    example = fim.sample_example(text, language, self.tokenizer, rng, self.settings, sites)
                     item = None if example is None else make_item(
                         example, self.canvas_length, rng, self.ids, self.prompt_weight)
                     if h >= hole and item is not None:

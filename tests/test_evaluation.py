@@ -1,0 +1,182 @@
+"""The evaluation harness: tasks become editor requests, programs really run, metrics mean what they say."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from dgemma_lsp import evaluation
+from dgemma_lsp.cli import main as cli_main
+from dgemma_lsp.holes import FillKind
+
+DATA = Path(__file__).resolve().parents[1] / "model" / "data" / "humaneval-infilling"
+
+
+@pytest.fixture(scope="module")
+def single():
+    return evaluation.load_tasks(DATA / "HumanEval-SingleLineInfilling.jsonl.gz")
+
+
+@pytest.fixture(scope="module")
+def multi():
+    return evaluation.load_tasks(DATA / "HumanEval-MultiLineInfilling.jsonl.gz")
+
+
+@pytest.fixture(scope="module")
+def last_line(single):
+    """A task whose middle is the function's closing `return`: any statement can stand in for it."""
+    return next(t for t in single if t.middle.lstrip().startswith("return ") and not t.suffix)
+
+
+def test_data_is_in_the_project(single, multi):
+    assert evaluation.data_dir() == DATA
+    assert (len(single), len(multi)) == (1033, 5815)
+    assert len(evaluation.load_tasks(DATA / "HumanEval.jsonl.gz")) == 164
+
+
+@pytest.mark.parametrize("benchmark, index", [("single", 0), ("single", 517), ("single", 1032), ("multi", 3), ("multi", 4000), ("multi", 5814)])  # fmt: skip
+@pytest.mark.parametrize("cursor", evaluation.CURSORS)
+def test_canonical_middle_survives_the_round_trip_and_passes(benchmark, index, cursor, single, multi):
+    task = (single if benchmark == "single" else multi)[index]
+    request = evaluation.request_for(task, FillKind.LINE, cursor)
+    typed = request.text[len(task.prompt) : request.hole.start]
+    assert request.text == task.prompt + typed + "\n" + task.suffix and not typed.strip()
+    canonical = evaluation.canonical_middle(task)
+    assert evaluation.middle_from(task, request, canonical[len(typed) :]) == canonical
+    assert evaluation.program_for(task, canonical) == task.prompt + task.middle + task.suffix
+    if cursor == "indented":  # the execution itself, once per task
+        assert evaluation.check(task, canonical) == evaluation.Execution("passed")
+
+
+def test_empty_line_cursor_sits_at_column_zero(single):
+    task = single[0]
+    request = evaluation.request_for(task, FillKind.BLOCK, "empty-line")
+    assert request.hole.start == request.hole.end == len(task.prompt)
+    assert request.text == task.prompt + "\n" + task.suffix
+    assert request.hole.kind is FillKind.BLOCK
+
+
+def test_a_wrong_fill_fails(last_line):
+    task = last_line
+    indent = task.middle[: len(task.middle) - len(task.middle.lstrip())]
+    assert evaluation.check(task, evaluation.canonical_middle(task)).status == "passed"
+    execution = evaluation.check(task, indent + "return None")
+    assert execution.status == "failed"
+    assert "AssertionError" in execution.detail
+
+
+def test_an_early_exit_does_not_pass(last_line):
+    task = last_line
+    indent = task.middle[: len(task.middle) - len(task.middle.lstrip())]
+    assert evaluation.check(task, indent + "raise SystemExit(0)").status == "failed"
+    assert evaluation.execute("import os\nos._exit(0)").status == "failed"
+
+
+def test_an_endless_loop_times_out_and_is_reported(last_line):
+    task = last_line
+    indent = task.middle[: len(task.middle) - len(task.middle.lstrip())]
+    started = time.monotonic()
+    execution = evaluation.check(task, indent + "while True: pass", timeout=0.5)
+    assert execution.status == "timeout"
+    assert time.monotonic() - started < 5
+
+
+def test_a_timeout_is_counted_in_the_summary(single):
+    task = single[0]
+    result = evaluation.TaskResult(task.task_id, "x", "", "timeout", False, 0.0, True, None)
+    summary = evaluation.summarize([result])
+    assert summary["timeouts"] == 1 and summary["pass@1"] == 0.0
+    assert "timeouts" in evaluation.format_table({"x": summary}).splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "middle, reference, exact",
+    [
+        ("    return x", "    return x\n", True),  # the final newline
+        ("    return x   \n\n", "    return x\n", True),  # trailing spaces and blank lines
+        ("\n\n    return x", "    return x\n", True),  # leading blank lines
+        ("    a = 1  \n\n    b = 2", "    a = 1\n\n    b = 2\n", True),  # inner blank line kept
+        ("return x", "    return x\n", False),  # indentation counts
+        ("    return  x", "    return x\n", False),  # inner spaces count
+        ("    a = 1\n    b = 2", "    a = 1\n\n    b = 2\n", False),  # so do inner blank lines
+        ("", "    return x\n", False),
+    ],
+)
+def test_exact_match_normalisation(middle, reference, exact):
+    assert evaluation.exact_match(middle, reference) is exact
+    similarity = evaluation.edit_similarity(middle, reference)
+    assert (similarity == 1.0) is exact and 0.0 <= similarity <= 1.0
+
+
+def test_edit_similarity_is_the_sequence_matcher_ratio():
+    assert evaluation.edit_similarity("abcd", "abxd") == pytest.approx(0.75)  # 2 * 3 / 8
+    assert evaluation.edit_similarity("", "    return x") == 0.0
+
+
+@pytest.mark.parametrize(
+    "program, ok",
+    [
+        ("def f():\n    return 1\n", True),
+        ("def f():\n    return (1\n", False),  # tree-sitter error
+        ("def f():\nreturn 1\n", False),  # indentation
+        ("return 1\n", False),  # parses as a tree, does not compile
+        ("def f():\n", False),  # empty body
+    ],
+)
+def test_parses(program, ok):
+    assert evaluation.parses(program) is ok
+
+
+def test_baselines_compute_what_they_claim(single):
+    task = evaluation.Task("t", "f", "def f(x):\n    y = x\n\n   \n", "    return y\n", "    y += 1\n", "")
+    assert evaluation.empty_middle(task) == ""
+    assert evaluation.previous_line_middle(task) == "    y = x"
+    assert evaluation.canonical_middle(task) == "    y += 1"
+    assert evaluation.program_for(task, "") == "def f(x):\n    y = x\n\n   \n\n    return y\n"
+    results = evaluation.evaluate(single[:2], FillKind.LINE, ["empty", "previous-line"])
+    for result in results["empty"]:
+        assert result.middle == "" and result.status == "failed" and not result.exact
+    for task, result in zip(single[:2], results["previous-line"]):
+        assert result.middle == task.prompt.rstrip("\n").rsplit("\n", 1)[-1]
+
+
+def test_oracle_is_the_canonical_middle_through_post_processing(single):
+    results = evaluation.evaluate(single[:3], FillKind.LINE, ["oracle"])["oracle"]
+    assert all(r.status == "passed" and r.exact for r in results)
+
+
+def test_sample_is_fixed_nested_and_in_file_order(single):
+    small, large = evaluation.sample(single, 10), evaluation.sample(single, 100)
+    assert small == evaluation.sample(single, 10)
+    assert {t.task_id for t in small} <= {t.task_id for t in large}
+    assert small == sorted(small, key=single.index)
+    assert evaluation.sample(single, None) == single
+    assert evaluation.sample(single, 5000) == single
+
+
+def test_tiny_model_end_to_end(tmp_path, capsys):
+    out = tmp_path / "report.json"
+    settings = json.dumps({"sampler": {"maxDenoisingSteps": 2}})
+    argv = ["--benchmark", "multi-line", "--model", "tiny", "--limit", "3", "--json", str(out), "--settings", settings]
+    assert evaluation.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "pass@1" in table and "previous-line" in table
+    report = json.loads(out.read_text())
+    assert report["tasks"] == 3 and report["of"] == 5815 and report["settings"]["completion"]["seed"] == 0
+    assert set(report["summary"]) == {"model", "empty", "previous-line"}
+    for method, summary in report["summary"].items():
+        assert summary["tasks"] == 3
+        for key in ("pass@1", "exact", "edit_similarity", "parse_rate"):
+            assert 0.0 <= summary[key] <= 1.0
+        assert (summary["ms_per_fill"] is not None) == (method == "model")
+    assert len(report["results"]) == 9
+    assert {r["status"] for r in report["results"]} <= {"passed", "failed", "timeout"}
+
+
+@pytest.mark.parametrize("argv", [["--methods", "model,magic"], ["--methods", ""], ["--limit", "0"]])
+def test_bad_arguments_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli_main(["evaluate", *argv])
+    assert exit.value.code == 2
+    assert argv[0] in capsys.readouterr().err
