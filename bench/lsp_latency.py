@@ -59,26 +59,24 @@ class Server:
 
     def request(self, method: str, params) -> dict:
         request_id = self.send(method, params)
-        while True:
-            message = self.receive()
-            if message.get("id") == request_id and "method" not in message:
-                return message
-            if "method" in message and "id" in message:  # a server request (progress token): accept it
-                body = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": None}).encode()
-                self.process.stdin.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-                self.process.stdin.flush()
-            if message.get("method") == "$/progress" and message["params"]["value"].get("kind") == "end":
-                self.ready_at = time.perf_counter()
+        while (message := self.pump()).get("id") != request_id or "method" in message:
+            pass
+        return message
 
     def wait_ready(self) -> None:
         while getattr(self, "ready_at", None) is None:
-            message = self.receive()
-            if "method" in message and "id" in message:
-                body = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": None}).encode()
-                self.process.stdin.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-                self.process.stdin.flush()
-            if message.get("method") == "$/progress" and message["params"]["value"].get("kind") == "end":
-                self.ready_at = time.perf_counter()
+            self.pump()
+
+    def pump(self) -> dict:
+        """Read one message; accept the server's own requests (progress tokens) and note when loading ends."""
+        message = self.receive()
+        if "method" in message and "id" in message:
+            body = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": None}).encode()
+            self.process.stdin.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            self.process.stdin.flush()
+        if message.get("method") == "$/progress" and message["params"]["value"].get("kind") == "end":
+            self.ready_at = time.perf_counter()
+        return message
 
     def close(self) -> None:
         self.process.kill()

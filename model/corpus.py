@@ -4,8 +4,8 @@ standard library, filtered, deduplicated and split by package into model/work/co
     python model/corpus.py                 # download (cached under model/work/download/) and build
     python model/corpus.py --count-tokens  # fill `tokens` in model/manifest.jsonl with the trained tokenizer
 
-The pinned package lists are the tables at the end of this file; licenses are read from each package's own metadata and
-only the ALLOWED ones are kept. Held-out material (model/heldout.py) never enters. See model/DATA.md.
+The pinned package lists are the tables at the end of this file; licenses are read from each package's own
+metadata and only the ALLOWED ones are kept. Held-out material (model/heldout.py) never enters. See model/DATA.md.
 """
 
 from __future__ import annotations
@@ -268,7 +268,8 @@ def fetch_pypi(spec: str) -> Path | None:
     if folder.exists() and any(folder.iterdir()):
         return next(folder.iterdir())
     folder.mkdir(parents=True, exist_ok=True)
-    base = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", str(folder)]
+    base = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q"]
+    base += ["-d", str(folder)]
     for mode in (["--only-binary", ":all:"], ["--no-binary", ":all:"]):
         try:
             if _run(base + mode + [spec]).returncode == 0 and any(folder.iterdir()):
@@ -601,16 +602,12 @@ def apply_budgets(packages: list[dict]) -> dict:
         fixed = sum(sum(len(f["text"].encode()) for f in p["kept"]) for p in group if p["source"] == "cpython")
         trimmable = [p for p in group if p["source"] != "cpython"]
         sizes = [[len(f["text"].encode()) for f in p["kept"]] for p in trimmable]
-
-        def total(cap: int) -> int:
-            return sum(_prefix_len(s, cap)[1] for s in sizes)
-
         cap = PACKAGE_CAP_BYTES
-        if total(cap) + fixed > budget:
+        if _total(sizes, cap) + fixed > budget:
             lo, hi = 0, cap
             while hi - lo > 1000:
                 mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if total(mid) + fixed <= budget else (lo, mid)
+                lo, hi = (mid, hi) if _total(sizes, mid) + fixed <= budget else (lo, mid)
             cap = lo
         trimmed = 0
         for pkg, s in zip(trimmable, sizes):
@@ -619,6 +616,10 @@ def apply_budgets(packages: list[dict]) -> dict:
             pkg["kept"] = pkg["kept"][:n]
         report[language] = dict(package_cap=cap, trimmed_files=trimmed)
     return report
+
+
+def _total(sizes: list[list[int]], cap: int) -> int:
+    return sum(_prefix_len(s, cap)[1] for s in sizes)
 
 
 def _prefix_len(sizes: list[int], cap: int) -> tuple[int, int]:
@@ -640,7 +641,7 @@ def assign_split(packages: list[dict]) -> None:
         pkg["bytes"] = sum(len(f["text"].encode()) for f in pkg["kept"])
         if pkg["source"] != "cpython":
             by_language[pkg["language"]].append(pkg)
-    for language, group in sorted(by_language.items()):
+    for _language, group in sorted(by_language.items()):
         target = VALID_FRACTION * sum(p["bytes"] for p in group)
         chosen = 0
         for pkg in rng.sample(sorted(group, key=lambda p: p["package"]), len(group)):
@@ -696,23 +697,22 @@ def count_tokens(tokenizer_path: Path | None = None) -> None:
     tokenizer.encode_special_tokens = True
     per_package: Counter = Counter()
     per_split_language: Counter = Counter()
+
+    def count(split: str, batch: list[dict]) -> None:
+        encodings = tokenizer.encode_batch([r["text"] for r in batch], add_special_tokens=False)
+        for r, e in zip(batch, encodings):
+            per_package[r["package"]] += len(e.ids)
+            per_split_language[f"{split}/{r['language']}"] += len(e.ids)
+
     for split in ("train", "valid"):
-        batch: list[dict] = []
-
-        def flush() -> None:
-            encodings = tokenizer.encode_batch([r["text"] for r in batch], add_special_tokens=False)
-            for r, e in zip(batch, encodings):
-                per_package[r["package"]] += len(e.ids)
-                per_split_language[f"{split}/{r['language']}"] += len(e.ids)
-            batch.clear()
-
         with open(OUT / f"{split}.jsonl", encoding="utf-8") as fh:
+            batch = []
             for line in fh:
                 batch.append(json.loads(line))
                 if len(batch) == 512:
-                    flush()
-        if batch:
-            flush()
+                    count(split, batch)
+                    batch = []
+            count(split, batch)
     rows = [json.loads(line) for line in MANIFEST.read_text().splitlines()]
     for row in rows:
         row["tokens"] = per_package[row["package"]]
