@@ -223,7 +223,7 @@ def eval_batches(valid_path: Path | None, tokenizer, cfg: dict) -> list[dict]:
 
 
 def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Path | None = None,
-          resume: bool = False, stop_at_step: int | None = None, echo=print) -> dict:
+          resume: bool = False, stop_at_step: int | None = None, echo=print, init_from: Path | None = None) -> dict:
     """Train (or resume) the run in `run_dir`; returns the final state. Stops at `max_steps`, at the time budget,
     at `stop_at_step` (for tests: the schedule still follows `max_steps`), or on SIGINT/SIGTERM, always saving a
     checkpoint first."""
@@ -249,6 +249,11 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
         np.random.set_state(ckpt["rng"]["numpy"])
         _truncate_log(log_path, state["step"])
     else:
+        if init_from is not None:
+            # Continue from shipped weights (e.g. in a later session or on a GPU): same config, fresh optimizer.
+            shipped = DiffusionGemmaForBlockDiffusion.from_pretrained(init_from, dtype=torch.float32)
+            model.load_state_dict(shipped.state_dict())
+            echo(f"initialised from {init_from}")
         log_path.write_text("")
     (run_dir / "run.json").write_text(json.dumps({**cfg, "vocab_size": len(tokenizer), "special_ids": ids,
                                                   "train_path": str(train_path), "valid_path": str(valid_path)},
@@ -342,6 +347,7 @@ def main() -> None:
     parser.add_argument("--train", type=Path, default=ROOT / "model" / "work" / "corpus" / "train.jsonl")
     parser.add_argument("--valid", type=Path, default=ROOT / "model" / "work" / "corpus" / "valid.jsonl")
     parser.add_argument("--stop-at-step", type=int, help="stop early without changing the lr schedule")
+    parser.add_argument("--init-from", type=Path, help="start from an exported model directory (same config)")
     for key in ("time_budget_min", "max_steps", "batch_tokens", "threads", "lr", "warmup_steps", "log_every",
                 "eval_every", "eval_examples", "checkpoint_every", "checkpoint_every_min", "seed"):
         kind = int if isinstance(TRAIN_DEFAULTS[key], int) else float
@@ -360,7 +366,8 @@ def main() -> None:
         cfg = run_config(args.config, **overrides)
         tokenizer = load_tokenizer(None if args.byte_tokenizer else args.tokenizer)
         train_path, valid_path = args.train, args.valid
-    train(run_dir, cfg, tokenizer, train_path, valid_path, resume=args.resume, stop_at_step=args.stop_at_step)
+    train(run_dir, cfg, tokenizer, train_path, valid_path, resume=args.resume, stop_at_step=args.stop_at_step,
+          init_from=args.init_from)
 
 
 if __name__ == "__main__":

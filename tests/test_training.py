@@ -148,3 +148,16 @@ def test_export_round_trip(tmp_path, corpus, tokenizer):
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}  # noqa: SIM118 (safe_open is not iterable)
     reloaded = DiffusionGemmaForBlockDiffusion.from_pretrained(tmp_path / "out")  # no dtype given: float32
     assert reloaded.dtype == torch.float32
+
+
+def test_training_can_start_from_exported_weights(tmp_path, corpus, tokenizer):
+    import export  # noqa: PLC0415
+
+    cfg = tiny_config(max_steps=3)
+    train.train(tmp_path / "first", cfg, tokenizer, corpus, echo=lambda *_: None)
+    export.export(tmp_path / "first", tmp_path / "shipped")
+    shipped = DiffusionGemmaForBlockDiffusion.from_pretrained(tmp_path / "shipped").state_dict()
+    train.train(tmp_path / "second", tiny_config(max_steps=1, lr=0.0, warmup_steps=1), tokenizer, corpus,
+                init_from=tmp_path / "shipped", echo=lambda *_: None)
+    continued = torch.load(tmp_path / "second" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(continued[k], shipped[k]) for k in shipped if k in continued)  # lr 0: unchanged
