@@ -35,14 +35,9 @@ import dataclasses
 import difflib
 import gzip
 import json
-import os
 import random
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,6 +48,7 @@ from typing import TYPE_CHECKING
 from . import spans, syntax
 from .holes import FillKind, Hole
 from .postprocess import postprocess
+from .sandbox import TIMEOUT_S, Execution, execute
 from .settings import Settings, parse_settings
 
 if TYPE_CHECKING:
@@ -66,10 +62,7 @@ METHODS = ("model", "empty", "previous-line", "canonical", "oracle")
 DEFAULT_METHODS = ("model", "empty", "previous-line")
 CURSORS = ("indented", "empty-line")
 LANGUAGE = "python"
-TIMEOUT_S = 3.0  # per program, as upstream
 WORKERS = 2  # programs run in parallel
-MEMORY_LIMIT = 2 << 30  # bytes of address space per program
-OUTPUT_LIMIT = 16 << 20  # bytes a program may write to any file, its stdout and stderr included
 SAMPLE_SEED = 0  # the `--limit` shuffle; fixed so that samples do not move with the model's seed
 PROGRESS_EVERY = 50  # tasks
 BACKLOG = 4  # programs waiting per worker before filling pauses
@@ -91,12 +84,6 @@ class Request:
 
     text: str
     hole: Hole
-
-
-@dataclass(frozen=True)
-class Execution:
-    status: str  # "passed", "failed" or "timeout"
-    detail: str = ""  # the end of stderr, for failures
 
 
 @dataclass
@@ -211,69 +198,6 @@ def _middle(method: str, task: Task, request: Request, filler: Filler | None) ->
 
 
 # ---- execution ---------------------------------------------------------------------------------------------------
-
-# Runs the program file named by argv[1] with capped memory and file sizes (where the platform allows caps).
-_RUNNER = """\
-import resource, sys
-for cap, size in ((resource.RLIMIT_AS, {memory}), (resource.RLIMIT_FSIZE, {output})):
-    try:
-        resource.setrlimit(cap, (size, size))
-    except (ValueError, OSError):
-        pass
-path = sys.argv[1]
-with open(path, encoding="utf-8") as handle:
-    source = handle.read()
-exec(compile(source, path, "exec"), {{"__name__": "__main__"}})
-"""
-
-
-def execute(source: str, timeout: float = TIMEOUT_S) -> Execution:
-    """Run `source` in a fresh isolated interpreter (`python -I`) in a temp dir; passed = ran to the end.
-
-    The last stdout line must be a sentinel printed after the source, so an early `exit(0)` fails. On timeout the
-    whole process group is killed.
-    """
-    sentinel = f"evaluation-finished-{uuid.uuid4().hex}"
-    with tempfile.TemporaryDirectory(prefix="dgemma-eval-") as folder:
-        program = Path(folder, "program.py")
-        program.write_text(f"{source}\nprint({sentinel!r})\n", encoding="utf-8")
-        out, err = Path(folder, "stdout"), Path(folder, "stderr")
-        runner = _RUNNER.format(memory=MEMORY_LIMIT, output=OUTPUT_LIMIT)
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-I", "-c", runner, program.name],
-                cwd=folder,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                return Execution("timeout", f"timed out after {timeout:g} s")
-        finished = _tail(out).rstrip().rsplit("\n", 1)[-1] == sentinel
-        if process.returncode == 0 and finished:
-            return Execution("passed")
-        detail = _tail(err) or f"exit status {process.returncode}" + ("" if finished else ", stopped early")
-        return Execution("failed", detail)
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    """Kill the program and whatever it started (it leads its own session), before it is reaped."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait()
-
-
-def _tail(path: Path, size: int = 600) -> str:
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - size))
-        return handle.read().decode("utf-8", "replace").strip()
-
 
 def check(task: Task, middle: str, timeout: float = TIMEOUT_S) -> Execution:
     """Run the task's tests on the program with this middle."""
