@@ -12,7 +12,7 @@ import pytest
 MODEL = Path(__file__).resolve().parents[1] / "model"
 sys.path.insert(0, str(MODEL))
 
-import corpus  # noqa: E402
+import licenses  # noqa: E402
 import heldout  # noqa: E402
 
 ROWS = [json.loads(line) for line in (MODEL / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -38,7 +38,7 @@ def row_problems(row: dict) -> list[str]:
     checks = {
         "held-out package": name not in HELD_OUT and not set(name.split("-")) & HELD_OUT,
         "humaneval": "humaneval" not in name.replace("-", ""),
-        f"license {row['license']!r}": license_atoms(row["license"]) <= corpus.ALLOWED,
+        f"license {row['license']!r}": license_atoms(row["license"]) <= licenses.ALLOWED,
         "no files": row["files"] > 0 and row["bytes"] > 0,
         "no tokens": bool(row["tokens"]) and row["tokens"] > 0,
         "split": row["split"] in ("train", "valid"),
@@ -143,4 +143,4 @@ def test_humaneval_prompts_are_detected():
     ],
 )
 def test_license_expressions(expression, expected):
-    assert corpus.spdx(expression)[0] == expected
+    assert licenses.spdx(expression)[0] == expected
