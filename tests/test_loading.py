@@ -1,0 +1,70 @@
+"""Model choice: a checkpoint directory, a Hugging Face id from the local cache only, and clear errors."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dgemma_lsp.errors import ModelLoadError
+from dgemma_lsp.loading import load
+from dgemma_lsp.modeling import tiny_model
+from dgemma_lsp.settings import parse_settings
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkpoint")
+    model, tokenizer = tiny_model(seed=3)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder, model
+
+
+def test_a_checkpoint_directory_loads_with_fim_prompts(checkpoint):
+    folder, original = checkpoint
+    loaded = load(parse_settings({"model": str(folder)}))
+    assert loaded.prompt_format.name == "fim"
+    for (name, a), b in zip(original.state_dict().items(), loaded.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_hub_id_resolves_from_the_local_cache_only(checkpoint, tmp_path):
+    folder, _ = checkpoint
+    # The hub cache layout: models--org--name/{refs/main, snapshots/<revision>/...}
+    repo = tmp_path / "hub" / "models--example--tiny-dgemma"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    shutil.copytree(folder, snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    # The hub reads its cache location at import, so the load runs in a fresh interpreter.
+    script = (
+        "from dgemma_lsp.loading import load\nfrom dgemma_lsp.settings import parse_settings\n"
+        "loaded = load(parse_settings({'model': 'example/tiny-dgemma'}))\n"
+        "print(loaded.model.config.model_type, loaded.prompt_format.name)\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["diffusion_gemma", "fim"]
+
+
+def test_a_hub_id_missing_from_the_cache_says_how_to_get_it():
+    with pytest.raises(ModelLoadError) as raised:
+        load(parse_settings({"model": "google/diffusiongemma-26B-A4B-it"}))
+    message = str(raised.value)
+    assert "google/diffusiongemma-26B-A4B-it" in message and "allowDownload" in message
+
+
+def test_a_missing_directory_is_a_clear_error():
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load(parse_settings({"model": "/no/such/checkpoint"}))
+
+
+def test_another_architecture_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(ModelLoadError, match="not DiffusionGemma"):
+        load(parse_settings({"model": str(tmp_path)}))
