@@ -38,10 +38,15 @@ def source_files(paths: list[str]) -> list[Path]:
     return found
 
 
+def stub_sites(text: str, language: str) -> list:
+    tree = syntax.parse(text, language)
+    return [site for site in syntax.function_sites(tree, language) if site.is_stub]
+
+
 def fill_text(filler: Filler, text: str, language: str) -> tuple[str, int]:
     """`text` with every stub function filled; and how many were filled. Later stubs first, so offsets hold."""
     tree = syntax.parse(text, language)
-    sites = [site for site in syntax.function_sites(tree, language) if site.is_stub]
+    sites = stub_sites(text, language)
     filled = 0
     for site in sorted(sites, key=lambda s: s.body_start, reverse=True):
         hole = spans.hole_for_function(text, tree, language, site)
@@ -82,6 +87,9 @@ def fill_paths(paths: list[str], cli_settings: dict, *, write: bool) -> int:
             continue
         filled_text, count = fill_text(filler, original, language)
         if count == 0:
+            stubs = len(stub_sites(original, language))
+            if stubs:
+                print(f"{path}: {stubs} stub(s), none filled (the model produced no code that parses)", file=sys.stderr)
             continue
         if syntax.error_count(filled_text, language) > syntax.error_count(original, language):
             print(f"{path}: fill would break the syntax; left unchanged", file=sys.stderr)
