@@ -38,15 +38,14 @@ def source_files(paths: list[str]) -> list[Path]:
     return found
 
 
-def stub_sites(text: str, language: str) -> list:
-    tree = syntax.parse(text, language)
+def stub_sites(tree, language: str) -> list:
     return [site for site in syntax.function_sites(tree, language) if site.is_stub]
 
 
 def fill_text(filler: Filler, text: str, language: str) -> tuple[str, int]:
     """`text` with every stub function filled; and how many were filled. Later stubs first, so offsets hold."""
     tree = syntax.parse(text, language)
-    sites = stub_sites(text, language)
+    sites = stub_sites(tree, language)
     filled = 0
     for site in sorted(sites, key=lambda s: s.body_start, reverse=True):
         hole = spans.hole_for_function(text, tree, language, site)
@@ -87,7 +86,7 @@ def fill_paths(paths: list[str], cli_settings: dict, *, write: bool) -> int:
             continue
         filled_text, count = fill_text(filler, original, language)
         if count == 0:
-            stubs = len(stub_sites(original, language))
+            stubs = len(stub_sites(syntax.parse(original, language), language))
             if stubs:
                 print(f"{path}: {stubs} stub(s), none filled (the model produced no code that parses)", file=sys.stderr)
             continue
