@@ -338,7 +338,7 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="run name: model/runs/<run>/")
+    parser.add_argument("--run", default="main", help="run name: model/runs/<run>/")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "model" / "runs")
     parser.add_argument("--config", type=Path, default=CONFIG_PATH)
     parser.add_argument("--resume", action="store_true", help="continue from <run>/checkpoint.pt with its config")
@@ -348,12 +348,22 @@ def main() -> None:
     parser.add_argument("--valid", type=Path, default=ROOT / "model" / "work" / "corpus" / "valid.jsonl")
     parser.add_argument("--stop-at-step", type=int, help="stop early without changing the lr schedule")
     parser.add_argument("--init-from", type=Path, help="start from an exported model directory (same config)")
+    parser.add_argument("--eval-only", type=Path, metavar="DIR",
+                        help="print the held-out losses of an exported model directory and exit")
     for key in ("time_budget_min", "max_steps", "batch_tokens", "threads", "lr", "warmup_steps", "log_every",
                 "eval_every", "eval_examples", "checkpoint_every", "checkpoint_every_min", "seed"):
         kind = int if isinstance(TRAIN_DEFAULTS[key], int) else float
         parser.add_argument("--" + key.replace("_", "-"), type=kind)
     args = parser.parse_args()
 
+    if args.eval_only:
+        cfg = run_config(args.config)
+        tokenizer = load_tokenizer(args.eval_only / "tokenizer.json")
+        model = DiffusionGemmaForBlockDiffusion.from_pretrained(args.eval_only, dtype=torch.float32)
+        torch.set_num_threads(cfg["train"]["threads"])
+        with torch.no_grad():
+            print(json.dumps(evaluate(model, eval_batches(args.valid, tokenizer, cfg), cfg["train"]["eval_t"])))
+        return
     run_dir = args.runs_dir / args.run
     overrides = {k: getattr(args, k) for k in TRAIN_DEFAULTS if hasattr(args, k)}
     if args.resume:
