@@ -20,7 +20,7 @@ from lsprotocol import types
 
 from . import spans, syntax
 from .documents import Document, DocumentStore
-from .errors import CancelledError, DgemmaError, ModelLoadError, ModelNotReadyError, UnsupportedDocumentError
+from .errors import CancelledError, ModelLoadError, ModelNotReadyError
 from .holes import FillKind, Hole
 from .settings import Settings, parse_settings
 
@@ -188,13 +188,3 @@ class Session:
 
 def _language(document: Document) -> str | None:
     return document.language.name if document.language else None
-
-
-__all__ = [
-    "FILL_FUNCTION",
-    "FILL_SELECTION",
-    "DgemmaError",
-    "PlannedFill",
-    "Session",
-    "UnsupportedDocumentError",
-]
