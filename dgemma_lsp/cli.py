@@ -1,5 +1,6 @@
-"""Command line: `dgemma-lsp serve` (LSP over stdio or TCP), `dgemma-lsp fill` (headless stub filling) and
-`dgemma-lsp evaluate` (HumanEval infilling scores)."""
+"""Command line: `dgemma-lsp serve` (LSP over stdio or TCP), `dgemma-lsp fill` (headless hole filling),
+`dgemma-lsp infill` (JSONL prefix/suffix rows) and `dgemma-lsp eval` (HumanEval infilling scores; `evaluate` is
+its older spelling)."""
 
 from __future__ import annotations
 
@@ -23,17 +24,27 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=2087)
     _common(serve)
 
-    fill = commands.add_parser("fill", help="fill stub functions in files or directories, headless")
-    fill.add_argument("paths", nargs="+")
-    fill.add_argument("--write", action="store_true", help="write the filled files (atomically) instead of a diff")
+    from . import headless, infill_jsonl
+    from .evaluation import add_arguments, add_eval_parser
+
+    fill = commands.add_parser("fill", help="fill stubs and TODOs in files or folders, headless (diff by default)")
+    headless.add_arguments(fill)
     _common(fill)
+    infill = commands.add_parser("infill", help="fill JSONL rows of prefix and suffix")
+    infill_jsonl.add_arguments(infill)
+    _common(infill)
+    for quiet in (fill, infill):
+        quiet.set_defaults(log_level="WARNING")  # one INFO line per fill would drown the report
 
-    evaluate = commands.add_parser("evaluate", help="score fills on HumanEval infilling (pass@1, exact match, ...)")
-    from .evaluation import add_arguments
-
+    add_eval_parser(commands, _common)
+    evaluate = commands.add_parser("evaluate", help="same as `eval humaneval-infilling`, with --benchmark for --split")
     add_arguments(evaluate)
     _common(evaluate)
     evaluate.set_defaults(log_level="WARNING")  # one INFO line per fill would drown the progress lines
+
+    from .bench.commands import add_bench_parser
+
+    add_bench_parser(commands, _common)
 
     args = parser.parse_args(argv)
     # Passive OpenMP waiting (read when torch loads): spinning threads made small ops ~80x slower on a busy box.
@@ -42,13 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     cli_settings = _cli_settings(args)
     if args.command == "serve":
         return _serve(args, cli_settings)
-    if args.command == "evaluate":
+    if args.command in ("eval", "evaluate"):
         from .evaluation import run
 
         return run(args, cli_settings)
-    from .headless import fill_paths
+    if args.command == "bench":
+        from .bench.commands import run_bench
 
-    return fill_paths(args.paths, cli_settings, write=args.write)
+        return run_bench(args, cli_settings)
+    if args.command == "infill":
+        return infill_jsonl.run(args, cli_settings)
+    return headless.run_from_args(args, cli_settings)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +75,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _cli_settings(args) -> dict:
-    settings = json.loads(args.settings) if args.settings else {}
+    try:
+        settings = json.loads(args.settings) if args.settings else {}
+    except ValueError as error:
+        print(f"dgemma-lsp: --settings is not JSON: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     if not isinstance(settings, dict):
         raise SystemExit("--settings must be a JSON object")
     if args.model:

@@ -11,6 +11,9 @@ a request the way an editor user makes one: the user opens a new line where the 
   for what that guess costs a perfect model.
 
 `spans.choose_hole` gives the hole's indentation; its kind is forced to LINE (single-line) or BLOCK (multi-line).
+Random-span tasks (`random-span`, `random-span-light`) cut the middle anywhere, mid-word included, so there is no
+new line to open: the document is `prompt + suffix`, the cursor sits between them, and the hole is a BLOCK with its
+line's indentation (an editor would refuse most of these positions; the benchmark forces a fill).
 Every method yields a *middle*: the text between the prompt and the suffix's line end, without a final newline.
 The program is `prompt + middle + "\\n" + suffix`, which for the canonical middle (minus its "\\n") is exactly
 upstream's `prompt + canonical_solution + suffix`.
@@ -54,9 +57,11 @@ from .settings import Settings, parse_settings
 if TYPE_CHECKING:
     from .pipeline import Filler
 
-BENCHMARKS = {
-    "single-line": ("HumanEval-SingleLineInfilling.jsonl.gz", FillKind.LINE),
-    "multi-line": ("HumanEval-MultiLineInfilling.jsonl.gz", FillKind.BLOCK),
+BENCHMARKS = {  # name: (file, the hole's kind, whether the middle is whole lines)
+    "single-line": ("HumanEval-SingleLineInfilling.jsonl.gz", FillKind.LINE, True),
+    "multi-line": ("HumanEval-MultiLineInfilling.jsonl.gz", FillKind.BLOCK, True),
+    "random-span": ("HumanEval-RandomSpanInfilling.jsonl.gz", FillKind.BLOCK, False),
+    "random-span-light": ("HumanEval-RandomSpanInfillingLight.jsonl.gz", FillKind.BLOCK, False),
 }
 METHODS = ("model", "empty", "previous-line", "canonical", "oracle")
 DEFAULT_METHODS = ("model", "empty", "previous-line")
@@ -74,8 +79,9 @@ class Task:
     entry_point: str
     prompt: str  # the prefix, ending in "\n"
     suffix: str
-    middle: str  # canonical_solution: whole lines, ending in "\n"
+    middle: str  # canonical_solution: whole lines ending in "\n", or any span of characters (random-span)
     test: str
+    whole_lines: bool = True  # False for random spans: the middle starts and ends anywhere, even inside a word
 
 
 @dataclass(frozen=True)
@@ -109,11 +115,14 @@ def data_dir() -> Path:
     return beside if beside.is_dir() else Path.cwd() / relative
 
 
-def load_tasks(path: Path) -> list[Task]:
+def load_tasks(path: Path, whole_lines: bool = True) -> list[Task]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
     return [
-        Task(r["task_id"], r["entry_point"], r["prompt"], r.get("suffix", ""), r["canonical_solution"], r["test"])
+        Task(
+            r["task_id"], r["entry_point"], r["prompt"], r.get("suffix", ""), r["canonical_solution"], r["test"],
+            whole_lines,
+        )
         for r in rows
     ]
 
@@ -132,7 +141,13 @@ def _indent_of(line: str) -> str:
 
 
 def request_for(task: Task, kind: FillKind, cursor: str = "indented") -> Request:
-    """The document with a new line where the middle goes and the hole at the cursor on it (module docstring)."""
+    """The document with a new line where the middle goes and the hole at the cursor on it (module docstring).
+    A random span has no line of its own: the document is prefix + suffix and the cursor sits between them,
+    with the indentation of its line."""
+    if not task.whole_lines:
+        text, offset = task.prompt + task.suffix, len(task.prompt)
+        line = text[text.rfind("\n", 0, offset) + 1 :]
+        return Request(text, Hole(kind, offset, offset, _indent_of(line)))
     typed = _indent_of(task.middle) if cursor == "indented" else ""
     text = task.prompt + typed + "\n" + task.suffix
     offset = len(task.prompt) + len(typed)
@@ -144,12 +159,18 @@ def request_for(task: Task, kind: FillKind, cursor: str = "indented") -> Request
 def middle_from(task: Task, request: Request, fill: str) -> str:
     """The middle once `fill` replaces the hole: the text between the prompt and the suffix's line end."""
     filled = request.text[: request.hole.start] + fill + request.text[request.hole.end :]
-    assert filled.startswith(task.prompt) and filled.endswith("\n" + task.suffix)
-    return filled[len(task.prompt) : len(filled) - len(task.suffix) - 1]
+    gap = _gap(task)
+    assert filled.startswith(task.prompt) and filled.endswith(gap + task.suffix)
+    return filled[len(task.prompt) : len(filled) - len(task.suffix) - len(gap)]
 
 
 def program_for(task: Task, middle: str) -> str:
-    return task.prompt + middle + "\n" + task.suffix
+    return task.prompt + middle + _gap(task) + task.suffix
+
+
+def _gap(task: Task) -> str:
+    """What separates the middle from the suffix: the new line's end, for whole-line middles."""
+    return "\n" if task.whole_lines else ""
 
 
 # ---- methods: each gives the middle for a task -------------------------------------------------------------------
@@ -166,7 +187,7 @@ def previous_line_middle(task: Task) -> str:
 
 
 def canonical_middle(task: Task) -> str:
-    return task.middle.removesuffix("\n")
+    return task.middle.removesuffix("\n") if task.whole_lines else task.middle
 
 
 def oracle_middle(task: Task, request: Request) -> str:
@@ -309,8 +330,18 @@ def format_table(summaries: dict[str, dict]) -> str:
 # ---- command line ------------------------------------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--benchmark", choices=sorted(BENCHMARKS), default="single-line")
+def add_eval_parser(commands, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """`dgemma-lsp eval humaneval-infilling --split ...`; `dgemma-lsp evaluate --benchmark ...` is the same."""
+    parser = commands.add_parser("eval", help="score fills on a benchmark (pass@1, exact match, ...)")
+    suites = parser.add_subparsers(dest="suite", required=True, metavar="BENCHMARK")
+    humaneval = suites.add_parser("humaneval-infilling", help="HumanEval-Infilling (Bavarian et al. 2022)")
+    add_arguments(humaneval, split_flag="--split")
+    common(humaneval)
+    humaneval.set_defaults(log_level="WARNING")  # one INFO line per fill would drown the progress lines
+
+
+def add_arguments(parser: argparse.ArgumentParser, split_flag: str = "--benchmark") -> None:
+    parser.add_argument(split_flag, dest="benchmark", choices=list(BENCHMARKS), default="single-line")
     parser.add_argument("--limit", type=_positive, help="evaluate a fixed seeded sample of this many tasks")
     parser.add_argument("--seed", type=int, default=0, help="the model's sampling seed (default 0)")
     parser.add_argument("--methods", type=_methods, default=list(DEFAULT_METHODS), help=f"from {', '.join(METHODS)}")
@@ -335,14 +366,16 @@ def _methods(value: str) -> list[str]:
 
 
 def run(args: argparse.Namespace, cli_settings: dict) -> int:
-    """`dgemma-lsp evaluate`: print the table, optionally write the JSON report; 2 when it cannot start."""
+    """`dgemma-lsp eval humaneval-infilling` (or `evaluate`): print the table, optionally write the JSON report;
+    2 when it cannot start."""
     methods = args.methods
-    file_name, kind = BENCHMARKS[args.benchmark]
+    file_name, kind, whole_lines = BENCHMARKS[args.benchmark]
     path = (args.data or data_dir()) / file_name
     try:
-        all_tasks = load_tasks(path)
-    except OSError as error:
-        print(f"dgemma-lsp: cannot read {path}: {error}", file=sys.stderr)
+        all_tasks = load_tasks(path, whole_lines)
+    except (OSError, ValueError, KeyError) as error:
+        hint = "--data takes the folder of the .jsonl.gz files"
+        print(f"dgemma-lsp: cannot read {path}: {error} ({hint})", file=sys.stderr)
         return 2
     tasks = sample(all_tasks, args.limit)
     filler, settings = None, None

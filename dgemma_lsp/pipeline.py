@@ -19,6 +19,7 @@ from .holes import FillKind, Hole
 from .loading import LoadedModel
 from .postprocess import postprocess
 from .settings import Settings
+from .syntax import error_count, language_named
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Filler:
                 prompt_cache=self.prompt_cache,
             )
             timings["denoise"] = time.perf_counter() - waited
+            timings["forward"] = result.forward_seconds  # model forwards only; denoise - forward is the sampler
 
         post_started = time.perf_counter()
         fills: list[Fill] = []
@@ -95,6 +97,7 @@ class Filler:
             fitted = postprocess(raw, text=text, hole=hole, language=language)
             if fitted and all(fitted != f.text for f in fills):
                 fills.append(Fill(fitted, hole.start, hole.end, raw))
+        fills = rank_by_syntax(fills, text, language)
         timings["postprocess"] = time.perf_counter() - post_started
         timings["total"] = time.perf_counter() - started
         log.info(
@@ -115,3 +118,19 @@ class Filler:
         halfway through a multi-byte character, and U+FFFD must never reach the user's file."""
         text = self.loaded.tokenizer.decode(ids, skip_special_tokens=True)
         return text.split("\ufffd", 1)[0]
+
+
+def rank_by_syntax(fills: list[Fill], text: str, language: str | None) -> list[Fill]:
+    """Candidates that leave the file with no more syntax errors than it had come first, in sampling order.
+
+    A small model's candidates often differ only in whether they close a bracket or finish a statement; the first
+    one shown should be one that keeps the file well-formed. Nothing is dropped: while the user is mid-line the
+    file may be broken anyway, and a fill that "adds" an error can still be what they want. One candidate needs
+    no ranking, so the common inline request pays no extra parse.
+    """
+    if len(fills) < 2 or language is None or language_named(language) is None:
+        return fills
+    baseline = error_count(text, language)
+    keeps_syntax = [error_count(text[: f.start] + f.text + text[f.end :], language) <= baseline for f in fills]
+    order = sorted(range(len(fills)), key=lambda i: not keeps_syntax[i])
+    return [fills[i] for i in order]

@@ -387,7 +387,8 @@ def postprocess(fill: str, *, text: str, hole: Hole, language: str | None) -> st
         fill = normalize(fill, keep_last_space=keep_space)
     tabs, unit, indent = False, 4, hole.indent
     if hole.kind is FillKind.BLOCK:
-        doc_tabs, unit = indent_style(text)
+        # The indentation style of the lines around the hole: scanning a whole 5,000-line file cost ~50 ms a fill.
+        doc_tabs, unit = indent_style(text[max(0, hole.start - 20_000) : hole.end + 20_000])
         tabs = "\t" in hole.indent if hole.indent else doc_tabs
         if opens_block(line_before) and after_line.strip()[:1] in ("", *CLOSERS) and fill.strip():
             # `def f():|` or `{|}`: the body starts on a new line, one level below the opening line.

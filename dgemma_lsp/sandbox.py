@@ -1,5 +1,6 @@
 """Run untrusted generated programs: a fresh isolated interpreter per program, in a temp dir, with a timeout,
-capped memory and output, and the whole process group killed on timeout."""
+capped memory and output, and the whole process group killed on timeout. Also runs the user's own check command
+for `fill --verify`, with the same group killing."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,6 @@ OUTPUT_LIMIT = 16 << 20  # bytes a program may write to any file, its stdout and
 class Execution:
     status: str  # "passed", "failed" or "timeout"
     detail: str = ""  # the end of stderr, for failures
-
 
 
 # Runs the program file named by argv[1] with capped memory and file sizes (where the platform allows caps).
@@ -85,3 +86,45 @@ def _tail(path: Path, size: int = 600) -> str:
     with path.open("rb") as handle:
         handle.seek(max(0, path.stat().st_size - size))
         return handle.read().decode("utf-8", "replace").strip()
+
+
+# ---- the user's own commands (`dgemma-lsp fill --verify CMD`) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    passed: bool  # exit status 0 within the timeout
+    returncode: int | None  # None on timeout
+    seconds: float
+    tail: str  # the end of its output, for reports
+
+
+def run_command(
+    command: str, *, timeout: float | None = None, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> CommandResult:
+    """Run a shell command line in its own process group; on timeout, or when this process is interrupted while
+    waiting (Ctrl-C, SIGTERM turned into KeyboardInterrupt), the whole group is killed before returning or raising,
+    so no test run outlives the fill that started it."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            command,
+            shell=True,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop the group ourselves
+        )
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return CommandResult(False, None, time.perf_counter() - started, f"timed out after {timeout:g} s")
+        except BaseException:
+            _kill_group(process)
+            raise
+        output.seek(max(0, output.seek(0, os.SEEK_END) - 600))
+        tail = output.read().decode("utf-8", "replace").strip()
+    return CommandResult(process.returncode == 0, process.returncode, time.perf_counter() - started, tail)

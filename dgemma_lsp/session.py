@@ -7,11 +7,12 @@ plain test. LSP positions become string offsets only through each document's pos
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
@@ -49,7 +50,31 @@ class PlannedFill:
         return cls(document, document.text, hole, edit_range, document.version)
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    """An inline suggestion as it was offered, kept so that typing into it needs no new fill."""
+
+    uri: str
+    before: str  # the document text before the hole
+    after: str  # the document text from the hole on (what the suggestion was inserted before, or replaced)
+    text: str
+    replaced: int  # characters after the cursor that the suggestion replaces (hole end - hole start)
+
+    def rest(self, uri: str, text: str, offset: int) -> str | None:
+        """What is left of the suggestion when `text` is the old document with a proper prefix of the suggestion
+        typed at the cursor (`offset`); None otherwise. Plain string comparisons: no per-request cost beyond a
+        memory compare, whatever the file size."""
+        typed_length = offset - len(self.before)
+        if uri != self.uri or not 0 <= typed_length < len(self.text) or len(text) - offset != len(self.after):
+            return None
+        if not (text.startswith(self.before) and text.endswith(self.after)):
+            return None
+        return self.text[typed_length:] if self.text.startswith(text[len(self.before) : offset]) else None
+
+
 class Session:
+    SUGGESTIONS_KEPT = 8  # recent suggestions a user may still be typing into (one per recent cursor spot)
+
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.documents = DocumentStore()
@@ -61,6 +86,8 @@ class Session:
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dgemma-model")
         self._inline_cancel: threading.Event | None = None
         self._ids = itertools.count(1)
+        self._suggestions: collections.deque[Suggestion] = collections.deque(maxlen=self.SUGGESTIONS_KEPT)
+        self._prefetch_cancel = threading.Event()
 
     # --- settings and model -------------------------------------------------------------------------------------
 
@@ -145,23 +172,33 @@ class Session:
 
     # --- running fills (model thread) ---------------------------------------------------------------------------
 
-    async def run(self, plan: PlannedFill, *, candidates: int | None = None, supersede: bool = False):
+    async def run(
+        self, plan: PlannedFill, *, candidates: int | None = None, supersede: bool = False, request_id: str | None = None
+    ):
         """Fill `plan` on the model thread; cancelling the awaiting task stops the loop between two steps.
 
         With `supersede`, a newer call cancels this one: editors fire an inline request per keystroke, and only
         the latest matters.
         """
         filler = self.require_filler()
+        self._prefetch_cancel.set()  # a prefetch is only a guess: anything the user asks for comes first
         cancel = threading.Event()
         if supersede:
             if self._inline_cancel is not None:
                 self._inline_cancel.set()
             self._inline_cancel = cancel
-        request_id = f"r{next(self._ids)}"
+        request_id = request_id or f"r{next(self._ids)}"
         language = _language(plan.document)
-        job: Callable = lambda: filler.fill(  # noqa: E731
-            plan.text, plan.hole, language, candidates=candidates, is_cancelled=cancel.is_set, request_id=request_id
-        )
+        submitted = time.perf_counter()
+
+        def job():
+            waited = time.perf_counter() - submitted  # behind a superseded fill's last step, or a prefetch
+            outcome = filler.fill(
+                plan.text, plan.hole, language, candidates=candidates, is_cancelled=cancel.is_set, request_id=request_id
+            )
+            outcome.timings["queue"] = outcome.timings.get("queue", 0.0) + waited
+            return outcome
+
         future = asyncio.get_running_loop().run_in_executor(self.executor, job)
         try:
             return await future
@@ -171,6 +208,72 @@ class Session:
         except CancelledError:
             log.info("fill %s cancelled", request_id)
             return None
+
+    async def complete_inline(self, uri: str, position: types.Position, *, invoked: bool) -> list[types.InlineCompletionItem]:
+        """Inline completion items at `position`: the rest of an earlier suggestion the user is typing into, or a
+        fresh fill (superseding the previous one). Logs one timing line per request (parsed by `bench lsp`)."""
+        started = time.perf_counter()
+        request_id = f"r{next(self._ids)}"
+        document = self._fillable(uri)
+        offset = document.offset_at(position)
+        if not invoked:  # an explicit request asks for fresh candidates
+            for suggestion in reversed(self._suggestions):
+                rest = suggestion.rest(uri, document.text, offset)
+                if rest:
+                    end = document.position_at(offset + suggestion.replaced)
+                    log.info("inline %s: reused, total=%.1fms", request_id, (time.perf_counter() - started) * 1000)
+                    return [types.InlineCompletionItem(insert_text=rest, range=types.Range(position, end))]
+        plan = self.plan_inline(uri, position)
+        if plan is None:
+            log.info("inline %s: no hole, total=%.1fms", request_id, (time.perf_counter() - started) * 1000)
+            return []
+        candidates = self.settings.completion.invoked_candidates if invoked else None
+        outcome = await self.run(plan, candidates=candidates, supersede=True, request_id=request_id)
+        if outcome is None:
+            return []
+        fills = outcome.fills
+        if fills:  # the first candidate is the one shown while the user types
+            self._suggestions.append(_suggestion(uri, plan.text, fills[0]))
+            if not invoked and self.settings.completion.prefetch:
+                self._prefetch_after_accept(uri, plan, fills[0])
+        total = time.perf_counter() - started
+        timings = outcome.timings
+        model = timings.get("denoise", 0.0)
+        log.info(
+            "inline %s: filled, total=%.1fms queue=%.1fms forward=%.1fms sampler=%.1fms overhead=%.1fms",
+            request_id,
+            total * 1000,
+            timings.get("queue", 0.0) * 1000,
+            timings.get("forward", 0.0) * 1000,
+            (model - timings.get("forward", 0.0)) * 1000,
+            (total - timings.get("queue", 0.0) - model) * 1000,
+        )
+        return [types.InlineCompletionItem(insert_text=fill.text, range=plan.range) for fill in fills]
+
+    def _prefetch_after_accept(self, uri: str, plan: PlannedFill, fill) -> None:
+        """Fill the spot the cursor reaches if the user accepts `fill` ("as if accepted", llama.vim), so that the
+        request after an accept is answered from memory. Any real fill cancels it between two steps."""
+        filler, loop, language = self.filler, asyncio.get_running_loop(), _language(plan.document)
+        cancel = self._prefetch_cancel = threading.Event()
+        text = plan.text[: fill.start] + fill.text + plan.text[fill.end :]
+        cursor, request_id = fill.start + len(fill.text), f"p{next(self._ids)}"
+
+        def job() -> None:
+            if cancel.is_set():
+                return
+            tree = syntax.parse(text, language) if language else None
+            hole = spans.choose_hole(text, tree, language, cursor)
+            if hole.kind is FillKind.NONE or cancel.is_set():
+                return
+            try:
+                outcome = filler.fill(text, hole, language, is_cancelled=cancel.is_set, request_id=request_id)
+            except CancelledError:
+                log.info("prefetch %s cancelled", request_id)
+                return
+            if outcome.fills:  # appended on the event loop, which reads the deque
+                loop.call_soon_threadsafe(self._suggestions.append, _suggestion(uri, text, outcome.fills[0]))
+
+        self.executor.submit(job).add_done_callback(_log_failure)
 
     # --- results as LSP types -----------------------------------------------------------------------------------
 
@@ -184,6 +287,15 @@ class Session:
         if self._inline_cancel is not None:
             self._inline_cancel.set()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _suggestion(uri: str, text: str, fill) -> Suggestion:
+    return Suggestion(uri, text[: fill.start], text[fill.start :], fill.text, fill.end - fill.start)
+
+
+def _log_failure(future: concurrent.futures.Future) -> None:
+    if future.exception() is not None:
+        log.error("prefetch failed", exc_info=future.exception())
 
 
 def _language(document: Document) -> str | None:

@@ -28,6 +28,9 @@ class SamplerSettings:
     t_min: float = 0.4
     stability_threshold: int = 1
     confidence_threshold: float = 0.005
+    # Feed each step's logits back as self-conditioning. The model is trained with it half the time, so it also
+    # works without; off saves a softmax and a [C, V] x [V, H] matmul per step (see README "Performance").
+    self_conditioning: bool = True
 
     def __post_init__(self) -> None:
         if self.max_denoising_steps < 1:
@@ -51,6 +54,7 @@ class CompletionSettings:
     line_canvases: int = 1  # canvases for a rest-of-line fill
     block_canvases: int = 4  # canvases for a block or function body (chained block-autoregressively)
     seed: int | None = None  # fixed sampling seed; None draws a fresh one per request
+    prefetch: bool = True  # after offering a suggestion, fill the spot it leads to as if accepted (lowest priority)
 
     def __post_init__(self) -> None:
         if min(self.candidates, self.invoked_candidates, self.line_canvases, self.block_canvases) < 1:

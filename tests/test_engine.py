@@ -10,6 +10,7 @@ from dgemma_lsp.engine import (
     denoise,
     entropy_bound_accept,
     linear_temperature,
+    sample_accepted,
     token_entropy,
 )
 from dgemma_lsp.errors import CancelledError
@@ -133,3 +134,51 @@ def test_cached_and_uncached_prompts_fill_the_same(tiny):
 def test_sampler_settings_reject_bad_values(bad):
     with pytest.raises(ValueError):
         SamplerSettings(**bad)
+
+
+def test_sample_accepted_draws_only_accepted_positions_from_their_distribution():
+    vocab = 50
+    probs = torch.zeros(2, 4, vocab)
+    probs[..., 7] = 1.0  # every position is certain of token 7
+    probs[1, 2] = torch.full((vocab,), 1 / vocab)  # except one, uniform
+    accepted = torch.tensor([[True, False, True, False], [False, True, True, False]])
+    noise = torch.full((2, 4), 3)
+    canvas = sample_accepted(probs, accepted, noise, torch.Generator().manual_seed(0))
+    assert canvas[~accepted].tolist() == [3] * int((~accepted).sum())
+    assert canvas[0, 0] == 7 and canvas[0, 2] == 7 and canvas[1, 1] == 7
+    draws = {int(sample_accepted(probs, accepted, noise, torch.Generator().manual_seed(s))[1, 2]) for s in range(30)}
+    assert len(draws) > 10 and all(0 <= d < vocab for d in draws)
+
+
+def test_forward_time_is_counted_and_within_the_wall_time(tiny):
+    import time
+
+    started = time.perf_counter()
+    result = run(tiny, sampler=SamplerSettings(max_denoising_steps=4))
+    wall = time.perf_counter() - started
+    assert 0 < result.forward_seconds <= wall
+
+
+@pytest.mark.parametrize("self_conditioning", [True, False])
+def test_shorter_canvas_and_self_conditioning_switch(tiny, self_conditioning):
+    eos = tiny[3]
+    sampler = SamplerSettings(max_denoising_steps=3, self_conditioning=self_conditioning)
+    result = run(tiny, sampler=sampler, canvas_length=8, clamps={7: 40})
+    assert result.canvases == 1
+    assert len(result.candidates[0]) <= 8
+    assert eos in result.candidates[0] or len(result.candidates[0]) == 8 or result.finished == [True]
+
+
+@pytest.mark.parametrize("self_conditioning", [True, False])
+def test_self_conditioning_reaches_the_decoder_only_when_on(tiny, self_conditioning):
+    model = tiny[0]
+    fed = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: fed.append(kwargs.get("self_conditioning_logits") is not None), with_kwargs=True
+    )
+    try:
+        run(tiny, sampler=SamplerSettings(max_denoising_steps=4, self_conditioning=self_conditioning))
+    finally:
+        hook.remove()
+    assert fed[0] is False  # the first step never has a previous step
+    assert any(fed[1:]) is self_conditioning

@@ -1,4 +1,6 @@
-"""`textDocument/inlineCompletion`: ghost text at the cursor, several candidates when asked."""
+"""`textDocument/inlineCompletion`: ghost text at the cursor, several candidates when asked.
+
+The session reuses a suggestion the user is typing into and cancels the fill a newer request supersedes."""
 
 from __future__ import annotations
 
@@ -12,16 +14,10 @@ def register(server) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls, params: types.InlineCompletionParams):
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         try:
             with lsp_errors("inline completion"):
-                plan = session.plan_inline(params.text_document.uri, params.position)
-                if plan is None:
-                    return types.InlineCompletionList(items=[])
-                invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-                candidates = session.settings.completion.invoked_candidates if invoked else None
-                outcome = await session.run(plan, candidates=candidates, supersede=True)
+                items = await session.complete_inline(params.text_document.uri, params.position, invoked=invoked)
         except EmptyResult:
             return types.InlineCompletionList(items=[])
-        fills = outcome.fills if outcome else []
-        items = [types.InlineCompletionItem(insert_text=fill.text, range=plan.range) for fill in fills]
         return types.InlineCompletionList(items=items)

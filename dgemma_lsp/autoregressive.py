@@ -1,0 +1,69 @@
+"""Greedy autoregressive decoding with DiffusionGemma's encoder: the same weights as the diffusion sampler, one
+token per forward.
+
+The encoder is a causal LM trained jointly with the denoiser (an AR cross-entropy on the clean response), and its
+next-token logits are the tied LM head on its last hidden state, as in training (`model/train.py`). That makes this
+the fair baseline for "how much faster is diffusion": same weights, same prompt, the encoder's KV cache, greedy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+from .errors import CancelledError
+
+
+@dataclass
+class GreedyResult:
+    tokens: list[int]  # the middle's token ids, cut before EOS
+    finished: bool  # EOS was produced within max_new_tokens
+    forwards: int  # encoder calls: one for the prompt, then one per generated token after the first
+    forward_seconds: float  # wall time inside those calls
+
+
+@torch.inference_mode()
+def greedy_decode(
+    model,
+    prompt_ids: list[int],
+    *,
+    eos_id: int,
+    max_new_tokens: int,
+    stop_ids: frozenset[int] = frozenset(),
+    is_cancelled: Callable[[], bool] = lambda: False,
+) -> GreedyResult:
+    """Greedy decoding after `prompt_ids` (batch 1) until EOS, a token in `stop_ids` (kept), or `max_new_tokens`.
+
+    `stop_ids` lets a rest-of-line fill stop at the first token holding a newline, as an AR server would.
+
+    The LM head's soft-capping (tanh) is monotonic, so it cannot change an argmax and is skipped.
+    """
+    device = model.device
+    encoder = model.model.encoder
+    cache = DynamicCache(config=model.config.get_text_config())
+    tokens: list[int] = []
+    forward_seconds = 0.0
+    forwards = 0
+    inputs = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # [1, T]
+    position = 0
+    while len(tokens) < max_new_tokens:
+        if is_cancelled():
+            raise CancelledError(f"cancelled after {len(tokens)} tokens")
+        positions = torch.arange(position, position + inputs.shape[1], device=device).unsqueeze(0)  # [1, T]
+        started = time.perf_counter()
+        hidden = encoder(input_ids=inputs, past_key_values=cache, position_ids=positions).last_hidden_state
+        token = int(model.lm_head(hidden[:, -1]).argmax(-1))  # the last position predicts the next token
+        forward_seconds += time.perf_counter() - started
+        forwards += 1
+        position += inputs.shape[1]
+        if token == eos_id:
+            return GreedyResult(tokens, True, forwards, forward_seconds)
+        tokens.append(token)
+        if token in stop_ids:
+            return GreedyResult(tokens, True, forwards, forward_seconds)
+        inputs = torch.tensor([[token]], dtype=torch.long, device=device)  # [1, 1]
+    return GreedyResult(tokens, False, forwards, forward_seconds)

@@ -1,0 +1,32 @@
+"""The `dgemma-lsp bench {lsp,engine,readme}` subcommands; each benchmark module owns its arguments."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import DEFAULT_OUT
+
+
+def add_bench_parser(commands, common) -> None:
+    bench = commands.add_parser("bench", help="benchmarks: LSP latency while typing, diffusion vs autoregressive")
+    which = bench.add_subparsers(dest="benchmark", required=True)
+    from . import engine, lsp
+
+    lsp_parser = which.add_parser("lsp", help="replay typing against the real server over stdio; latency, CPU, RSS")
+    lsp.add_arguments(lsp_parser)
+    engine_parser = which.add_parser("engine", help="diffusion vs autoregressive decoding of the same weights")
+    engine.add_arguments(engine_parser)
+    readme_parser = which.add_parser("readme", help="rewrite the README's results table from the JSON reports")
+    readme_parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder holding lsp.json, engine.json")
+    readme_parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    for parser in (lsp_parser, engine_parser, readme_parser):
+        common(parser)
+        parser.set_defaults(log_level="WARNING")
+
+
+def run_bench(args: argparse.Namespace, cli_settings: dict) -> int:
+    from . import engine, lsp, readme
+
+    runner = {"lsp": lsp.run, "engine": engine.run, "readme": readme.run}[args.benchmark]
+    return runner(args, cli_settings)

@@ -1,0 +1,54 @@
+"""Greedy AR decoding with the encoder's KV cache: the same tokens as re-encoding everything each step."""
+
+import pytest
+import torch
+
+from dgemma_lsp.autoregressive import greedy_decode
+from dgemma_lsp.errors import CancelledError
+from dgemma_lsp.modeling import EOS, special_ids, tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tokenizer = tiny_model(seed=0)
+    prompt = tokenizer("def add(a, b):\n    return", add_special_tokens=False)["input_ids"]
+    return model, prompt, special_ids(tokenizer)[EOS]
+
+
+@torch.inference_mode()
+def greedy_without_cache(model, prompt, steps):
+    """The reference: the whole sequence through the encoder for every token, argmax of the tied LM head."""
+    ids = list(prompt)
+    for _ in range(steps):
+        hidden = model.model.encoder(input_ids=torch.tensor([ids])).last_hidden_state
+        ids.append(int(model.lm_head(hidden[:, -1]).argmax(-1)))
+    return ids[len(prompt) :]
+
+
+def test_cached_greedy_matches_re_encoding_every_step(tiny):
+    model, prompt, _ = tiny
+    result = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=12)
+    assert result.tokens == greedy_without_cache(model, prompt, 12)
+    assert result.forwards == 12 and not result.finished
+    assert result.forward_seconds > 0
+
+
+def test_stops_at_eos_and_at_stop_ids(tiny):
+    model, prompt, _ = tiny
+    free = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=8).tokens
+    at_eos = greedy_decode(model, prompt, eos_id=free[3], max_new_tokens=8)
+    assert at_eos.finished and at_eos.tokens == free[: free.index(free[3])]
+    stopped = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=8, stop_ids=frozenset({free[2]}))
+    assert stopped.finished and stopped.tokens == free[: free.index(free[2]) + 1]  # the stop token is kept
+
+
+def test_cancellation_between_tokens(tiny):
+    model, prompt, _ = tiny
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(CancelledError):
+        greedy_decode(model, prompt, eos_id=-1, max_new_tokens=20, is_cancelled=cancelled)

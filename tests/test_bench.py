@@ -1,0 +1,92 @@
+"""The benchmarks' plain parts (hole cutting, summaries, the README block) and one short run of each on the
+seeded tiny model, which must write its JSON report."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dgemma_lsp.bench import engine, lsp, readme
+from dgemma_lsp.bench.common import percentile
+from dgemma_lsp.cli import main
+
+
+@pytest.mark.parametrize("values, q, expected", [([3, 1, 2], 50, 2), ([5, 1, 4, 2, 3], 95, 5), ([7], 95, 7), ([], 50, None)])
+def test_percentile_is_nearest_rank(values, q, expected):
+    assert percentile(values, q) == expected
+
+
+def test_file_holes_cut_whole_lines_that_put_back_give_the_file(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("def f(x):\n" + "".join(f"    y{i} = x + {i}\n" for i in range(30)) + "    return x\n")
+    tasks = engine.file_holes([source])
+    assert [t.middle.count("\n") for t in tasks] == list(engine.CUT_LINES)
+    for task in tasks:
+        assert task.prompt + task.middle + task.suffix == source.read_text()
+        assert task.middle.startswith("    ")
+
+
+def test_engine_summary_buckets_and_speedup():
+    def row(bucket, decoder, tokens, seconds, forwards, canvases):
+        return {"bucket": bucket, "decoder": decoder, "tokens": tokens, "seconds": seconds, "forwards": forwards,
+                "canvases": canvases, "exact": decoder == "diffusion", "passed": None}
+
+    rows = [row("17-64", "diffusion", 40, 1.0, 10, 2), row("17-64", "autoregressive", 40, 4.0, 40, None)]
+    summary = engine.summarize(rows)["17-64"]
+    assert summary["speedup"] == pytest.approx(4.0)
+    assert summary["diffusion"]["steps_per_canvas"] == 5
+    assert summary["autoregressive"]["steps_per_canvas"] is None
+    assert summary["diffusion"]["exact"] == 1 and summary["autoregressive"]["exact"] == 0
+    assert "4.00x" in engine.format_table(engine.summarize(rows))
+
+
+def test_server_timing_lines_are_parsed():
+    log = ("x INFO dgemma_lsp.session: inline r3: filled, total=120.5ms queue=1.0ms forward=90.0ms sampler=20.0ms "
+           "overhead=9.5ms\nx INFO dgemma_lsp.session: inline r4: reused, total=0.4ms\n")
+    rows = lsp.server_timings(log)
+    assert rows[0] == {"request": "r3", "outcome": "filled", "total_ms": 120.5, "queue_ms": 1.0, "forward_ms": 90.0,
+                       "sampler_ms": 20.0, "overhead_ms": 9.5}
+    assert rows[1] == {"request": "r4", "outcome": "reused", "total_ms": 0.4}
+
+
+def test_typing_plan_retypes_code_lines():
+    import random
+
+    text = "def f(x):\n    total = compute(x, 1)\n    return total\n"
+    spots = lsp.typing_plan(text, 5, random.Random(0))
+    assert spots and all(text[offset : offset + len(typed)] == typed and typed == typed.lstrip() for offset, typed in spots)
+    assert len(lsp.long_file([Path(lsp.__file__)], 300).splitlines()) == 300
+
+
+def test_readme_block_is_replaced_between_markers_or_appended():
+    first = readme.replace_block("# Title\n", "table one")
+    assert first.count(readme.BEGIN) == 1 and "table one" in first
+    second = readme.replace_block(first + "\n## After\n", "table two")
+    assert "table one" not in second and "table two" in second and second.endswith("## After\n")
+
+
+def test_bench_engine_runs_on_the_tiny_model_and_writes_json(tmp_path):
+    assert main(["bench", "engine", "--model", "tiny", "--limit", "1", "--no-tests", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "engine.json").read_text())
+    assert report["summary"] and {r["decoder"] for r in report["fills"]} == set(engine.DECODERS)
+    assert all(r["seconds"] > 0 and r["forward_seconds"] <= r["seconds"] for r in report["fills"])
+    readme_file = tmp_path / "README.md"
+    readme_file.write_text("# x\n")
+    assert main(["bench", "readme", "--out", str(tmp_path), "--readme", str(readme_file)]) == 0
+    assert "bench engine" in readme_file.read_text()
+
+
+def test_bench_lsp_replays_typing_against_the_real_server(tmp_path):
+    args = ["bench", "lsp", "--model", "tiny", "--edits", "1", "--cps", "40", "--out", str(tmp_path)]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "lsp.json").read_text())["summary"]
+    assert summary["requests"] >= 3
+    assert summary["answered"] + summary["cancelled"] <= summary["requests"]
+    assert summary["answered"] >= 1 and summary["first_completion_s"] > 0
+    assert summary["peak_rss_mb"] is None or summary["peak_rss_mb"] > 50
+
+
+def test_bad_arguments_are_refused(tmp_path, capsys):
+    assert main(["bench", "engine", "--model", "tiny", "--limit", "0", "--out", str(tmp_path)]) == 2
+    assert main(["bench", "readme", "--out", str(tmp_path / "none"), "--readme", str(tmp_path / "R.md")]) == 2
+    assert not (tmp_path / "R.md").exists()

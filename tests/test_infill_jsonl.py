@@ -1,0 +1,138 @@
+"""`dgemma-lsp infill --jsonl`: one output row per input row, in order; malformed rows become error rows."""
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from fake_model import scripted_loader
+
+from dgemma_lsp import infill_jsonl, loading
+from dgemma_lsp.cli import main as cli_main
+
+MALFORMED = {
+    "not json": "line {n}: not JSON",
+    "[1, 2]": "a row must be a JSON object",
+    '{"prefix": "a", "suffix": ""}': 'missing "id"',
+    '{"id": "x", "prefix": 1, "suffix": ""}': '"prefix" must be a string',
+    '{"id": "x", "prefix": "", "suffix": "", "max_tokens": 0}': '"max_tokens" must be',
+    '{"id": "x", "prefix": "", "suffix": "", "language": 3}': '"language" must be a string',
+}
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    def answers(*texts):
+        monkeypatch.setattr(loading, "load", scripted_loader(list(texts)))
+
+    answers("y = x + 1")
+    return answers
+
+
+def _row(i: int) -> str:
+    return json.dumps({"id": i, "prefix": f"def f{i}(x):\n    ", "suffix": "\n    return y\n", "language": "python"})
+
+
+def test_a_thousand_rows_in_order_with_malformed_ones_reported(tmp_path: Path, scripted, capsys):
+    malformed = list(MALFORMED)
+    lines, expected = [], []
+    for i in range(1000):
+        if i % 100 == 7:
+            bad = malformed[(i // 100) % len(malformed)]
+            lines.append(bad)
+            expected.append(("error", (bad, len(lines))))
+        else:
+            lines.append(_row(i))
+            expected.append(("ok", i))
+        if i % 250 == 0:
+            lines.append("   ")  # blank lines are not rows
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    assert cli_main(["infill", "--jsonl", str(source), "--out", str(out), "--model", "tiny"]) == 1
+    assert "10 row(s) with errors" in capsys.readouterr().err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 1000
+    for row, (kind, what) in zip(rows, expected):
+        assert set(row) >= {"id", "completion", "latency_ms", "steps"}
+        if kind == "ok":
+            assert row["id"] == what and "error" not in row
+            assert row["completion"] == "y = x + 1" and row["steps"] >= 1 and row["latency_ms"] > 0
+        else:
+            bad, number = what
+            assert row["error"].startswith(f"line {number}: ")
+            assert MALFORMED[bad].format(n=number) in row["error"]
+            assert row["completion"] == "" and row["id"] in (None, "x")
+
+
+def test_the_real_pipeline_with_the_tiny_model(tmp_path: Path, capsys, monkeypatch):
+    rows = [
+        {"id": "a", "prefix": "def f(x):\n    return ", "suffix": "\n", "language": "python"},
+        {"id": "b", "prefix": "function g() {\n  ", "suffix": "\n}\n", "language": "javascriptreact", "max_tokens": 8},
+        {"id": "c", "prefix": "some text ", "suffix": "", "language": "cobol"},  # plain infill
+        {"id": "d", "prefix": "retu", "suffix": "rn 1\n", "language": "python"},  # mid-word: nothing to fill
+    ]
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    settings = json.dumps({"completion": {"seed": 0}, "sampler": {"maxDenoisingSteps": 2}})
+    assert cli_main(["infill", "--jsonl", "-", "--model", "tiny", "--settings", settings]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["id"] for r in out] == ["a", "b", "c", "d"]
+    assert all(isinstance(r["completion"], str) and "error" not in r for r in out)
+    assert all(r["steps"] >= 1 for r in out[:3])
+    assert out[3] == {"id": "d", "completion": "", "latency_ms": out[3]["latency_ms"], "steps": 0}
+
+
+def test_completions_get_the_editor_post_processing(scripted, capsys, tmp_path: Path):
+    # The model repeats the closer that follows the cursor; the editor path drops it, and so does this one.
+    scripted("a, b)")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": 1, "prefix": "print(", "suffix": ")\n", "language": "python"}) + "\n")
+    assert cli_main(["infill", "--jsonl", str(source)]) == 0
+    assert json.loads(capsys.readouterr().out)["completion"] == "a, b"
+
+
+def test_max_tokens_bounds_the_middle_in_whole_canvases(scripted, tmp_path: Path, capsys):
+    long = " + ".join(f"x{i}" for i in range(30))  # ~170 bytes: several 16-token canvases of the tiny model
+    scripted(long)
+    rows = [{"id": n, "prefix": "y = ", "suffix": "\n", "language": "python", "max_tokens": n} for n in (16, 64)]
+    rows.append({"id": "all", "prefix": "y = ", "suffix": "\n", "language": "python"})
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    settings = json.dumps({"completion": {"lineCanvases": 16}})
+    assert cli_main(["infill", "--jsonl", str(source), "--settings", settings]) == 0
+    out = {r["id"]: r["completion"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert 0 < len(out[16]) <= 16 < len(out[64]) <= 64 and out["all"] == long
+    assert long.startswith(out[16]) and long.startswith(out[64])
+
+
+def test_a_row_that_is_not_utf8_is_an_error_row():
+    class Nothing:
+        def fill(self, row):
+            return {"id": row.id, "completion": "", "latency_ms": 0.0, "steps": 0}
+
+    out = list(infill_jsonl.answer(Nothing(), [b'{"id": 1, "prefix": "", "suffix": ""}\n', b"\xff\xfe\n"]))
+    assert out[0] == {"id": 1, "completion": "", "latency_ms": 0.0, "steps": 0}
+    assert out[1]["id"] is None and out[1]["error"].startswith("line 2: not UTF-8")
+
+
+def test_a_failure_inside_one_row_does_not_stop_the_rest():
+    class Flaky:
+        def fill(self, row):
+            if row.id == 2:
+                raise RuntimeError("boom")
+            return {"id": row.id, "completion": "x", "latency_ms": 1.0, "steps": 1}
+
+    lines = [json.dumps({"id": i, "prefix": "", "suffix": ""}) for i in (1, 2, 3)]
+    out = list(infill_jsonl.answer(Flaky(), lines))
+    assert [r["id"] for r in out] == [1, 2, 3]
+    assert "error" not in out[0] and "RuntimeError: boom" in out[1]["error"] and "error" not in out[2]
+
+
+def test_cannot_start_exits_2(tmp_path: Path, capsys):
+    assert cli_main(["infill", "--jsonl", str(tmp_path / "missing.jsonl")]) == 2
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": 1, "prefix": "", "suffix": ""}) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert cli_main(["infill", "--jsonl", str(source), "--out", str(out), "--model", "/no/such/model"]) == 2
+    assert "/no/such/model" in capsys.readouterr().err and not out.exists()

@@ -1,0 +1,100 @@
+"""Reusing an inline suggestion while the user types into it (`session.Suggestion.rest`)."""
+
+import pytest
+
+from dgemma_lsp.session import Suggestion
+
+BEFORE, AFTER = "def f(x):\n    return ", "\n\nprint(f(2))\n"
+SUGGESTION = Suggestion("file:///a.py", BEFORE, AFTER, "x * 2 + 1", 0)
+
+
+@pytest.mark.parametrize(
+    "uri, typed, after, expected",
+    [
+        ("file:///a.py", "", AFTER, "x * 2 + 1"),  # nothing typed yet: the whole suggestion
+        ("file:///a.py", "x * ", AFTER, "2 + 1"),  # typed into it
+        ("file:///a.py", "x * 3", AFTER, None),  # typed something else
+        ("file:///a.py", "x * 2 + 1", AFTER, None),  # typed all of it: nothing left to offer
+        ("file:///a.py", "x", AFTER + "# more\n", None),  # the text after the cursor changed
+        ("file:///b.py", "x", AFTER, None),  # another document
+    ],
+)
+def test_rest_of_a_suggestion_typed_into(uri, typed, after, expected):
+    text = BEFORE + typed + after
+    assert SUGGESTION.rest(uri, text, len(BEFORE) + len(typed)) == expected
+
+
+def test_an_edit_before_the_hole_invalidates_it():
+    text = "def g(x):\n    return " + "x" + AFTER
+    assert SUGGESTION.rest("file:///a.py", text, len(BEFORE) + 1) is None
+
+
+# --- through the session: a fake filler counts fills, so reuse and prefetch are seen without a model ----------
+
+import asyncio  # noqa: E402
+
+from lsprotocol import types  # noqa: E402
+
+from dgemma_lsp.pipeline import Fill, FillOutcome  # noqa: E402
+from dgemma_lsp.session import Session  # noqa: E402
+from dgemma_lsp.settings import parse_settings  # noqa: E402
+
+URI = "file:///work/m.py"
+SOURCE = "def f(x):\n    y = x + 1\n    return \n"
+
+
+class FakeFiller:
+    """Answers every fill with `answer`, recording the texts it was asked about."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer, self.calls = answer, []
+
+    def fill(self, text, hole, language, **kwargs):
+        self.calls.append(text)
+        return FillOutcome([Fill(self.answer, hole.start, hole.end, self.answer)], {"denoise": 0.01, "forward": 0.005})
+
+
+def session_with(answer: str, prefetch: bool) -> tuple[Session, FakeFiller]:
+    session = Session(parse_settings({"completion": {"prefetch": prefetch}}))
+    session.filler = FakeFiller(answer)
+    session.documents.open(URI, SOURCE, 1, "python")
+    return session, session.filler
+
+
+def type_text(session: Session, offset: int, typed: str) -> None:
+    document = session.documents.get(URI)
+    position = document.position_at(offset)
+    change = types.TextDocumentContentChangePartial(range=types.Range(position, position), text=typed)
+    session.documents.change(URI, [change], document.version + 1)
+
+
+def cursor_after(session: Session, offset: int) -> types.Position:
+    return session.documents.get(URI).position_at(offset)
+
+
+async def test_typing_into_a_suggestion_is_answered_without_a_fill():
+    session, filler = session_with("y * 2", prefetch=False)
+    cursor = SOURCE.index("return ") + len("return ")
+    first = await session.complete_inline(URI, cursor_after(session, cursor), invoked=False)
+    assert [item.insert_text for item in first] == ["y * 2"] and len(filler.calls) == 1
+    type_text(session, cursor, "y ")
+    again = await session.complete_inline(URI, cursor_after(session, cursor + 2), invoked=False)
+    assert [item.insert_text for item in again] == ["* 2"] and len(filler.calls) == 1
+    assert again[0].range.start == cursor_after(session, cursor + 2)
+    type_text(session, cursor + 2, "+")  # diverged from the suggestion: a fresh fill
+    await session.complete_inline(URI, cursor_after(session, cursor + 3), invoked=False)
+    assert len(filler.calls) == 2
+    session.shutdown()
+
+
+async def test_after_an_accept_the_prefetched_suggestion_is_served():
+    session, filler = session_with("y * 2", prefetch=True)
+    cursor = SOURCE.index("return ") + len("return ")
+    await session.complete_inline(URI, cursor_after(session, cursor), invoked=False)
+    await asyncio.get_running_loop().run_in_executor(session.executor, lambda: None)  # the prefetch has run
+    await asyncio.sleep(0)  # and its result has reached the event loop
+    assert len(filler.calls) == 2 and "return y * 2" in filler.calls[1]  # filled as if accepted
+    type_text(session, cursor, "y * 2")  # the user accepts
+    after = await session.complete_inline(URI, cursor_after(session, cursor + 5), invoked=False)
+    assert [item.insert_text for item in after] == ["y * 2"] and len(filler.calls) == 2
+    session.shutdown()
