@@ -41,7 +41,6 @@ import json
 import random
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -250,15 +249,7 @@ def edit_similarity(middle: str, reference: str) -> float:
 
 def parses(program: str) -> bool:
     """No tree-sitter errors, and CPython compiles it."""
-    if syntax.error_count(program, LANGUAGE):
-        return False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SyntaxWarning for "\d" and friends
-            compile(program, "<program>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
+    return syntax.error_count(program, LANGUAGE) == 0 and syntax.python_compiles(program)
 
 
 # ---- the run -----------------------------------------------------------------------------------------------------

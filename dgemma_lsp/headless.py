@@ -18,7 +18,6 @@ import contextlib
 import difflib
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,19 +51,9 @@ def syntax_problem(before: str, after: str, language: str) -> str | None:
     Python that no longer compiles."""
     if syntax.error_count(after, language) > syntax.error_count(before, language):
         return "the file would not parse"
-    if language == "python" and _compiles(before) and not _compiles(after):
+    if language == "python" and syntax.python_compiles(before) and not syntax.python_compiles(after):
         return "the file would not compile"
     return None
-
-
-def _compiles(source: str) -> bool:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SyntaxWarning for "\d" and friends
-            compile(source, "<fill>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
 
 
 def fill_file(

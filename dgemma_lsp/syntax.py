@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Callable
@@ -107,6 +108,18 @@ def new_parser(name: str) -> tree_sitter.Parser:
 def parse(source: str | bytes, language: str) -> tree_sitter.Tree:
     data = source.encode("utf-8") if isinstance(source, str) else source
     return new_parser(language).parse(data)
+
+
+def python_compiles(source: str) -> bool:
+    """Whether CPython compiles `source`: tree-sitter accepts some programs Python rejects (e.g. `return` outside a
+    function, bad assignment targets), and a Python fill must pass both."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning for "\d" and friends
+            compile(source, "<fill>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def error_count(source: str | bytes, language: str) -> int:
