@@ -9,6 +9,7 @@ OPENERS, CLOSERS = "([{", ")]}"
 PAIRS = dict(zip(CLOSERS, OPENERS))
 _C_LIKE = {"javascript", "typescript", "tsx", "go", "rust"}
 _RUST_CHAR = re.compile(r"'(?:\\[^'\n]{1,10}|[^\\'\n])'")  # a char literal; any other ' starts a lifetime
+_SIGNIFICANT = re.compile(r"""[()\[\]{}"'`#/]""")  # brackets, quotes, comment starts: all else is skipped in code
 
 
 def scan_brackets(
@@ -27,6 +28,11 @@ def scan_brackets(
     i, n = 0, len(src)
     while i < n:
         if state is None:
+            # Jump to the next character that can matter: a 200-line window is scanned per candidate cut.
+            found = _SIGNIFICANT.search(src, i)
+            if found is None:
+                break
+            i = found.start()
             ch = src[i]
             if ch in OPENERS or ch in CLOSERS:
                 events.append((i, ch))

@@ -3,19 +3,36 @@ and how many canvases the middle may take."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .holes import FillKind, Hole
 from .prompts import PromptFormat
 from .settings import CompletionSettings, ContextSettings
 
+Offsets = list[tuple[int, int]]  # each token's (start, end) character offsets
+Tokenize = Callable[[str], tuple[list[int], Offsets]]
+
+# Characters tokenized first per token of budget: code averages ~4 characters a token, so one tokenization of a
+# window this size usually holds the whole budget. A window that falls short grows once, by GROWTH.
+CHARS_PER_TOKEN = 6
+GROWTH = 8
+
 
 @dataclass(frozen=True)
 class Context:
     prefix: str  # text before the hole, cut at a line start
     suffix: str  # text after the hole, cut at a line end
-    prefix_tokens: int
-    suffix_tokens: int
+    prefix_ids: list[int]
+    suffix_ids: list[int]
+
+    @property
+    def prefix_tokens(self) -> int:
+        return len(self.prefix_ids)
+
+    @property
+    def suffix_tokens(self) -> int:
+        return len(self.suffix_ids)
 
 
 @dataclass(frozen=True)
@@ -25,72 +42,109 @@ class Canvas:
     context: Context
 
 
-def tail_within(text: str, budget: int, encode) -> tuple[str, int]:
-    """The longest tail of `text` within `budget` tokens, starting at a line start when it can.
+def token_offsets(tokenizer) -> Tokenize:
+    """`Tokenize` for a fast (Rust `tokenizers`) tokenizer; offsets are what makes one tokenization enough."""
 
-    A single line longer than the budget is cut inside the line: a minified line must not blow the context.
+    def tokenize(text: str) -> tuple[list[int], Offsets]:
+        if not text:
+            return [], []
+        encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return encoding["input_ids"], encoding["offset_mapping"]
+
+    return tokenize
+
+
+def tail_within(text: str, budget: int, tokenize: Tokenize) -> tuple[str, list[int]]:
+    """The longest tail of `text` within `budget` tokens, starting at a line start when it can, and its ids.
+
+    One tokenization of a window near the cursor (never the whole buffer) finds the cut from token offsets; where
+    a line start is a token boundary (usual for a code tokenizer) the window's ids from there are the tail's, else
+    the tail is tokenized once more. A single line longer than the budget is cut inside the line: a minified line
+    must not blow the context.
     """
-    # Tokenize at most a window proportional to the budget: a 10 MB buffer is never tokenized whole.
-    window = text[-budget * 16 :] if budget else ""
-    ids = encode(window)
+    if budget <= 0 or not text:
+        return "", []
+    window, ids, offsets = _window(text, budget, tokenize, lambda size: text[-size:])
     if len(ids) <= budget and len(window) == len(text):
-        return text, len(ids)
-    start = len(window) - _chars_in_last_tokens(window, budget, encode)
+        return text, ids
+    first = max(len(ids) - budget, 0)  # the first token that fits
+    line = next((i for i in range(max(first, 1), len(ids)) if _starts_line(window, offsets, i)), None)
+    if line is not None:
+        return window[offsets[line][0] :], ids[line:]
+    start = _char_start(offsets, first)
     if start > 0 and window[start - 1] != "\n":
         line_start = window.find("\n", start)
         if line_start != -1 and line_start + 1 < len(window):
             start = line_start + 1
+    # Tokens merge differently once the text before the cut is gone; drop more until the count holds.
     tail = window[start:]
-    return tail, len(encode(tail))
+    while True:
+        tail_ids, tail_offsets = tokenize(tail)
+        if len(tail_ids) <= budget:
+            return tail, tail_ids
+        tail = tail[max(_char_start(tail_offsets, len(tail_ids) - budget), 1) :]
 
 
-def head_within(text: str, budget: int, encode) -> tuple[str, int]:
-    """The longest head of `text` that ends at a line end (or is the whole text) within `budget` tokens."""
-    window = text[: budget * 16] if budget else ""
-    ids = encode(window)
+def head_within(text: str, budget: int, tokenize: Tokenize) -> tuple[str, list[int]]:
+    """The longest head of `text` that ends after a newline (or is the whole text) within `budget` tokens, and its
+    ids; like the training data's suffixes (`model/fim.py`)."""
+    if budget <= 0 or not text:
+        return "", []
+    window, ids, offsets = _window(text, budget, tokenize, lambda size: text[:size])
     if len(ids) <= budget and len(window) == len(text):
-        return text, len(ids)
-    end = _chars_in_first_tokens(window, budget, encode)
-    if end < len(window) and window[end] != "\n":
-        line_end = window.rfind("\n", 0, end)
-        if line_end > 0:
-            end = line_end
-    head = window[:end]
-    return head, len(encode(head))
+        return text, ids
+    line = next((i for i in range(min(budget, len(ids) - 1), 0, -1) if _starts_line(window, offsets, i)), None)
+    if line is not None:
+        return window[: offsets[line][0]], ids[:line]
+    end = offsets[budget][0] if len(ids) > budget else len(window)  # before the first token left out
+    newline = window.rfind("\n", 0, end)
+    head = window[: newline + 1] if newline != -1 else window[:end]
+    while True:
+        head_ids, head_offsets = tokenize(head)
+        if len(head_ids) <= budget:
+            return head, head_ids
+        head = head[: min(head_offsets[budget][0], len(head) - 1)]
 
 
-def _chars_in_last_tokens(text: str, budget: int, encode) -> int:
-    """How many trailing characters of `text` encode within `budget` tokens (a binary search over lengths:
-    byte-level tokens can split characters, so token offsets do not map cleanly back to str indices)."""
-    if budget <= 0:
-        return 0
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if len(encode(text[len(text) - mid :])) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+def _window(text: str, budget: int, tokenize: Tokenize, take) -> tuple[str, list[int], Offsets]:
+    """A window of `text` (cut by `take(size)`) holding more than `budget` tokens, or the whole text; tokenized."""
+    window = take(budget * CHARS_PER_TOKEN)
+    ids, offsets = tokenize(window)
+    if len(ids) <= budget and len(window) < len(text):  # very long tokens (whitespace runs, a byte model)
+        window = take(_largest_window(budget))
+        ids, offsets = tokenize(window)
+    return window, ids, offsets
 
 
-def _chars_in_first_tokens(text: str, budget: int, encode) -> int:
-    if budget <= 0:
-        return 0
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if len(encode(text[:mid])) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+def _largest_window(budget: int) -> int:
+    return budget * CHARS_PER_TOKEN * GROWTH
 
 
-def collect_context(text: str, hole: Hole, budgets: ContextSettings, encode) -> Context:
-    prefix, prefix_tokens = tail_within(text[: hole.start], budgets.prefix_tokens, encode)
-    suffix, suffix_tokens = head_within(text[hole.end :], budgets.suffix_tokens, encode)
-    return Context(prefix, suffix, prefix_tokens, suffix_tokens)
+def _char_start(offsets: Offsets, first: int) -> int:
+    """Where the text for tokens[first:] starts: byte-level tokens split a character into several tokens with
+    the same offsets; a character whose first bytes belong to tokens before `first` is left out whole."""
+    start = offsets[first][0]
+    if first > 0 and offsets[first - 1][1] > start:
+        return offsets[first][1]
+    return start
+
+
+def _starts_line(window: str, offsets: Offsets, index: int) -> bool:
+    """Whether token `index` (> 0) starts a line exactly where the token before it ends: a clean cut, so the ids
+    on either side are the tokenization of the text on that side. Offsets trimmed of spaces (`trim_offsets`) leave a
+    gap between the two tokens and do not count."""
+    start, end = offsets[index]
+    return 0 < start < end and window[start - 1] == "\n" and offsets[index - 1][1] == start
+
+
+def collect_context(text: str, hole: Hole, budgets: ContextSettings, tokenize: Tokenize) -> Context:
+    # One character more than the largest window: nothing per request copies or tokenizes the whole buffer, and
+    # a cut slice is still seen as longer than any window (so its tail starts at a line start).
+    before = text[max(0, hole.start - _largest_window(budgets.prefix_tokens) - 1) : hole.start]
+    after = text[hole.end : hole.end + _largest_window(budgets.suffix_tokens) + 1]
+    prefix, prefix_ids = tail_within(before, budgets.prefix_tokens, tokenize)
+    suffix, suffix_ids = head_within(after, budgets.suffix_tokens, tokenize)
+    return Context(prefix, suffix, prefix_ids, suffix_ids)
 
 
 def build_canvas(
@@ -101,7 +155,9 @@ def build_canvas(
     budgets: ContextSettings,
     completion: CompletionSettings,
 ) -> Canvas:
-    context = collect_context(text, hole, budgets, prompt_format.encode)
+    context = collect_context(text, hole, budgets, token_offsets(prompt_format.tokenizer))
     max_canvases = completion.line_canvases if hole.kind is FillKind.LINE else completion.block_canvases
-    ids = prompt_format.prompt_ids(context.prefix, context.suffix, language)
+    ids = prompt_format.prompt_ids(
+        context.prefix, context.suffix, language, encoded=(context.prefix_ids, context.suffix_ids)
+    )
     return Canvas(ids, max_canvases, context)

@@ -225,7 +225,7 @@ def denoise(
             argmax = torch.where(keep, argmax, next_argmax)
             if sampler.self_conditioning:
                 self_conditioning = logits if self_conditioning is None else torch.where(keep[..., None], self_conditioning, logits)
-            done |= _stable_and_confident(history, argmax, entropy, sampler)
+            done |= _stable_and_confident(history, argmax, entropy, sampler, eos_id)
             if on_draft is not None:
                 on_draft(Draft(canvas_index, sampler.max_denoising_steps - step + 1, argmax))
             if bool(done.all()):
@@ -247,21 +247,32 @@ def denoise(
 
 
 def _stable_and_confident(
-    history: list[torch.Tensor], argmax: torch.Tensor, entropy: torch.Tensor, sampler: SamplerSettings
+    history: list[torch.Tensor], argmax: torch.Tensor, entropy: torch.Tensor, sampler: SamplerSettings, eos_id: int
 ) -> torch.Tensor:
     """Adaptive stop, as transformers' StableAndConfidentStoppingCriteria: the argmax canvas has not changed for
-    `stability_threshold` steps and the mean entropy is under `confidence_threshold`. Returns bool [n]."""
+    `stability_threshold` steps and the mean entropy is under `confidence_threshold`. Returns bool [n].
+
+    One change: only positions up to the first EOS count. What follows it is cut from the answer, yet its noise
+    stays uncertain; counted, it kept a short fill (a rest of line in a 32-token canvas) denoising to the step limit.
+    """
+    kept = _through_first_eos(argmax, eos_id)  # [n, C]
     stable = torch.ones(argmax.shape[0], dtype=torch.bool, device=argmax.device)
     if sampler.stability_threshold > 0:
         if len(history) < sampler.stability_threshold:
             stable = torch.zeros_like(stable)
         else:
             for previous in history:
-                stable &= (previous == argmax).all(dim=-1)
+                stable &= ((previous == argmax) | ~kept).all(dim=-1)
         history.append(argmax)
         del history[: -sampler.stability_threshold]
-    confident = entropy.mean(dim=-1) < sampler.confidence_threshold
-    return stable & confident
+    mean_entropy = (entropy * kept).sum(dim=-1) / kept.sum(dim=-1)  # [n]; the first position is always kept
+    return stable & (mean_entropy < sampler.confidence_threshold)
+
+
+def _through_first_eos(tokens: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """bool [n, C]: the positions up to and including each row's first EOS (all of them in a row without one)."""
+    is_eos = (tokens == eos_id).int()
+    return (is_eos.cumsum(dim=-1) - is_eos) == 0
 
 
 def _cut_at_eos(tokens: list[int], eos_id: int) -> list[int]:

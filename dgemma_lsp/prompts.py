@@ -26,8 +26,11 @@ class PromptFormat(ABC):
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
     @abstractmethod
-    def prompt_ids(self, prefix: str, suffix: str, language: str | None) -> list[int]:
-        """Token ids the encoder reads before the first canvas."""
+    def prompt_ids(
+        self, prefix: str, suffix: str, language: str | None, encoded: tuple[list[int], list[int]] | None = None
+    ) -> list[int]:
+        """Token ids the encoder reads before the first canvas. `encoded`: (prefix ids, suffix ids) when the caller
+        has tokenized them already (`canvas.collect_context` has), so they are not tokenized twice."""
 
     def extract(self, generated: str) -> str:
         """The middle, from the decoded canvases (EOS already cut)."""
@@ -44,15 +47,12 @@ class FimFormat(PromptFormat):
             raise ModelLoadError("the tokenizer has no fill-in-the-middle tokens; use promptFormat 'chat'")
         self.ids = ids
 
-    def prompt_ids(self, prefix: str, suffix: str, language: str | None) -> list[int]:
+    def prompt_ids(
+        self, prefix: str, suffix: str, language: str | None, encoded: tuple[list[int], list[int]] | None = None
+    ) -> list[int]:
         ids = self.ids
-        return (
-            [ids[BOS], ids[FIM_SUFFIX]]
-            + self.encode(suffix)
-            + [ids[FIM_PREFIX]]
-            + self.encode(prefix)
-            + [ids[FIM_MIDDLE]]
-        )
+        prefix_ids, suffix_ids = encoded or (self.encode(prefix), self.encode(suffix))
+        return [ids[BOS], ids[FIM_SUFFIX]] + suffix_ids + [ids[FIM_PREFIX]] + prefix_ids + [ids[FIM_MIDDLE]]
 
 
 HOLE_MARKER = "<|fill|>"
@@ -71,7 +71,9 @@ class ChatFormat(PromptFormat):
         if not getattr(tokenizer, "chat_template", None):
             raise ModelLoadError("the tokenizer has no chat template; use promptFormat 'fim'")
 
-    def prompt_ids(self, prefix: str, suffix: str, language: str | None) -> list[int]:
+    def prompt_ids(
+        self, prefix: str, suffix: str, language: str | None, encoded: tuple[list[int], list[int]] | None = None
+    ) -> list[int]:
         content = _INSTRUCTION.format(
             marker=HOLE_MARKER, language=language or "source", fence=language or "", prefix=prefix, suffix=suffix
         )

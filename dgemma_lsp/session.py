@@ -109,16 +109,21 @@ class Session:
     def load_model(self) -> None:
         """Blocking: load the configured model. On failure keep running; fills return nothing."""
         self.loading = True
+        started = time.perf_counter()
         try:
             import torch
 
             from . import loading
             from .pipeline import Filler
 
+            imported = time.perf_counter()  # torch + transformers: most of the time to the first completion
             if self.settings.threads:
                 torch.set_num_threads(self.settings.threads)
             self.filler = Filler(loading.load(self.settings), self.settings)
             self.load_error = None
+            log.info(
+                "model ready: imports %.2fs, load %.2fs", imported - started, time.perf_counter() - imported
+            )
         except ModelLoadError as error:
             self.filler, self.load_error = None, str(error)
             log.error("model load failed: %s", error)

@@ -1,8 +1,17 @@
 """Prompt formats and context collection under a token budget."""
 
+import re
+import zlib
+
 import pytest
 
-from dgemma_lsp.canvas import build_canvas, collect_context, head_within, tail_within
+from dgemma_lsp.canvas import (
+    build_canvas,
+    collect_context,
+    head_within,
+    tail_within,
+    token_offsets,
+)
 from dgemma_lsp.errors import ModelLoadError
 from dgemma_lsp.holes import FillKind, Hole
 from dgemma_lsp.modeling import BOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, byte_tokenizer
@@ -19,42 +28,111 @@ def encode_with(tokenizer):
     return lambda text: tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
 
+class CountingTokenize:
+    """`token_offsets` that records how many characters it was asked to tokenize."""
+
+    def __init__(self, tokenizer):
+        self.tokenize, self.chars, self.calls = token_offsets(tokenizer), 0, 0
+
+    def __call__(self, text):
+        self.chars, self.calls = self.chars + len(text), self.calls + 1
+        return self.tokenize(text)
+
+
 LINES = "".join(f"line {i:03d} 😀\n" for i in range(200))  # 1 byte-level token per byte; emoji = 4 tokens
 
 
 @pytest.mark.parametrize("budget", [0, 1, 15, 16, 100, 10_000])
 def test_tail_within_budget_starts_at_a_line(tokenizer, budget):
     encode = encode_with(tokenizer)
-    tail, count = tail_within(LINES, budget, encode)
-    assert count == len(encode(tail)) <= budget
+    tail, ids = tail_within(LINES, budget, token_offsets(tokenizer))
+    assert ids == encode(tail) and len(ids) <= budget
     assert LINES.endswith(tail)
     if tail and tail != LINES and len(tail) > 16:
         assert LINES[len(LINES) - len(tail) - 1] == "\n"
 
 
 @pytest.mark.parametrize("budget", [0, 1, 15, 16, 100, 10_000])
-def test_head_within_budget_ends_at_a_line(tokenizer, budget):
+def test_head_within_budget_ends_after_a_newline(tokenizer, budget):
     encode = encode_with(tokenizer)
-    head, count = head_within(LINES, budget, encode)
-    assert count == len(encode(head)) <= budget
+    head, ids = head_within(LINES, budget, token_offsets(tokenizer))
+    assert ids == encode(head) and len(ids) <= budget
     assert LINES.startswith(head)
     if head and head != LINES and len(head) > 16:
-        assert LINES[len(head)] == "\n"
+        assert head.endswith("\n")  # like the training data's suffixes
 
 
 def test_a_huge_single_line_is_cut_not_taken_whole(tokenizer):
     encode = encode_with(tokenizer)
     line = "x = [" + "1, " * 100_000
-    tail, count = tail_within(line, 64, encode)
-    assert 0 < count <= 64 and line.endswith(tail)
+    tokenize = CountingTokenize(tokenizer)
+    tail, ids = tail_within(line, 64, tokenize)
+    assert ids == encode(tail) and 60 <= len(ids) <= 64 and line.endswith(tail)
+    assert tokenize.chars < 64 * 200  # a window near the cut, never the 300 kB line
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3, 5, 7, 30])
+@pytest.mark.parametrize("within", [tail_within, head_within])
+def test_a_cut_never_splits_a_character(tokenizer, within, budget):
+    # One line of astral characters (4 byte-level tokens each): every budget not a multiple of 4 falls mid-character.
+    text = "😀𝄞😀𝄞" * 20
+    encode = encode_with(tokenizer)
+    part, ids = within(text, budget, token_offsets(tokenizer))
+    assert ids == encode(part) and len(ids) <= budget
+    assert len(ids) > budget - 4  # the character that does not fit is left out, nothing more
+    assert "\ufffd" not in tokenizer.decode(encode(part))
+    assert text.endswith(part) if within is tail_within else text.startswith(part)
+
+
+@pytest.fixture(scope="module")
+def code_tokenizer():
+    """The embedded model's BPE tokenizer (byte-level, offsets trimmed of spaces): what the server cuts with."""
+    from dgemma_lsp.loading import embedded_available, embedded_dir
+    from dgemma_lsp.modeling import wrap_tokenizer
+
+    if not embedded_available():
+        pytest.skip("no embedded checkpoint")
+    from tokenizers import Tokenizer
+
+    return wrap_tokenizer(Tokenizer.from_file(str(embedded_dir() / "tokenizer.json")))
+
+
+def test_a_code_tokenizer_fills_the_budget_with_one_tokenization(code_tokenizer):
+    source = "".join(f"def step_{i}(x):\n    return x * {i} + offset_{i}  # {i}\n\n" for i in range(3000))
+    tokenize = CountingTokenize(code_tokenizer)
+    tail, ids = tail_within(source, 384, tokenize)
+    assert 384 - 20 < len(ids) <= 384 and ids == encode_with(code_tokenizer)(tail)  # a line is < 20 tokens
+    assert source.endswith(tail) and source[-len(tail) - 1] == "\n"
+    assert tokenize.calls == 1 and tokenize.chars == 384 * 6
+    head, ids = head_within(source, 128, tokenize)
+    assert 128 - 20 < len(ids) <= 128 and ids == encode_with(code_tokenizer)(head) and head.endswith("\n")
+    assert tokenize.calls == 2 and tokenize.chars == 384 * 6 + 128 * 6
+
+
+@pytest.mark.parametrize("budget", [5, 17, 50])
+@pytest.mark.parametrize("within", [tail_within, head_within])
+def test_a_cut_inside_a_line_of_words_gets_the_texts_own_ids(code_tokenizer, within, budget):
+    line = "    ".join(f"word{i} + other_{i}" for i in range(300))
+    part, ids = within(line, budget, token_offsets(code_tokenizer))
+    assert ids == encode_with(code_tokenizer)(part) and budget - 3 <= len(ids) <= budget
+
+
+def test_context_slices_stay_near_the_hole_in_a_large_buffer(tokenizer):
+    text = LINES * 500  # 1.4 MB of lines
+    hole = Hole(FillKind.LINE, len(text) // 2, len(text) // 2)
+    tokenize = CountingTokenize(tokenizer)
+    context = collect_context(text, hole, ContextSettings(prefix_tokens=100, suffix_tokens=50), tokenize)
+    assert context.prefix_tokens <= 100 and context.suffix_tokens <= 50
+    assert text[: hole.start].endswith(context.prefix) and text[hole.end :].startswith(context.suffix)
+    assert tokenize.chars < 150 * 6 * 8 * 3
 
 
 def test_context_is_collected_outward_from_the_hole(tokenizer):
     text = "a = 1\nb = 2\nc = 3\nd = 4\n"
     hole = Hole(FillKind.LINE, text.index("c = 3") + 4, text.index("c = 3") + 4)
-    context = collect_context(text, hole, ContextSettings(prefix_tokens=10, suffix_tokens=5), encode_with(tokenizer))
+    context = collect_context(text, hole, ContextSettings(prefix_tokens=10, suffix_tokens=5), token_offsets(tokenizer))
     assert context.prefix == "b = 2\nc = "
-    assert context.suffix == "3"
+    assert context.suffix == "3\n"
 
 
 def test_fim_prompt_is_suffix_first(tokenizer):
@@ -129,3 +207,20 @@ def test_a_tokenizer_with_neither_fim_tokens_nor_chat_template_is_refused():
     tokenizer.chat_template = None
     with pytest.raises(ModelLoadError):
         prompt_format_for(tokenizer, "auto")
+
+
+def trimmed_word_tokenize(text):
+    """Words with their leading spaces as one token each, offsets trimmed of the spaces (RoBERTa-style
+    `trim_offsets`): the offsets leave gaps, so a gap's end is no token boundary."""
+    tokens = list(re.finditer(r"\s*\S+|\s+", text))
+    ids = [zlib.crc32(m.group().encode()) for m in tokens]
+    offsets = [(m.start() + len(m.group()) - len(m.group().lstrip()), m.end()) for m in tokens]
+    return ids, offsets
+
+
+@pytest.mark.parametrize("budget", [3, 10, 40])
+@pytest.mark.parametrize("within", [tail_within, head_within])
+def test_trimmed_offsets_are_not_taken_for_token_boundaries(within, budget):
+    text = "".join(f"w{i}" + ("\n" if i % 7 == 6 else " ") for i in range(500))  # "\nw7" is one token, at 1
+    part, ids = within(text, budget, trimmed_word_tokenize)
+    assert ids == trimmed_word_tokenize(part)[0] and 0 < len(ids) <= budget

@@ -54,10 +54,10 @@ CASES = {
     ),
 }
 
-# A fixed seed makes the shipped model's fills reproducible; the features must work for any seed. (38: the first
-# seed whose tiny-model fills survive post-processing in all five languages since the sampler's random stream
-# changed to inverse-CDF sampling of accepted positions.)
-SETTINGS = '{"completion": {"seed": 38}}'
+# A fixed seed makes the shipped model's fills reproducible; the features must work for any seed. (10: the first
+# seed whose tiny-model fills survive post-processing in all five languages since the sampler's defaults became
+# 4 steps without self-conditioning.)
+SETTINGS = '{"completion": {"seed": 10}}'
 
 
 @pytest_lsp.fixture(config=server_config(settings=SETTINGS))

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from dgemma_lsp.settings import SamplerSettings
 from dgemma_lsp.engine import (
     PromptCache,
+    _stable_and_confident,
     clamp_logits,
     denoise,
     entropy_bound_accept,
@@ -15,6 +15,7 @@ from dgemma_lsp.engine import (
 )
 from dgemma_lsp.errors import CancelledError
 from dgemma_lsp.modeling import EOS, special_ids, tiny_model
+from dgemma_lsp.settings import SamplerSettings
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +183,26 @@ def test_self_conditioning_reaches_the_decoder_only_when_on(tiny, self_condition
         hook.remove()
     assert fed[0] is False  # the first step never has a previous step
     assert any(fed[1:]) is self_conditioning
+
+
+@pytest.mark.parametrize(
+    "previous, argmax, entropy, stops",
+    [
+        ([5, 1, 7, 7], [5, 1, 9, 8], [0.0, 0.0, 3.0, 3.0], True),  # only noise after EOS (id 1) moved
+        ([5, 6, 7, 7], [5, 6, 9, 8], [0.0, 0.0, 3.0, 3.0], False),  # no EOS: every position counts
+        ([4, 1, 7, 7], [5, 1, 7, 7], [0.0, 0.0, 0.0, 0.0], False),  # the kept part changed
+        ([5, 1, 7, 7], [5, 1, 7, 7], [0.0, 0.5, 0.0, 0.0], False),  # the kept part is not confident
+    ],
+)
+def test_adaptive_stop_looks_only_through_the_first_eos(previous, argmax, entropy, stops):
+    sampler = SamplerSettings(stability_threshold=1, confidence_threshold=0.1)
+    history = [torch.tensor([previous])]
+    done = _stable_and_confident(history, torch.tensor([argmax]), torch.tensor([entropy]), sampler, eos_id=1)
+    assert done.tolist() == [stops]
+
+
+def test_a_canvas_that_ends_at_once_stops_after_the_stability_check(tiny):
+    eos = tiny[3]
+    result = run(tiny, clamps={0: eos}, sampler=SamplerSettings(max_denoising_steps=10))
+    assert result.candidates == [[]] and result.finished == [True]
+    assert result.steps == 2  # step 1 has no history to be stable against; the random rest would run all 10

@@ -239,3 +239,11 @@ def test_model_results_are_reproducible_with_a_fixed_seed(tmp_path):
     assert middles[0] == middles[1] and len(middles[0]) == 8
     assert middles[0] != middles[2]  # the seed does reach the sampler: equality above is not for want of output
     assert runs[0]["summary"]["model"]["pass@1"] == runs[1]["summary"]["model"]["pass@1"]
+
+
+def test_candidates_reach_the_filler_and_the_first_ranked_fill_is_scored():
+    from dgemma_lsp.evaluation import _filler
+
+    filler, settings = _filler({"model": "tiny"}, seed=3, candidates=4)
+    assert settings.completion.candidates == 4 and settings.completion.seed == 3
+    assert filler.settings.completion.candidates == 4
