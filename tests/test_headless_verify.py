@@ -134,7 +134,10 @@ def _start_verify_run(root: Path) -> tuple[subprocess.Popen, int]:
     (root / "check.py").write_text(WAIT_AND_SLEEP)
     argv = [sys.executable, str(FAKE), json.dumps(["return x * 3"]), "fill", "--write", "--verify",
             f"{sys.executable} check.py", "a.py", "b.py"]  # fmt: skip
-    process = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A shell without job control starts background jobs with SIGINT ignored, and Python then never installs its
+    # KeyboardInterrupt handler: give the CLI the default disposition a terminal's Ctrl-C meets.
+    process = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (root / "cmd.pid").exists():
         assert process.poll() is None, process.communicate()
