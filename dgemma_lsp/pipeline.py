@@ -17,7 +17,7 @@ from .canvas import build_canvas
 from .engine import Draft, PromptCache, denoise
 from .holes import FillKind, Hole
 from .loading import LoadedModel
-from .postprocess import postprocess
+from .postprocess import postprocess, window_around
 from .settings import Settings
 from .syntax import error_count, language_named
 
@@ -130,7 +130,9 @@ def rank_by_syntax(fills: list[Fill], text: str, language: str | None) -> list[F
     """
     if len(fills) < 2 or language is None or language_named(language) is None:
         return fills
-    baseline = error_count(text, language)
-    keeps_syntax = [error_count(text[: f.start] + f.text + text[f.end :], language) <= baseline for f in fills]
+    # Every fill replaces the same hole, so one syntax window around it (not the whole file) judges them all.
+    before, after = window_around(text, fills[0].start, fills[0].end, language)
+    baseline = error_count(before + after, language)
+    keeps_syntax = [error_count(before + f.text + after, language) <= baseline for f in fills]
     order = sorted(range(len(fills)), key=lambda i: not keeps_syntax[i])
     return [fills[i] for i in order]

@@ -9,12 +9,11 @@ internally; `finish_fill` puts in the document's own line endings last.
 from __future__ import annotations
 
 import re
-import warnings
 from collections import Counter
 
 from .brackets import CLOSERS, balance_brackets, depth_profile
 from .holes import FillKind, Hole
-from .syntax import error_count, language_named
+from .syntax import error_count, language_named, python_compiles
 
 MAX_WINDOW_LINES = 200  # how far the syntax window reaches each way when no top-level line bounds it
 MAX_LINE_CUTS = 12  # candidate cuts tried for a one-line fill (each costs one parse of the window)
@@ -262,14 +261,15 @@ def syntax_window(text: str, start: int, end: int, max_lines: int = MAX_WINDOW_L
     return best, min(pos, len(text))
 
 
-def _compiles(source: str) -> bool:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SyntaxWarning for "\d" and friends is not our business
-            compile(source, "<fill>", "exec", dont_inherit=True)
-        return True
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
+def window_around(
+    text: str, start: int, end: int, language: str | None, window: tuple[int, int] | None = None
+) -> tuple[str, str]:
+    """The text of `window` (by default `syntax_window`) before `start` and after `end`: what a fill of that span
+    is parsed between."""
+    wstart, wend = window or syntax_window(text, start, end)
+    # A Python window that starts indented (no top-level line near) needs a block to sit in; `def` allows return.
+    header = "def _():\n" if language == "python" and text[wstart : wstart + 1] in (" ", "\t") else ""
+    return header + text[wstart:start], text[end:wend]
 
 
 def _baseline_compiles(before: str, after: str, *, text: str, hole: Hole) -> bool:
@@ -277,7 +277,7 @@ def _baseline_compiles(before: str, after: str, *, text: str, hole: Hole) -> boo
     with `pass` in it (an empty body does not compile, yet the code around it may be fine)."""
     stand_in = ("" if text[_line_start(text, hole.start) : hole.start] else hole.indent) + "pass"
     fillings = ("", text[hole.start : hole.end], finish_fill(stand_in, text=text, hole=hole))
-    return any(_compiles(before + filling + after) for filling in dict.fromkeys(fillings))
+    return any(python_compiles(before + filling + after) for filling in dict.fromkeys(fillings))
 
 
 def _is_boundary(s: str, i: int) -> bool:
@@ -310,17 +310,14 @@ def truncate_to_syntax(
     acceptable parts the one with the fewest errors wins, then the longest; nothing acceptable gives "".
     Only `window` (by default `syntax_window`) is parsed, so a 5,000-line file costs a few hundred lines a try.
     """
-    wstart, wend = window or syntax_window(text, hole.start, hole.end)
-    # A Python window that starts indented (no top-level line near) needs a block to sit in; `def` allows return.
-    header = "def _():\n" if language == "python" and text[wstart : wstart + 1] in (" ", "\t") else ""
-    before, after = header + text[wstart : hole.start], text[hole.end : wend]
+    before, after = window_around(text, hole.start, hole.end, language, window)
     best, best_errors = "", error_count(before + after, language)
     must_compile = language == "python" and _baseline_compiles(before, after, text=text, hole=hole)
     for part in cut_candidates(fill, hole.kind):
         source = before + finish_fill(part, text=text, hole=hole) + after
         errors = error_count(source, language)
         if errors < best_errors or (errors == best_errors and not best):
-            if must_compile and not _compiles(source):
+            if must_compile and not python_compiles(source):
                 continue
             best, best_errors = part, errors
             if errors == 0:

@@ -64,3 +64,12 @@ def pyplot():
         print("bench: matplotlib is not installed, so no PNG; pip install 'dgemma-lsp[bench]'", file=sys.stderr)
         return None
     return plt
+
+
+def save_figure(plt, figure, path: Path) -> bool:
+    """Write `figure` as a PNG at `path` (folders made) and free it; True, for the plotters' "a PNG was written"."""
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..evaluation import BENCHMARKS, LANGUAGE, Task, check, data_dir, exact_match, load_tasks, middle_from, request_for
 from ..holes import FillKind
-from .common import DEFAULT_OUT, machine, percentile, pyplot, write_json
+from .common import DEFAULT_OUT, machine, percentile, pyplot, save_figure, write_json
 
 BUCKETS = ((1, 16), (17, 64), (65, 256))
 DECODERS = ("diffusion", "autoregressive")
@@ -204,11 +204,7 @@ def plot(rows: list[dict], path: Path) -> bool:
     axis.set_title("Diffusion vs autoregressive decoding, same weights")
     axis.legend()
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return True
+    return save_figure(plt, figure, path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import DEFAULT_OUT, machine, percentile, pyplot, write_json
+from .common import DEFAULT_OUT, machine, percentile, pyplot, save_figure, write_json
 
 CAPABILITIES = {"window": {"workDoneProgress": True}, "textDocument": {"inlineCompletion": {}}}
 LONG_FILE_LINES = 5000
@@ -330,11 +330,7 @@ def plot(result: dict, path: Path) -> bool:
     axis.set_xlabel("inline completion latency, request to response (ms)")
     axis.set_ylabel("answered requests")
     axis.set_title("bench lsp: typing at ~10 chars/s")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return True
+    return save_figure(plt, figure, path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
