@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -88,15 +88,26 @@ def entropy_bound_accept(entropy: torch.Tensor, bound: float) -> torch.Tensor:
     return torch.zeros_like(within).scatter(-1, order, within)
 
 
-def clamp_logits(logits: torch.Tensor, clamps: Mapping[int, int]) -> torch.Tensor:
-    """Make clamped canvas positions one-hot: entropy 0, so they are always accepted and always sampled as given."""
+def clamp_logits(logits: torch.Tensor, clamps: Mapping[int, torch.Tensor]) -> torch.Tensor:
+    """Narrow each clamped canvas position to its allowed ids (a 1-D id tensor). Pinned to one id, a position is
+    one-hot: entropy 0, so it is always accepted and always sampled as given. Narrowed to several, it keeps the
+    model's preferences among them (and the entropy that goes with those)."""
     if not clamps:
         return logits
     logits = logits.clone()
-    for position, token in clamps.items():
+    for position, allowed in clamps.items():
+        kept = logits[:, position, allowed] if len(allowed) > 1 else torch.zeros_like(logits[:, position, allowed])
         logits[:, position, :] = -1e9  # finite: the temperature division must not turn it into nan
-        logits[:, position, token] = 0.0
+        logits[:, position, allowed] = kept
     return logits
+
+
+def as_clamps(clamps: Mapping[int, int | Collection[int]] | None, device) -> dict[int, torch.Tensor]:
+    """Clamps as given (a position -> one id, or a collection of allowed ids) -> id tensors, built once per call."""
+    return {
+        position: torch.tensor([allowed] if isinstance(allowed, int) else sorted(allowed), dtype=torch.long, device=device)
+        for position, allowed in (clamps or {}).items()
+    }
 
 
 class PromptCache:
@@ -156,7 +167,7 @@ def denoise(
     n: int = 1,
     max_canvases: int = 1,
     sampler: SamplerSettings = SamplerSettings(),
-    clamps: Mapping[int, int] | None = None,
+    clamps: Mapping[int, int | Collection[int]] | None = None,
     generator: torch.Generator | None = None,
     is_cancelled: Callable[[], bool] = lambda: False,
     on_draft: Callable[[Draft], None] | None = None,
@@ -165,14 +176,14 @@ def denoise(
 ) -> DenoiseResult:
     """Fill up to `max_canvases` canvases after `prompt_ids`, n candidates as one batch.
 
-    `clamps` maps positions of the middle (0 = first token of the first canvas) to token ids that must appear
-    there. Raises CancelledError between two steps once `is_cancelled()` turns true. `canvas_length` overrides
+    `clamps` maps positions of the middle (0 = first token of the first canvas) to the token id that must appear
+    there, or to a collection of ids one of which must. Raises CancelledError between two steps once `is_cancelled()` turns true. `canvas_length` overrides
     the model's (a shorter canvas for a short hole: every step's cost grows with it).
     """
     canvas_length = canvas_length or model.config.canvas_length
     vocab_size = model.config.text_config.vocab_size
     device = model.device
-    clamps = clamps or {}
+    clamps = as_clamps(clamps, device)
 
     def noise(shape) -> torch.Tensor:
         return torch.randint(0, vocab_size, shape, generator=generator, device=device)

@@ -17,6 +17,7 @@ from .canvas import build_canvas
 from .engine import Draft, PromptCache, denoise
 from .holes import FillKind, Hole
 from .loading import LoadedModel
+from .needs import first_token_ids, hole_need
 from .postprocess import postprocess, window_around
 from .settings import Settings
 from .syntax import error_count, language_named
@@ -70,6 +71,7 @@ class Filler:
         timings["canvas"] = time.perf_counter() - started
 
         n = candidates or settings.completion.candidates
+        clamps = self.clamps_for(text, hole, language)
         generator = torch.Generator(device=loaded.model.device)
         generator.manual_seed(settings.completion.seed if settings.completion.seed is not None else torch.seed())
         with self._lock:
@@ -82,6 +84,7 @@ class Filler:
                 n=n,
                 max_canvases=canvas.max_canvases,
                 sampler=settings.sampler,
+                clamps=clamps,
                 generator=generator,
                 is_cancelled=is_cancelled,
                 on_draft=on_draft,
@@ -112,6 +115,15 @@ class Filler:
             " ".join(f"{stage}={seconds * 1000:.0f}ms" for stage, seconds in timings.items()),
         )
         return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
+
+    def clamps_for(self, text: str, hole: Hole, language: str | None) -> dict[int, frozenset[int]]:
+        """The fill's first token narrowed to what the syntax needs there (`needs`). Only where the canvas starts
+        with the middle itself: a chat model's answer may open with a code fence."""
+        if not self.settings.completion.syntax_guided or self.loaded.prompt_format.name != "fim":
+            return {}
+        tokenizer = self.loaded.tokenizer
+        allowed = first_token_ids(hole_need(text, hole, language), tokenizer, set(tokenizer.all_special_ids))
+        return {0: allowed} if allowed else {}
 
     def decode(self, ids: list[int]) -> str:
         """The middle's text, cut before any undecodable byte sequence: byte-level tokens can end a canvas

@@ -20,6 +20,9 @@ MAX_LINE_CUTS = 12  # candidate cuts tried for a one-line fill (each costs one p
 _COMMENT_STARTS = ("#", "//", "/*", "*")
 _CONTINUATION = re.compile(r"(else|elif|except|finally|catch)\b")  # lines that continue the statement above
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+# Keywords that open a Python block as the first word of a line (`needs.py` starts fills with them).
+PYTHON_BLOCK_OPENERS = ("if", "elif", "else", "for", "while", "with", "def", "class", "try", "except", "finally", "async")
+_PYTHON_HEADER = re.compile(rf"(?:{'|'.join(PYTHON_BLOCK_OPENERS)})\b")
 
 
 # -- normalising ---------------------------------------------------------------------------------------------
@@ -272,11 +275,18 @@ def window_around(
     return header + text[wstart:start], text[end:wend]
 
 
+def stand_in(code: str, *, text: str, hole: Hole) -> str:
+    """One line of `code` as the hole's fill would be inserted: indented when the cursor sits at column 0."""
+    indent = "" if text[_line_start(text, hole.start) : hole.start] else hole.indent
+    return finish_fill(indent + code, text=text, hole=hole)
+
+
 def _baseline_compiles(before: str, after: str, *, text: str, hole: Hole) -> bool:
-    """Whether the Python around the hole compiles: with nothing in it, with the text it replaces (a stub), or
-    with `pass` in it (an empty body does not compile, yet the code around it may be fine)."""
-    stand_in = ("" if text[_line_start(text, hole.start) : hole.start] else hole.indent) + "pass"
-    fillings = ("", text[hole.start : hole.end], finish_fill(stand_in, text=text, hole=hole))
+    """Whether the Python around the hole compiles: with nothing in it, with the text it replaces (a stub), with
+    `pass` in it (an empty body does not compile, yet the code around it may be fine), or with a block opener
+    (the line above an indented block)."""
+    stand_ins = [stand_in(code, text=text, hole=hole) for code in ("pass", "if True:")]
+    fillings = ("", text[hole.start : hole.end], *stand_ins)
     return any(python_compiles(before + filling + after) for filling in dict.fromkeys(fillings))
 
 
@@ -313,7 +323,7 @@ def truncate_to_syntax(
     before, after = window_around(text, hole.start, hole.end, language, window)
     best, best_errors = "", error_count(before + after, language)
     must_compile = language == "python" and _baseline_compiles(before, after, text=text, hole=hole)
-    for part in cut_candidates(fill, hole.kind):
+    for part in (p for cut in cut_candidates(fill, hole.kind) for p in with_repairs(cut, language)):
         source = before + finish_fill(part, text=text, hole=hole) + after
         errors = error_count(source, language)
         if errors < best_errors or (errors == best_errors and not best):
@@ -323,6 +333,16 @@ def truncate_to_syntax(
             if errors == 0:
                 break  # candidates come longest first, so nothing later can beat this
     return best
+
+
+def with_repairs(part: str, language: str | None) -> list[str]:
+    """The part, after its repaired form where one applies: a Python block header without its colon (`if x`,
+    `else`) gets one. The repaired form comes first, so it wins where both parse."""
+    if language == "python":
+        last_line = part.rstrip().rsplit("\n", 1)[-1].lstrip()
+        if _PYTHON_HEADER.match(last_line) and not last_line.endswith(":"):
+            return [part.rstrip() + ":", part]
+    return [part]
 
 
 # -- the pipeline ------------------------------------------------------------------------------------------

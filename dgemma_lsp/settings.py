@@ -55,6 +55,7 @@ class CompletionSettings:
     block_canvases: int = 4  # canvases for a block or function body (chained block-autoregressively)
     seed: int | None = None  # fixed sampling seed; None draws a fresh one per request
     prefetch: bool = True  # after offering a suggestion, fill the spot it leads to as if accepted (lowest priority)
+    syntax_guided: bool = True  # where the code around needs a statement or a block opener, start the fill with one
 
     def __post_init__(self) -> None:
         if min(self.candidates, self.invoked_candidates, self.line_canvases, self.block_canvases) < 1:

@@ -9,8 +9,9 @@ The objective (per example):
     real one (supervised EOS fill), so the model learns to end. One block k is drawn per example.
   * Encoder: the clean prompt + response blocks before k, causal, with a next-token (AR) cross-entropy.
   * Decoder: block k with each token replaced by a uniform-random id with probability t ~ U(t_min, 1); CE over all
-    canvas positions, no 1/t weight. With probability 1/2 per example, the logits of a first no-grad decoder pass
-    are fed back as self-conditioning. Both passes read the encoder's KV cache, so gradients reach the encoder
+    canvas positions, no 1/t weight. `canvas_draws` corruptions of block k per example (own t and noise each), all
+    against one encoding of the prompt. With probability 1/2 (drawn per batch), the logits of a first no-grad
+    decoder pass are fed back as self-conditioning. Both passes read the encoder's KV cache, so gradients reach the encoder
     through the cached keys and values.
   * Loss = diffusion + ar_weight * AR. The two are averaged separately, so the ~40 middle tokens of an example are
     not drowned by its ~500 prompt tokens. Prompt tokens keep AR weight 1.0 (configurable): on this data budget
@@ -58,7 +59,7 @@ CONFIG_PATH = ROOT / "model" / "config.json"
 TRAIN_DEFAULTS = dict(
     seed=0, threads=2, lr=1e-3, min_lr_ratio=0.1, warmup_steps=100, weight_decay=0.1, betas=[0.9, 0.95],
     grad_clip=1.0, batch_tokens=4096, max_steps=1_000_000, time_budget_min=None, t_min=0.001,
-    self_cond_prob=0.5, ar_weight=1.0, prompt_ar_weight=1.0, log_every=10, eval_every=200, eval_examples=64,
+    self_cond_prob=0.5, canvas_draws=1, ar_weight=1.0, prompt_ar_weight=1.0, log_every=10, eval_every=200, eval_examples=64,
     eval_t=[0.25, 0.5, 0.75, 1.0], checkpoint_every=100, checkpoint_every_min=5.0,
 )
 
@@ -105,21 +106,33 @@ def decode(model, cache, batch, canvas_ids, self_conditioning_logits=None, self_
 
 
 def losses(model, batch, cfg: dict, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(diffusion loss, AR loss) of one batch, both means; see the module docstring."""
+    """(diffusion loss, AR loss) of one batch, both means; see the module docstring.
+
+    Each example's canvas is corrupted `canvas_draws` times (own t and noise each), all read against one encoding
+    of the prompt: more samples of the same expectation. The decoder sees 32 positions per ~500 prompt tokens, so
+    a draw costs a few percent of a step while the canvas is where the denoiser learns.
+    """
     vocab_size = model.config.text_config.vocab_size
-    rows = batch["canvas"].shape[0]
-    t = cfg["t_min"] + (1 - cfg["t_min"]) * torch.rand(rows, generator=generator)  # [B]
-    noisy = corrupt(batch["canvas"], t, vocab_size, generator)  # [B, C]
-    use_sc = torch.rand(rows, generator=generator) < cfg["self_cond_prob"]  # [B]
+    draws = cfg["canvas_draws"]
+    canvas = batch["canvas"].repeat_interleave(draws, dim=0)  # [B * draws, C]
+    rows = canvas.shape[0]
+    t = cfg["t_min"] + (1 - cfg["t_min"]) * torch.rand(rows, generator=generator)  # [B * draws]
+    noisy = corrupt(canvas, t, vocab_size, generator)  # [B * draws, C]
+    # Self-conditioning is drawn per batch, not per row: each example still gets it with p = self_cond_prob, and
+    # a batch without it skips the no-grad pass (per-row draws ran that pass on every batch).
+    use_sc = bool(torch.rand((), generator=generator) < cfg["self_cond_prob"])
 
     cache, hidden = encode(model, batch)
     ar_sum, ar_weight = ar_loss(model, hidden, batch, batch["weights"] > 0)
+    decoding = {key: batch[key].repeat_interleave(draws, dim=0) for key in ("decoder_attention_mask", "decoder_position_ids")}
+    if draws > 1:
+        cache.batch_repeat_interleave(draws)
     sc_logits = None
-    if use_sc.any():
+    if use_sc:
         with torch.no_grad():
-            sc_logits = decode(model, cache, batch, noisy)  # [B, C, V]
-    logits = decode(model, cache, batch, noisy, sc_logits, use_sc if sc_logits is not None else None)
-    diffusion = F.cross_entropy(logits.flatten(0, 1), batch["canvas"].flatten())
+            sc_logits = decode(model, cache, decoding, noisy)  # [B * draws, C, V]
+    logits = decode(model, cache, decoding, noisy, sc_logits)
+    diffusion = F.cross_entropy(logits.flatten(0, 1), canvas.flatten())
     return diffusion, ar_sum / ar_weight
 
 
@@ -351,7 +364,7 @@ def main() -> None:
     parser.add_argument("--eval-only", type=Path, metavar="DIR",
                         help="print the held-out losses of an exported model directory and exit")
     for key in ("time_budget_min", "max_steps", "batch_tokens", "threads", "lr", "warmup_steps", "log_every",
-                "eval_every", "eval_examples", "checkpoint_every", "checkpoint_every_min", "seed"):
+                "eval_every", "eval_examples", "checkpoint_every", "checkpoint_every_min", "seed", "canvas_draws"):
         kind = int if isinstance(TRAIN_DEFAULTS[key], int) else float
         parser.add_argument("--" + key.replace("_", "-"), type=kind)
     args = parser.parse_args()

@@ -6,6 +6,7 @@ import torch
 from dgemma_lsp.holes import FillKind, Hole
 from dgemma_lsp.loading import embedded_available, embedded_dir, load
 from dgemma_lsp.pipeline import Filler
+from dgemma_lsp.postprocess import PYTHON_BLOCK_OPENERS
 from dgemma_lsp.settings import parse_settings
 
 pytestmark = pytest.mark.skipif(not embedded_available(), reason="no embedded checkpoint in this checkout")
@@ -33,3 +34,18 @@ def test_embedded_model_fills_without_error(filler, kind):
     assert outcome.steps >= 1
     for fill in outcome.fills:  # whatever it proposes keeps the file parseable
         compile(text[:offset] + fill.text + text[offset:], "<fill>", "exec")
+
+
+def test_a_line_above_a_deeper_block_starts_with_a_block_opener(filler):
+    text = "def count_positive(xs):\n    n = 0\n    \n        n += 1\n    return n\n"
+    offset = text.index("    \n") + 4
+    hole = Hole(FillKind.LINE, offset, offset, "    ")
+    clamps = filler.clamps_for(text, hole, "python")
+    assert list(clamps) == [0]
+    assert {filler.loaded.tokenizer.decode([i]) for i in clamps[0]} >= {"if", "for", "while", "else"}
+    outcome = filler.fill(text, hole, "python", candidates=3)
+    for fill in outcome.fills:  # each sample starts with a keyword; what survives post-processing compiles
+        assert fill.raw.startswith(tuple(PYTHON_BLOCK_OPENERS))
+        compile(text[:offset] + fill.text + text[offset:], "<fill>", "exec")
+    unguided = Filler(filler.loaded, parse_settings({"completion": {"syntaxGuided": False}}))
+    assert unguided.clamps_for(text, hole, "python") == {}

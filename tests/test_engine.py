@@ -6,6 +6,7 @@ import torch
 from dgemma_lsp.engine import (
     PromptCache,
     _stable_and_confident,
+    as_clamps,
     clamp_logits,
     denoise,
     entropy_bound_accept,
@@ -53,7 +54,7 @@ def test_entropy_bound_acceptance(entropies, bound, accepted):
 
 def test_clamped_rows_have_zero_entropy():
     logits = torch.randn(2, 4, 10)
-    clamped = clamp_logits(logits, {1: 7})
+    clamped = clamp_logits(logits, as_clamps({1: 7}, "cpu"))
     entropy = token_entropy(clamped / 0.4)
     assert entropy[:, 1].abs().max() < 1e-6
     assert (entropy[:, 0] > 0.1).all()
@@ -64,6 +65,20 @@ def test_seeded_runs_are_reproducible_and_seeds_differ(tiny):
     first, again, other = run(tiny, seed=1), run(tiny, seed=1), run(tiny, seed=2)
     assert first.candidates == again.candidates
     assert first.candidates != other.candidates
+
+
+def test_a_position_clamped_to_a_set_keeps_the_models_order_among_it():
+    logits = torch.tensor([[[0.0, 3.0, 1.0, 2.0, 5.0]]])
+    clamped = clamp_logits(logits, as_clamps({0: {1, 3}}, "cpu"))
+    probs = clamped.softmax(-1)[0, 0]
+    assert probs[[0, 2, 4]].sum() < 1e-6  # 4 was the model's favourite, but it is not allowed
+    assert probs[1] > probs[3] > 0.1
+
+
+def test_set_clamps_hold_in_every_sample(tiny):
+    allowed = {40, 41, 42}
+    result = run(tiny, n=4, clamps={0: allowed, 1: allowed})
+    assert all(len(row) >= 2 and set(row[:2]) <= allowed for row in result.candidates)
 
 
 def test_candidates_form_one_batch_and_clamps_hold_across_canvases(tiny):

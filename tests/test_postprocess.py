@@ -422,6 +422,11 @@ PIPELINE_CASES = [
     ("x = foo(a, ¦\n", LINE, "", "python", "b)) + 1", "b)"),
     ("print(¦)\n", LINE, "", "python", "foo(x)", "foo(x)"),
     ("print(¦)\n", LINE, "", "python", "foo(x))", "foo(x)"),
+    # a line above a deeper block opens it: a header without its colon gets one, a header-like line elsewhere not
+    ("def f(x):\n    ¦\n        return 1\n    return 0\n", LINE, "    ", "python", "if x > 0", "if x > 0:"),
+    ("def f(x):\n    if x:\n        return 1\n    ¦\n        return 0\n", LINE, "    ", "python", "else", "else:"),
+    ("def f(x):\n    ¦\n        return 1\n", LINE, "    ", "python", "for i in range(x) +", "for i in range(x):"),
+    ("ys = [y for y in xs\n      ¦]\n", LINE, "      ", "python", "if y > 0", "if y > 0"),
     # JS / TS bodies
     ("function add(a, b) {¦}\n", BLOCK, "  ", "javascript", "return a + b;", "\n  return a + b;\n"),
     ("function add(a, b) {¦}\n", BLOCK, "  ", "javascript", "\n    return a + b;\n}", "\n  return a + b;\n"),

@@ -85,17 +85,18 @@ def test_corruption_rate(t, low, high):
     assert low <= changed <= high
 
 
+def random_item(rng: random.Random, ids: dict, n: int) -> Item:
+    """An example of n random prompt tokens and a random canvas."""
+    enc = [ids["<bos>"]] + [rng.randrange(10, 266) for _ in range(n - 1)]
+    return Item(enc, enc[1:] + [20], [1.0] * n, n, [rng.randrange(10, 266) for _ in range(CANVAS)])
+
+
 def test_left_padded_row_matches_the_row_alone(tokenizer):
     torch.manual_seed(0)
     ids = special_ids(tokenizer)
     model = train.build_model(tiny_config(), tokenizer).eval()
     rng = random.Random(0)
-
-    def item(n):
-        enc = [ids["<bos>"]] + [rng.randrange(10, 266) for _ in range(n - 1)]
-        return Item(enc, enc[1:] + [20], [1.0] * n, n, [rng.randrange(10, 266) for _ in range(CANVAS)])
-
-    short, long = item(9), item(40)
+    short, long = random_item(rng, ids, 9), random_item(rng, ids, 40)
     with torch.no_grad():
         alone, both = collate([short], ids), collate([long, short], ids)
         canvas_alone, canvas_both = alone["canvas"], both["canvas"]
@@ -161,3 +162,22 @@ def test_training_can_start_from_exported_weights(tmp_path, corpus, tokenizer):
                 init_from=tmp_path / "shipped", echo=lambda *_: None)
     continued = torch.load(tmp_path / "second" / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(continued[k], shipped[k]) for k in shipped if k in continued)  # lr 0: unchanged
+
+
+def test_canvas_draws_share_one_encoding(tokenizer, monkeypatch):
+    """Each example's canvas is corrupted `canvas_draws` times against one encoder pass, and each draw counts."""
+    torch.manual_seed(0)
+    ids = special_ids(tokenizer)
+    model = train.build_model(tiny_config(), tokenizer)
+    rng = random.Random(0)
+    batch = collate([random_item(rng, ids, 12), random_item(rng, ids, 20)], ids)
+    encodes, decoded_rows = [], []
+    real_encode, real_decode = train.encode, train.decode
+    monkeypatch.setattr(train, "encode", lambda *a: encodes.append(1) or real_encode(*a))
+    monkeypatch.setattr(train, "decode", lambda m, c, b, canvas, *rest: decoded_rows.append(canvas.shape[0])
+                        or real_decode(m, c, b, canvas, *rest))
+    cfg = {**train.TRAIN_DEFAULTS, "canvas_draws": 3, "self_cond_prob": 1.0}
+    diffusion, ar = train.losses(model, batch, cfg, torch.Generator().manual_seed(0))
+    (diffusion + ar).backward()
+    assert encodes == [1] and decoded_rows == [6, 6]  # the self-conditioning pass, then the graded one
+    assert torch.isfinite(diffusion) and model.lm_head.weight.grad is not None

@@ -1,0 +1,75 @@
+"""What the syntax says a hole must hold, and the first tokens that can start it.
+
+Asked to replace a stub or a selection, the user wants code back, never nothing. And on a fresh line between two
+pieces of finished code, the code around sometimes decides more than the model sees: in Python, a line above lines indented one level deeper must open a block (`if ...:`,
+`for ...:`, `else:`), and the only line of a block cannot be left empty. A strong model reads that off the
+indentation; a small one often answers `return` or nothing. The sampler can be told: it narrows the fill's first
+token to what can start such a line (`engine.clamp_logits`), and post-processing adds a block opener's missing
+colon (`postprocess.truncate_to_syntax`). The compiler checks are Python's only: brace languages say the same
+with their braces, which the model sees as tokens.
+
+The need is found by compiling stand-ins in the hole, on the same syntax window post-processing judges fills on.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+
+from .holes import FillKind, Hole
+from .postprocess import PYTHON_BLOCK_OPENERS, stand_in, window_around
+from .syntax import python_compiles
+
+
+class Need(enum.Enum):
+    ANY = "any"  # the code around compiles with the hole left empty (or does not compile either way)
+    STATEMENT = "statement"  # left empty, a block would have no statement
+    BLOCK_OPENER = "block-opener"  # the lines below are indented under this one
+
+
+def hole_need(text: str, hole: Hole, language: str | None) -> Need:
+    """What a fill of `hole` must be. A hole that replaces code (a stub, a selection) needs at least a statement
+    in any language: an empty answer would only delete it. Beyond that, Python's compiler decides, for a hole on
+    a line of its own (nothing but indentation before the cursor, nothing after it on the line)."""
+    if hole.kind is FillKind.NONE:
+        return Need.ANY
+    floor = Need.STATEMENT if hole.end > hole.start else Need.ANY
+    if language != "python":
+        return floor
+    line_start = text.rfind("\n", 0, hole.start) + 1
+    line_end = text.find("\n", hole.end)
+    line_end = len(text) if line_end < 0 else line_end
+    if text[line_start : hole.start].strip() or text[hole.end : line_end].strip():
+        return floor
+    before, after = window_around(text, hole.start, hole.end, language)
+
+    def compiles_with(code: str) -> bool:
+        return python_compiles(before + (stand_in(code, text=text, hole=hole) if code else "") + after)
+
+    if compiles_with(""):
+        return floor
+    if compiles_with("pass"):
+        return Need.STATEMENT
+    # A block hole could put the opener on its last line; only a one-line fill must start with it.
+    if hole.kind is FillKind.LINE and compiles_with("if True:"):
+        return Need.BLOCK_OPENER
+    return floor
+
+
+def first_token_ids(need: Need, tokenizer, special_ids: set[int]) -> frozenset[int] | None:
+    """The token ids a fill with this need may start with; None for no constraint (ANY, or a tokenizer where no
+    token fits, which would leave the sampler nothing to choose)."""
+    if need is Need.ANY:
+        return None
+    texts = _token_texts(tokenizer)
+    if need is Need.BLOCK_OPENER:
+        ids = frozenset(i for i, text in enumerate(texts) if text in PYTHON_BLOCK_OPENERS)
+    else:  # a statement starts with code, not with the end of the fill or with whitespace
+        ids = frozenset(i for i, text in enumerate(texts) if text.strip() and i not in special_ids)
+    return ids or None
+
+
+@functools.lru_cache(maxsize=4)
+def _token_texts(tokenizer) -> tuple[str, ...]:
+    """Each id's text on its own; once per tokenizer (a 262k vocabulary takes a second or two)."""
+    return tuple(tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False))
