@@ -56,20 +56,16 @@ def hole_need(text: str, hole: Hole, language: str | None) -> Need:
     return floor
 
 
-def first_token_ids(need: Need, tokenizer, special_ids: set[int]) -> frozenset[int] | None:
+@functools.lru_cache(maxsize=8)
+def first_token_ids(need: Need, tokenizer) -> frozenset[int] | None:
     """The token ids a fill with this need may start with; None for no constraint (ANY, or a tokenizer where no
-    token fits, which would leave the sampler nothing to choose)."""
+    token fits, which would leave the sampler nothing to choose). Once per need and tokenizer."""
     if need is Need.ANY:
         return None
-    texts = _token_texts(tokenizer)
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
     if need is Need.BLOCK_OPENER:
         ids = frozenset(i for i, text in enumerate(texts) if text in PYTHON_BLOCK_OPENERS)
     else:  # a statement starts with code, not with the end of the fill or with whitespace
-        ids = frozenset(i for i, text in enumerate(texts) if text.strip() and i not in special_ids)
+        special = set(tokenizer.all_special_ids)
+        ids = frozenset(i for i, text in enumerate(texts) if text.strip() and i not in special)
     return ids or None
-
-
-@functools.lru_cache(maxsize=4)
-def _token_texts(tokenizer) -> tuple[str, ...]:
-    """Each id's text on its own; once per tokenizer (a 262k vocabulary takes a second or two)."""
-    return tuple(tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False))

@@ -121,8 +121,7 @@ class Filler:
         with the middle itself: a chat model's answer may open with a code fence."""
         if not self.settings.completion.syntax_guided or self.loaded.prompt_format.name != "fim":
             return {}
-        tokenizer = self.loaded.tokenizer
-        allowed = first_token_ids(hole_need(text, hole, language), tokenizer, set(tokenizer.all_special_ids))
+        allowed = first_token_ids(hole_need(text, hole, language), self.loaded.tokenizer)
         return {0: allowed} if allowed else {}
 
     def decode(self, ids: list[int]) -> str:

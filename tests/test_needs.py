@@ -74,13 +74,13 @@ def tokenizer():
 
 
 def test_first_tokens_of_a_block_opener_are_the_keywords(tokenizer):
-    ids = first_token_ids(Need.BLOCK_OPENER, tokenizer, set(tokenizer.all_special_ids))
+    ids = first_token_ids(Need.BLOCK_OPENER, tokenizer)
     texts = {tokenizer.decode([i]) for i in ids}
     assert {"if", "for", "while", "else", "def"} <= texts <= set(PYTHON_BLOCK_OPENERS)
 
 
 def test_first_tokens_of_a_statement_exclude_the_end_and_whitespace(tokenizer):
-    ids = first_token_ids(Need.STATEMENT, tokenizer, set(tokenizer.all_special_ids))
+    ids = first_token_ids(Need.STATEMENT, tokenizer)
     assert special_ids(tokenizer)[EOS] not in ids
     assert not any(tokenizer.decode([i]).isspace() for i in ids)
     assert tokenizer.encode("return", add_special_tokens=False)[0] in ids
@@ -90,5 +90,5 @@ def test_first_tokens_of_a_statement_exclude_the_end_and_whitespace(tokenizer):
 def test_no_constraint_without_a_need_or_without_fitting_tokens(tokenizer):
     from dgemma_lsp.modeling import byte_tokenizer
 
-    assert first_token_ids(Need.ANY, tokenizer, set()) is None
-    assert first_token_ids(Need.BLOCK_OPENER, byte_tokenizer(), set()) is None  # no token spells a keyword
+    assert first_token_ids(Need.ANY, tokenizer) is None
+    assert first_token_ids(Need.BLOCK_OPENER, byte_tokenizer()) is None  # no token spells a keyword
