@@ -57,15 +57,24 @@ def hole_need(text: str, hole: Hole, language: str | None) -> Need:
 
 
 @functools.lru_cache(maxsize=8)
-def first_token_ids(need: Need, tokenizer) -> frozenset[int] | None:
-    """The token ids a fill with this need may start with; None for no constraint (ANY, or a tokenizer where no
-    token fits, which would leave the sampler nothing to choose). Once per need and tokenizer."""
+def opening_clamps(need: Need, tokenizer, eos_id: int) -> dict[int, frozenset[int]]:
+    """The token ids each of the fill's first positions may hold, for `engine.denoise`'s `clamps`; empty for ANY,
+    or where no token fits (the sampler must always have something to choose). Once per need and tokenizer.
+
+    A block opener starts with a keyword token, and the next token must not go on with the word (`if` + `res`
+    spells `ifres`): it starts with a space or punctuation, or it ends the fill (`else` gets its colon later).
+    """
     if need is Need.ANY:
-        return None
+        return {}
     texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
-    if need is Need.BLOCK_OPENER:
-        ids = frozenset(i for i, text in enumerate(texts) if text in PYTHON_BLOCK_OPENERS)
-    else:  # a statement starts with code, not with the end of the fill or with whitespace
-        special = set(tokenizer.all_special_ids)
-        ids = frozenset(i for i, text in enumerate(texts) if text.strip() and i not in special)
-    return ids or None
+    special = set(tokenizer.all_special_ids)
+    code = frozenset(i for i, text in enumerate(texts) if text.strip() and i not in special)
+    if need is Need.STATEMENT:  # code first: not the end of the fill, not whitespace
+        return {0: code} if code else {}
+    keywords = frozenset(i for i in code if texts[i] in PYTHON_BLOCK_OPENERS)
+    apart = frozenset(i for i in code if not _is_word(texts[i][0])) | {eos_id}
+    return {0: keywords, 1: apart} if keywords else {}
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"

@@ -17,7 +17,7 @@ from .canvas import build_canvas
 from .engine import Draft, PromptCache, denoise
 from .holes import FillKind, Hole
 from .loading import LoadedModel
-from .needs import first_token_ids, hole_need
+from .needs import hole_need, opening_clamps
 from .postprocess import postprocess, window_around
 from .settings import Settings
 from .syntax import error_count, language_named
@@ -117,12 +117,11 @@ class Filler:
         return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
 
     def clamps_for(self, text: str, hole: Hole, language: str | None) -> dict[int, frozenset[int]]:
-        """The fill's first token narrowed to what the syntax needs there (`needs`). Only where the canvas starts
+        """The fill's first tokens narrowed to what the syntax needs there (`needs`). Only where the canvas starts
         with the middle itself: a chat model's answer may open with a code fence."""
         if not self.settings.completion.syntax_guided or self.loaded.prompt_format.name != "fim":
             return {}
-        allowed = first_token_ids(hole_need(text, hole, language), self.loaded.tokenizer)
-        return {0: allowed} if allowed else {}
+        return opening_clamps(hole_need(text, hole, language), self.loaded.tokenizer, self.loaded.eos_id)
 
     def decode(self, ids: list[int]) -> str:
         """The middle's text, cut before any undecodable byte sequence: byte-level tokens can end a canvas

@@ -6,7 +6,7 @@ from tokenizers import Tokenizer
 from dgemma_lsp.holes import FillKind, Hole
 from dgemma_lsp.loading import embedded_dir
 from dgemma_lsp.modeling import EOS, special_ids, wrap_tokenizer
-from dgemma_lsp.needs import Need, first_token_ids, hole_need
+from dgemma_lsp.needs import Need, hole_need, opening_clamps
 from dgemma_lsp.postprocess import PYTHON_BLOCK_OPENERS
 
 LINE, BLOCK = FillKind.LINE, FillKind.BLOCK
@@ -73,22 +73,28 @@ def tokenizer():
     return wrap_tokenizer(Tokenizer.from_file(str(embedded_dir() / "tokenizer.json")))
 
 
-def test_first_tokens_of_a_block_opener_are_the_keywords(tokenizer):
-    ids = first_token_ids(Need.BLOCK_OPENER, tokenizer)
-    texts = {tokenizer.decode([i]) for i in ids}
-    assert {"if", "for", "while", "else", "def"} <= texts <= set(PYTHON_BLOCK_OPENERS)
+def test_a_block_opener_starts_with_a_keyword_and_then_leaves_the_word(tokenizer):
+    eos = special_ids(tokenizer)[EOS]
+    clamps = opening_clamps(Need.BLOCK_OPENER, tokenizer, eos)
+    assert sorted(clamps) == [0, 1]
+    assert {"if", "for", "while", "else", "def"} <= {tokenizer.decode([i]) for i in clamps[0]} <= set(PYTHON_BLOCK_OPENERS)
+    second = {tokenizer.decode([i]) for i in clamps[1] - {eos}}
+    assert {" x", ":", "(", " not"} <= second
+    assert not {"res", "x", "_", "1"} & second  # `if` + `res` would spell `ifres`
+    assert eos in clamps[1]  # `else` may end there: post-processing adds the colon
 
 
-def test_first_tokens_of_a_statement_exclude_the_end_and_whitespace(tokenizer):
-    ids = first_token_ids(Need.STATEMENT, tokenizer)
-    assert special_ids(tokenizer)[EOS] not in ids
-    assert not any(tokenizer.decode([i]).isspace() for i in ids)
-    assert tokenizer.encode("return", add_special_tokens=False)[0] in ids
-    assert len(ids) > 0.9 * len(tokenizer)
+def test_a_statement_starts_with_code(tokenizer):
+    clamps = opening_clamps(Need.STATEMENT, tokenizer, special_ids(tokenizer)[EOS])
+    assert list(clamps) == [0]
+    assert special_ids(tokenizer)[EOS] not in clamps[0]
+    assert not any(tokenizer.decode([i]).isspace() for i in clamps[0])
+    assert tokenizer.encode("return", add_special_tokens=False)[0] in clamps[0]
+    assert len(clamps[0]) > 0.9 * len(tokenizer)
 
 
-def test_no_constraint_without_a_need_or_without_fitting_tokens(tokenizer):
+def test_no_clamps_without_a_need_or_without_fitting_tokens(tokenizer):
     from dgemma_lsp.modeling import byte_tokenizer
 
-    assert first_token_ids(Need.ANY, tokenizer) is None
-    assert first_token_ids(Need.BLOCK_OPENER, byte_tokenizer()) is None  # no token spells a keyword
+    assert opening_clamps(Need.ANY, tokenizer, 1) == {}
+    assert opening_clamps(Need.BLOCK_OPENER, byte_tokenizer(), 1) == {}  # no token spells a keyword
