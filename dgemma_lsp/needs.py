@@ -1,12 +1,13 @@
 """What the syntax says a hole must hold, and the first tokens that can start it.
 
 Asked to replace a stub or a selection, the user wants code back, never nothing. And on a fresh line between two
-pieces of finished code, the code around sometimes decides more than the model sees: in Python, a line above lines indented one level deeper must open a block (`if ...:`,
-`for ...:`, `else:`), and the only line of a block cannot be left empty. A strong model reads that off the
-indentation; a small one often answers `return` or nothing. The sampler can be told: it narrows the fill's first
-token to what can start such a line (`engine.clamp_logits`), and post-processing adds a block opener's missing
-colon (`postprocess.truncate_to_syntax`). The compiler checks are Python's only: brace languages say the same
-with their braces, which the model sees as tokens.
+pieces of finished code, the code around sometimes decides more than the model sees: in Python, a line above
+lines indented one level deeper must open a block (`if ...:`, `for ...:`, `else:`), and the only line of a block
+cannot be left empty. A strong model reads that off the indentation; a small one often answers `return` or
+nothing. The sampler can be told: it narrows the fill's first tokens to what can start such a line
+(`engine.clamp_logits`), and post-processing adds a block opener's missing colon (`postprocess.with_repairs`).
+The compiler checks are Python's only: brace languages say the same with their braces, which the model sees as
+tokens.
 
 The need is found by compiling stand-ins in the hole, on the same syntax window post-processing judges fills on.
 """
