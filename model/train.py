@@ -25,6 +25,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: spinning OpenMP threads stall a shared 2-core box
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -57,9 +58,9 @@ from dgemma_lsp.modeling import (  # noqa: E402
 
 CONFIG_PATH = ROOT / "model" / "config.json"
 TRAIN_DEFAULTS = dict(
-    seed=0, threads=2, lr=1e-3, min_lr_ratio=0.1, warmup_steps=100, weight_decay=0.1, betas=[0.9, 0.95],
+    seed=0, threads=2, device="cpu", lr=1e-3, min_lr_ratio=0.1, warmup_steps=100, weight_decay=0.1, betas=[0.9, 0.95],
     grad_clip=1.0, batch_tokens=4096, max_steps=1_000_000, time_budget_min=None, t_min=0.001,
-    self_cond_prob=0.5, canvas_draws=1, ar_weight=1.0, prompt_ar_weight=1.0, log_every=10, eval_every=200, eval_examples=64,
+    self_cond_prob=0.5, canvas_draws=1, qk_norm_init=None, ar_weight=1.0, prompt_ar_weight=1.0, log_every=10, eval_every=200, eval_examples=64,
     eval_t=[0.25, 0.5, 0.75, 1.0], checkpoint_every=100, checkpoint_every_min=5.0,
 )
 
@@ -70,9 +71,10 @@ TRAIN_DEFAULTS = dict(
 def corrupt(canvas: torch.Tensor, t: torch.Tensor, vocab_size: int, generator: torch.Generator) -> torch.Tensor:
     """Uniform-state noise: each token becomes a uniform-random id in [0, V) with probability t (per row), the
     same distribution the released sampler starts and re-noises canvases from."""
-    replace = torch.rand(canvas.shape, generator=generator) < t[:, None]  # [B, C]
+    replace = torch.rand(canvas.shape, generator=generator) < t.cpu()[:, None]  # [B, C]
     noise = torch.randint(0, vocab_size, canvas.shape, generator=generator)  # [B, C]
-    return torch.where(replace, noise, canvas)
+    # Drawn on the CPU generator whatever the device, so a seed gives the same corruption on CPU and GPU.
+    return torch.where(replace.to(canvas.device), noise.to(canvas.device), canvas)
 
 
 def encoder_logits(model: DiffusionGemmaForBlockDiffusion, hidden: torch.Tensor) -> torch.Tensor:
@@ -116,7 +118,7 @@ def losses(model, batch, cfg: dict, generator: torch.Generator) -> tuple[torch.T
     draws = cfg["canvas_draws"]
     canvas = batch["canvas"].repeat_interleave(draws, dim=0)  # [B * draws, C]
     rows = canvas.shape[0]
-    t = cfg["t_min"] + (1 - cfg["t_min"]) * torch.rand(rows, generator=generator)  # [B * draws]
+    t = cfg["t_min"] + (1 - cfg["t_min"]) * torch.rand(rows, generator=generator)  # [B * draws], on the CPU
     noisy = corrupt(canvas, t, vocab_size, generator)  # [B * draws, C]
     # Self-conditioning is drawn per batch, not per row: each example still gets it with p = self_cond_prob, and
     # a batch without it skips the no-grad pass (per-row draws ran that pass on every batch).
@@ -132,7 +134,7 @@ def losses(model, batch, cfg: dict, generator: torch.Generator) -> tuple[torch.T
         with torch.no_grad():
             sc_logits = decode(model, cache, decoding, noisy)  # [B * draws, C, V]
     logits = decode(model, cache, decoding, noisy, sc_logits)
-    diffusion = F.cross_entropy(logits.flatten(0, 1), canvas.flatten())
+    diffusion = F.cross_entropy(logits.flatten(0, 1).float(), canvas.flatten())
     return diffusion, ar_sum / ar_weight
 
 
@@ -145,21 +147,50 @@ def evaluate(model, batches: list[dict], eval_t: list[float]) -> dict[str, float
     sums = {f"diffusion@{t}": 0.0 for t in eval_t} | {"ar": 0.0, "ar_middle": 0.0}
     counts = dict.fromkeys(sums, 0.0)
     for batch in batches:
-        cache, hidden = encode(model, batch)
-        middle = batch["is_response"] & (batch["weights"] > 0)
-        for key, select in (("ar", batch["weights"] > 0), ("ar_middle", middle)):
-            ar_sum, weight = ar_loss(model, hidden, batch, select)
-            sums[key] += ar_sum.item()
-            counts[key] += weight.item()
-        for t in eval_t:
-            rows = batch["canvas"].shape[0]
-            noisy = corrupt(batch["canvas"], torch.full((rows,), t), vocab_size, generator)
-            logits = decode(model, cache, batch, noisy)
-            sums[f"diffusion@{t}"] += F.cross_entropy(logits.flatten(0, 1), batch["canvas"].flatten(),
-                                                      reduction="sum").item()
-            counts[f"diffusion@{t}"] += batch["canvas"].numel()
+        with autocast(model.device):
+            cache, hidden = encode(model, batch)
+            middle = batch["is_response"] & (batch["weights"] > 0)
+            for key, select in (("ar", batch["weights"] > 0), ("ar_middle", middle)):
+                ar_sum, weight = ar_loss(model, hidden, batch, select)
+                sums[key] += ar_sum.item()
+                counts[key] += weight.item()
+            for t in eval_t:
+                rows = batch["canvas"].shape[0]
+                noisy = corrupt(batch["canvas"], torch.full((rows,), t), vocab_size, generator)
+                logits = decode(model, cache, batch, noisy)
+                sums[f"diffusion@{t}"] += F.cross_entropy(logits.flatten(0, 1).float(), batch["canvas"].flatten(),
+                                                          reduction="sum").item()
+                counts[f"diffusion@{t}"] += batch["canvas"].numel()
     model.train()
     return {k: round(sums[k] / max(counts[k], 1e-9), 4) for k in sums}
+
+
+def autocast(device: torch.device):
+    """bfloat16 autocast on a GPU (losses are taken in float32); plain float32 on the CPU, which has no fast
+    half-precision math."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+
+
+def init_attention_gains(model: DiffusionGemmaForBlockDiffusion, gain: float | None) -> None:
+    """Set the query and key RMSNorm gains of a fresh model (None leaves transformers' 1.0).
+
+    DiffusionGemma attention has no 1/sqrt(head_dim) factor (`scaling = 1.0`): the normalized queries and keys
+    alone set the logit scale. With gains of 1.0 a random query-key dot product has a standard deviation of
+    sqrt(head_dim), 8 at head_dim 64, so a fresh model attends almost one-hot to arbitrary positions and learns
+    to use its context slowly. Gains of head_dim ** -0.25 each start the logits at unit scale, as 1/sqrt(d)
+    attention would; the gains stay trainable."""
+    if gain is None:
+        return
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith(("self_attn.q_norm.weight", "self_attn.k_norm.weight")) and "vision" not in name:
+                parameter.fill_(gain)
 
 
 def lr_at(step: int, progress: float, cfg: dict) -> float:
@@ -231,8 +262,8 @@ def eval_batches(valid_path: Path | None, tokenizer, cfg: dict) -> list[dict]:
             batches.append(batch)
             batch = []
         batch.append(item)
-    ids = special_ids(tokenizer)
-    return [collate(b, ids) for b in [*batches, batch] if b]
+    ids, device = special_ids(tokenizer), torch.device(tc["device"])
+    return [to_device(collate(b, ids), device) for b in [*batches, batch] if b]
 
 
 def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Path | None = None,
@@ -246,13 +277,14 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
     random.seed(tc["seed"])
     np.random.seed(tc["seed"])
     torch.manual_seed(tc["seed"])  # the model's initial weights
-    model = build_model(cfg, tokenizer).train()
+    device = torch.device(tc["device"])
+    model = build_model(cfg, tokenizer).to(device).train()
     optimizer = make_optimizer(model, tc)
     generator = torch.Generator().manual_seed(tc["seed"])
     state = {"step": 0, "tokens": 0, "elapsed": 0.0, "position": [0, 0, 0]}
     ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "log.jsonl"
     if resume:
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # a GPU run resumes on a CPU too
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]
@@ -267,6 +299,8 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
             shipped = DiffusionGemmaForBlockDiffusion.from_pretrained(init_from, dtype=torch.float32)
             model.load_state_dict(shipped.state_dict())
             echo(f"initialised from {init_from}")
+        else:
+            init_attention_gains(model, tc["qk_norm_init"])
         log_path.write_text("")
     (run_dir / "run.json").write_text(json.dumps({**cfg, "vocab_size": len(tokenizer), "special_ids": ids,
                                                   "train_path": str(train_path), "valid_path": str(valid_path)},
@@ -278,7 +312,7 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
                            tc["seed"], tc["prompt_ar_weight"], state["position"])
     batcher = Batcher(stream, tc["batch_tokens"])
     held_out = eval_batches(valid_path, tokenizer, cfg)
-    echo(f"model {parameter_count(model) / 1e6:.2f}M params, vocab {len(tokenizer)}, canvas {canvas_length}, "
+    echo(f"model {parameter_count(model) / 1e6:.2f}M params on {device}, vocab {len(tokenizer)}, canvas {canvas_length}, "
          f"{len(held_out)} eval batches, from step {state['step']}")
 
     stop = []
@@ -314,8 +348,9 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
             for group in optimizer.param_groups:
                 group["lr"] = lr
             items, position = batcher.next_batch(canvas_length)
-            batch = collate(items, ids)
-            diffusion, ar = losses(model, batch, tc, generator)
+            batch = to_device(collate(items, ids), device)
+            with autocast(device):
+                diffusion, ar = losses(model, batch, tc, generator)
             loss = diffusion + tc["ar_weight"] * ar
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -364,15 +399,18 @@ def main() -> None:
     parser.add_argument("--eval-only", type=Path, metavar="DIR",
                         help="print the held-out losses of an exported model directory and exit")
     for key in ("time_budget_min", "max_steps", "batch_tokens", "threads", "lr", "warmup_steps", "log_every",
-                "eval_every", "eval_examples", "checkpoint_every", "checkpoint_every_min", "seed", "canvas_draws"):
-        kind = int if isinstance(TRAIN_DEFAULTS[key], int) else float
+                "eval_every", "eval_examples", "checkpoint_every", "checkpoint_every_min", "seed", "canvas_draws",
+                "qk_norm_init", "device"):
+        default = TRAIN_DEFAULTS[key]
+        kind = str if isinstance(default, str) else int if isinstance(default, int) else float
         parser.add_argument("--" + key.replace("_", "-"), type=kind)
     args = parser.parse_args()
 
     if args.eval_only:
-        cfg = run_config(args.config)
+        cfg = run_config(args.config, device=args.device)
         tokenizer = load_tokenizer(args.eval_only / "tokenizer.json")
         model = DiffusionGemmaForBlockDiffusion.from_pretrained(args.eval_only, dtype=torch.float32)
+        model.to(cfg["train"]["device"])
         torch.set_num_threads(cfg["train"]["threads"])
         with torch.no_grad():
             print(json.dumps(evaluate(model, eval_batches(args.valid, tokenizer, cfg), cfg["train"]["eval_t"])))
@@ -382,7 +420,7 @@ def main() -> None:
     if args.resume:
         saved = json.loads((run_dir / "run.json").read_text())
         cfg = {"model": saved["model"], "fim": saved["fim"],
-               "train": {**saved["train"], **{k: v for k, v in overrides.items() if v is not None}}}
+               "train": {**TRAIN_DEFAULTS, **saved["train"], **{k: v for k, v in overrides.items() if v is not None}}}
         tokenizer = wrap_tokenizer(Tokenizer.from_file(str(run_dir / "tokenizer.json")))
         train_path, valid_path = Path(saved["train_path"]), Path(saved["valid_path"])
     else:

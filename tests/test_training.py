@@ -181,3 +181,28 @@ def test_canvas_draws_share_one_encoding(tokenizer, monkeypatch):
     (diffusion + ar).backward()
     assert encodes == [1] and decoded_rows == [6, 6]  # the self-conditioning pass, then the graded one
     assert torch.isfinite(diffusion) and model.lm_head.weight.grad is not None
+
+
+def test_qk_norm_init_sets_the_text_attention_gains_of_a_fresh_run(tmp_path, corpus, tokenizer):
+    def gains(run: str, **overrides) -> dict[str, torch.Tensor]:
+        cfg = tiny_config(max_steps=1, lr=0.0, warmup_steps=1, **overrides)
+        train.train(tmp_path / run, cfg, tokenizer, corpus, echo=lambda *_: None)
+        weights = torch.load(tmp_path / run / "checkpoint.pt", weights_only=False)["model"]
+        return {k: v for k, v in weights.items() if k.endswith(("q_norm.weight", "k_norm.weight"))}
+
+    scaled, default = gains("scaled", qk_norm_init=0.25), gains("default")
+    text = [k for k in scaled if "vision" not in k]
+    assert len(text) == 4 * TINY["num_hidden_layers"]  # q and k, listed under the encoder and the decoder (shared)
+    assert all(torch.all(scaled[k] == 0.25) for k in text)
+    assert all(torch.all(default[k] == 1.0) for k in text)
+    assert all(torch.equal(scaled[k], default[k]) for k in scaled if "vision" in k)  # the unused tower is left alone
+
+
+def test_corpus_reads_the_same_from_xz(tmp_path, corpus):
+    import lzma  # noqa: PLC0415
+
+    from batches import read_corpus  # noqa: PLC0415
+
+    packed = tmp_path / "train.jsonl.xz"
+    packed.write_bytes(lzma.compress(corpus.read_bytes()))
+    assert read_corpus(packed) == read_corpus(corpus) != []
