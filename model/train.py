@@ -58,10 +58,10 @@ from dgemma_lsp.modeling import (  # noqa: E402
 
 CONFIG_PATH = ROOT / "model" / "config.json"
 TRAIN_DEFAULTS = dict(
-    seed=0, threads=2, device="cpu", lr=1e-3, min_lr_ratio=0.1, warmup_steps=100, weight_decay=0.1, betas=[0.9, 0.95],
-    grad_clip=1.0, batch_tokens=4096, max_steps=1_000_000, time_budget_min=None, t_min=0.001,
-    self_cond_prob=0.5, canvas_draws=1, qk_norm_init=None, ar_weight=1.0, prompt_ar_weight=1.0, log_every=10, eval_every=200, eval_examples=64,
-    eval_t=[0.25, 0.5, 0.75, 1.0], checkpoint_every=100, checkpoint_every_min=5.0,
+    seed=0, threads=2, device="cpu", lr=1e-3, min_lr_ratio=0.1, warmup_steps=100, weight_decay=0.1,
+    betas=[0.9, 0.95], grad_clip=1.0, batch_tokens=4096, max_steps=1_000_000, time_budget_min=None, t_min=0.001,
+    self_cond_prob=0.5, canvas_draws=1, qk_norm_init=None, ar_weight=1.0, prompt_ar_weight=1.0, log_every=10,
+    eval_every=200, eval_examples=64, eval_t=[0.25, 0.5, 0.75, 1.0], checkpoint_every=100, checkpoint_every_min=5.0,
 )
 
 
@@ -312,8 +312,8 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
                            tc["seed"], tc["prompt_ar_weight"], state["position"])
     batcher = Batcher(stream, tc["batch_tokens"])
     held_out = eval_batches(valid_path, tokenizer, cfg)
-    echo(f"model {parameter_count(model) / 1e6:.2f}M params on {device}, vocab {len(tokenizer)}, canvas {canvas_length}, "
-         f"{len(held_out)} eval batches, from step {state['step']}")
+    echo(f"model {parameter_count(model) / 1e6:.2f}M params on {device}, vocab {len(tokenizer)}, "
+         f"canvas {canvas_length}, {len(held_out)} eval batches, from step {state['step']}")
 
     stop = []
     previous = {s: signal.signal(s, lambda *_: stop.append(True)) for s in (signal.SIGINT, signal.SIGTERM)}
