@@ -3,6 +3,7 @@ and how many canvases the middle may take."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,21 @@ class Canvas:
     prompt_ids: list[int]
     max_canvases: int
     context: Context
+    healed: str = ""  # document text before the hole that the middle must start with (`trailing_indentation`)
+
+
+def trailing_indentation(prefix: str) -> str:
+    """The spaces and tabs after the prefix's last newline when nothing else follows it, else "".
+
+    A byte-level BPE tokenizer glues a space to the word after it: `    else` is `   ` + ` else`. A prefix cut
+    after the indentation ends in a token the file never holds there (`    `), and the middle then starts with
+    `else`, a token rare anywhere else, so what a small model learned from the same lines as ordinary text does
+    not carry over. A model trained with healed indentation (`model/fim.py`) gets the prompt cut at the newline
+    and writes the line from its start, in the file's own tokens; the canvas's first tokens are pinned to the
+    indentation already typed (`healing_clamps`), which is then cut from the fill.
+    """
+    line = prefix[prefix.rfind("\n") + 1 :]
+    return line if line and not line.strip(" \t") else ""
 
 
 def token_offsets(tokenizer) -> Tokenize:
@@ -154,10 +170,48 @@ def build_canvas(
     prompt_format: PromptFormat,
     budgets: ContextSettings,
     completion: CompletionSettings,
+    heal_indentation: bool = False,
 ) -> Canvas:
-    context = collect_context(text, hole, budgets, token_offsets(prompt_format.tokenizer))
+    """The prompt for `hole`. With `heal_indentation` (a model trained that way), indentation typed before the
+    cursor on its line moves from the prompt to the start of the middle (`trailing_indentation`)."""
+    line_start = text.rfind("\n", 0, hole.start) + 1
+    healed = trailing_indentation(text[line_start : hole.start]) if heal_indentation else ""
+    cut = Hole(hole.kind, hole.start - len(healed), hole.end, hole.indent) if healed else hole
+    context = collect_context(text, cut, budgets, token_offsets(prompt_format.tokenizer))
     max_canvases = completion.line_canvases if hole.kind is FillKind.LINE else completion.block_canvases
     ids = prompt_format.prompt_ids(
         context.prefix, context.suffix, language, encoded=(context.prefix_ids, context.suffix_ids)
     )
-    return Canvas(ids, max_canvases, context)
+    return Canvas(ids, max_canvases, context, healed)
+
+
+@functools.lru_cache(maxsize=32)
+def healing_clamps(healed: str, tokenizer, eos_id: int) -> tuple[dict[int, int | frozenset[int]], int | None, str]:
+    """Clamps that make the middle start with `healed` as the file would tokenize it; the position where the
+    line's code starts and what its token must start with (None where that position is not fixed).
+
+    The tokens of `healed` + a word are pinned but the one that holds the word. Where that token also holds the
+    end of `healed` (`   ` + ` x` for four spaces), its position must start with that end and go on with
+    something that is not whitespace, or end the middle (EOS: an empty fill). Where the word starts a token of
+    its own (`\t` + `x`), the last pinned token may also be one that goes on into a word (`\treturn`), so the
+    code may start one position earlier.
+    """
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    probe = tokenizer(healed + "x", add_special_tokens=False)["input_ids"]
+    pinned, rest = probe[:-1], texts[probe[-1]].removesuffix("x")
+    if not pinned and not rest or "".join(texts[i] for i in pinned) + rest != healed:
+        pinned = tokenizer(healed, add_special_tokens=False)["input_ids"]  # the probe word merged oddly
+        return dict(enumerate(pinned)), None, ""
+
+    def going_on(lead: str) -> frozenset[int]:
+        return frozenset(
+            i for i, t in enumerate(texts) if t.startswith(lead) and len(t) > len(lead) and not t[len(lead)].isspace()
+        )
+
+    clamps: dict[int, int | frozenset[int]] = dict(enumerate(pinned))
+    if rest:
+        clamps[len(pinned)] = going_on(rest) | {eos_id}
+        return clamps, len(pinned), rest
+    last = len(pinned) - 1
+    clamps[last] = going_on(texts[pinned[last]]) | {pinned[last]}
+    return clamps, None, ""

@@ -33,6 +33,9 @@ class LoadedModel:
     prompt_format: PromptFormat
     eos_id: int
     pad_id: int | None
+    # Trained with healed indentation (`canvas.trailing_indentation`): export.py writes `fim_heal_indentation`
+    # into config.json for such a checkpoint; any other model gets prompts cut at the cursor.
+    heals_indentation: bool = False
 
 
 def embedded_dir() -> Path:
@@ -97,7 +100,8 @@ def _finish(name: str, model, tokenizer, settings: Settings) -> LoadedModel:
     if prompt_format.name == "fim":
         configure_generation(model, special_ids(tokenizer))
     log.info("loaded model %s (%s prompts, canvas %d)", name, prompt_format.name, model.config.canvas_length)
-    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id)
+    heals = prompt_format.name == "fim" and bool(getattr(model.config, "fim_heal_indentation", False))
+    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals)
 
 
 def _looks_like_path(name: str) -> bool:

@@ -58,21 +58,25 @@ def hole_need(text: str, hole: Hole, language: str | None) -> Need:
 
 
 @functools.lru_cache(maxsize=8)
-def opening_clamps(need: Need, tokenizer, eos_id: int) -> dict[int, frozenset[int]]:
+def opening_clamps(need: Need, tokenizer, eos_id: int, lead: str = "") -> dict[int, frozenset[int]]:
     """The token ids each of the fill's first positions may hold, for `engine.denoise`'s `clamps`; empty for ANY,
     or where no token fits (the sampler must always have something to choose). Once per need and tokenizer.
 
     A block opener starts with a keyword token, and the next token must not go on with the word (`if` + `res`
     spells `ifres`): it starts with a space or punctuation, or it ends the fill (`else` gets its colon later).
+    `lead` is what the first token must start with before the code (a space, where a healed canvas writes the
+    indentation itself: ` else`).
     """
     if need is Need.ANY:
         return {}
     texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
     special = set(tokenizer.all_special_ids)
-    code = frozenset(i for i, text in enumerate(texts) if text.strip() and i not in special)
+    code = frozenset(
+        i for i, text in enumerate(texts) if text.startswith(lead) and text[len(lead) :].strip() and i not in special
+    )
     if need is Need.STATEMENT:  # code first: not the end of the fill, not whitespace
         return {0: code} if code else {}
-    keywords = frozenset(i for i in code if texts[i] in PYTHON_BLOCK_OPENERS)
+    keywords = frozenset(i for i in code if texts[i][len(lead) :] in PYTHON_BLOCK_OPENERS)
     apart = frozenset(i for i in code if not _is_word(texts[i][0])) | {eos_id}
     return {0: keywords, 1: apart} if keywords else {}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .canvas import build_canvas
+from .canvas import build_canvas, healing_clamps
 from .engine import Draft, PromptCache, denoise
 from .holes import FillKind, Hole
 from .loading import LoadedModel
@@ -67,11 +67,13 @@ class Filler:
         loaded = self.loaded
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        canvas = build_canvas(text, hole, language, loaded.prompt_format, settings.context, settings.completion)
+        canvas = build_canvas(
+            text, hole, language, loaded.prompt_format, settings.context, settings.completion, loaded.heals_indentation
+        )
         timings["canvas"] = time.perf_counter() - started
 
         n = candidates or settings.completion.candidates
-        clamps = self.clamps_for(text, hole, language)
+        clamps = self.clamps_for(text, hole, language, canvas.healed)
         generator = torch.Generator(device=loaded.model.device)
         generator.manual_seed(settings.completion.seed if settings.completion.seed is not None else torch.seed())
         with self._lock:
@@ -96,7 +98,7 @@ class Filler:
         post_started = time.perf_counter()
         fills: list[Fill] = []
         for ids in result.candidates:
-            raw = loaded.prompt_format.extract(self.decode(ids))
+            raw = loaded.prompt_format.extract(self.decode(ids)).removeprefix(canvas.healed)
             fitted = postprocess(raw, text=text, hole=hole, language=language)
             if fitted and all(fitted != f.text for f in fills):
                 fills.append(Fill(fitted, hole.start, hole.end, raw))
@@ -116,12 +118,20 @@ class Filler:
         )
         return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
 
-    def clamps_for(self, text: str, hole: Hole, language: str | None) -> dict[int, frozenset[int]]:
-        """The fill's first tokens narrowed to what the syntax needs there (`needs`). Only where the canvas starts
-        with the middle itself: a chat model's answer may open with a code fence."""
-        if not self.settings.completion.syntax_guided or self.loaded.prompt_format.name != "fim":
-            return {}
-        return opening_clamps(hole_need(text, hole, language), self.loaded.tokenizer, self.loaded.eos_id)
+    def clamps_for(self, text: str, hole: Hole, language: str | None, healed: str = "") -> dict[int, object]:
+        """The middle's first tokens: pinned to the healed indentation (`canvas.healing_clamps`), then narrowed
+        to what the syntax needs there (`needs`). Syntax only where the canvas starts with the middle itself: a
+        chat model's answer may open with a code fence."""
+        loaded = self.loaded
+        clamps, first, lead = healing_clamps(healed, loaded.tokenizer, loaded.eos_id) if healed else ({}, 0, "")
+        if not self.settings.completion.syntax_guided or loaded.prompt_format.name != "fim" or first is None:
+            return clamps
+        needed = opening_clamps(hole_need(text, hole, language), loaded.tokenizer, loaded.eos_id, lead)
+        merged = dict(clamps)
+        for position, allowed in needed.items():
+            narrowed = allowed & clamps[first + position] if first + position in clamps else allowed
+            merged[first + position] = narrowed or clamps.get(first + position, allowed)  # never an empty set
+        return merged
 
     def decode(self, ids: list[int]) -> str:
         """The middle's text, cut before any undecodable byte sequence: byte-level tokens can end a canvas

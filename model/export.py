@@ -78,7 +78,10 @@ def export(run_dir: Path, out_dir: Path, checkpoint: Path | None = None) -> dict
     copy.deepcopy(model).half().save_pretrained(out_dir, safe_serialization=True)
     # Stored as float16, but a plain `from_pretrained(dir)` should still compute in float32 on this CPU.
     config_path = out_dir / "config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "dtype": "float32"}, indent=2) + "\n")
+    config = {**json.loads(config_path.read_text()), "dtype": "float32"}
+    if json.loads((run_dir / "run.json").read_text()).get("fim", {}).get("heal_indentation"):
+        config["fim_heal_indentation"] = True  # how the server must cut prompts for this model (loading.py)
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
     previous = out_dir / "tokenizer.json"
     previous_bytes = previous.read_bytes() if previous.exists() else None
     tokenizer.save_pretrained(out_dir)  # tokenizer.json + tokenizer_config.json

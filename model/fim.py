@@ -24,6 +24,7 @@ import tree_sitter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dgemma_lsp import syntax  # noqa: E402
+from dgemma_lsp.canvas import trailing_indentation  # noqa: E402
 from dgemma_lsp.modeling import EOS, fim_prompt_ids, special_ids  # noqa: E402
 
 KINDS = ("rest_of_line", "line", "block", "function_body", "expression", "random_span")
@@ -81,6 +82,9 @@ class FimSettings:
     prefix_tokens: int = 384
     suffix_tokens: int = 128
     middle_tokens: int = 128  # 4 canvases of 32
+    # Move a hole line's indentation from the end of the prefix to the start of the middle, so the canvas holds
+    # the line as the file tokenizes it (`dgemma_lsp.canvas.trailing_indentation`).
+    heal_indentation: bool = False
 
     @classmethod
     def from_dict(cls, values: dict | None) -> FimSettings:
@@ -346,6 +350,8 @@ def build_example(text: str, span: Span, tokenizer, settings: FimSettings = FimS
     prompts, so no token straddles the cursor.
     """
     span = cap_middle(text, span, tokenizer, settings.middle_tokens)
+    if settings.heal_indentation:
+        span = Span(span.kind, span.start - len(trailing_indentation(text[: span.start])), span.end)
     prefix = tail_within(text[: span.start], tokenizer, settings.prefix_tokens)
     middle = text[span.start:span.end]
     suffix = head_within(text[span.end:], tokenizer, settings.suffix_tokens)

@@ -9,8 +9,10 @@ from dgemma_lsp.canvas import (
     build_canvas,
     collect_context,
     head_within,
+    healing_clamps,
     tail_within,
     token_offsets,
+    trailing_indentation,
 )
 from dgemma_lsp.errors import ModelLoadError
 from dgemma_lsp.holes import FillKind, Hole
@@ -224,3 +226,63 @@ def test_trimmed_offsets_are_not_taken_for_token_boundaries(within, budget):
     text = "".join(f"w{i}" + ("\n" if i % 7 == 6 else " ") for i in range(500))  # "\nw7" is one token, at 1
     part, ids = within(text, budget, trimmed_word_tokenize)
     assert ids == trimmed_word_tokenize(part)[0] and 0 < len(ids) <= budget
+
+
+@pytest.mark.parametrize(
+    ("prefix", "healed"),
+    [("x = 1\n    ", "    "), ("x = 1\n\t\t", "\t\t"), ("    ", "    "), ("x = 1\n    y", ""), ("x = 1\n", ""), ("", "")],
+)
+def test_trailing_indentation_is_a_last_line_of_only_spaces_and_tabs(prefix, healed):
+    assert trailing_indentation(prefix) == healed
+
+
+def test_a_healed_prompt_ends_at_the_newline_and_the_canvas_owns_the_indentation(tokenizer):
+    fim = FimFormat(tokenizer)
+    text = "def f(x):\n    if x:\n        return 1\n    \n        return 0\n"
+    offset = text.index("    \n        return 0") + 4
+    hole = Hole(FillKind.LINE, offset, offset, "    ")
+    args = (text, hole, "python", fim, ContextSettings(), CompletionSettings())
+    healed, plain = build_canvas(*args, heal_indentation=True), build_canvas(*args)
+    assert healed.healed == "    " and plain.healed == ""
+    assert healed.context.prefix == text[: offset - 4] and plain.context.prefix == text[:offset]
+    assert healed.context.suffix == plain.context.suffix
+    # mid-line, nothing to heal
+    mid = Hole(FillKind.LINE, text.index("return 1") + 7, text.index("return 1") + 7, "        ")
+    assert build_canvas(text, mid, "python", fim, ContextSettings(), CompletionSettings(), True).healed == ""
+
+
+@pytest.fixture(scope="module")
+def code_tokenizer_or_skip():
+    from transformers import AutoTokenizer  # noqa: PLC0415
+
+    from dgemma_lsp.loading import embedded_available, embedded_dir  # noqa: PLC0415
+
+    if not embedded_available():
+        pytest.skip("no embedded tokenizer")
+    return AutoTokenizer.from_pretrained(embedded_dir())
+
+
+@pytest.mark.parametrize("healed", ["    ", "            ", " "])
+def test_healed_spaces_are_pinned_then_the_line_starts_in_the_token_holding_the_last_space(
+    code_tokenizer_or_skip, healed
+):
+    code = code_tokenizer_or_skip
+    clamps, first, lead = healing_clamps(healed, code, 1)
+    assert code.decode([clamps[i] for i in range(first)]) + lead == healed
+    allowed = clamps[first]
+    natural = code(healed + "return", add_special_tokens=False)["input_ids"]
+    assert natural[:first] == [clamps[i] for i in range(first)] and natural[first] in allowed and 1 in allowed
+    for token_id in allowed - {1}:
+        text = code.decode([token_id])
+        assert text.startswith(lead) and not text[len(lead)].isspace()
+
+
+def test_a_healed_tab_may_run_into_the_word(code_tokenizer_or_skip):
+    code = code_tokenizer_or_skip
+    clamps, first, _ = healing_clamps("\t\t", code, 1)
+    assert first is None  # the code starts at one of two positions: no syntax clamps
+    tab = code.convert_tokens_to_ids(code.tokenize("\t")[0])
+    assert clamps[0] == tab
+    for word in ("return", "x"):  # `\treturn` is one token, `\tx` two: both are allowed
+        natural = code(f"\t\t{word}", add_special_tokens=False)["input_ids"]
+        assert natural[0] == clamps[0] and natural[1] in clamps[1]

@@ -49,3 +49,20 @@ def test_a_line_above_a_deeper_block_starts_with_a_block_opener(filler):
         compile(text[:offset] + fill.text + text[offset:], "<fill>", "exec")
     unguided = Filler(filler.loaded, parse_settings({"completion": {"syntaxGuided": False}}))
     assert unguided.clamps_for(text, hole, "python") == {}
+
+
+def test_a_healed_fill_writes_its_line_from_the_indentation_and_returns_the_rest(filler):
+    import dataclasses  # noqa: PLC0415
+
+    healing = Filler(dataclasses.replace(filler.loaded, heals_indentation=True), filler.settings)
+    text = "def count_positive(xs):\n    n = 0\n    \n        n += 1\n    return n\n"
+    offset = text.index("    \n") + 4
+    hole = Hole(FillKind.LINE, offset, offset, "    ")
+    clamps = healing.clamps_for(text, hole, "python", "    ")
+    decode = filler.loaded.tokenizer.decode
+    assert decode([clamps[0]]) == "   "  # the indentation, pinned as the file tokenizes it
+    assert {decode([i]) for i in clamps[1]} >= {" if", " for", " while", " else"}  # then an opener, healed
+    outcome = healing.fill(text, hole, "python", candidates=3)
+    for fill in outcome.fills:
+        assert fill.raw.startswith(tuple(PYTHON_BLOCK_OPENERS))  # the typed indentation is not repeated
+        compile(text[:offset] + fill.text + text[offset:], "<fill>", "exec")
