@@ -212,3 +212,21 @@ def test_mix_from_config_selects_one_kind(tokenizer):
     settings = fim.FimSettings.from_dict({"mix": {"expression": 1.0}, "empty_rate": 0.0})
     rng = random.Random(0)
     assert {fim.sample_span(SOURCES["go"], "go", rng, settings).kind for _ in range(20)} == {"expression"}
+
+
+@pytest.mark.parametrize("kind", ["line", "block", "function_body", "rest_of_line"])
+def test_healed_indentation_moves_from_the_prefix_to_the_middle(kind, tokenizer):
+    import dataclasses  # noqa: PLC0415
+
+    text = SOURCES["python"]
+    healing = dataclasses.replace(BIG, heal_indentation=True)
+    for seed in range(5):
+        span = fim.span_of_kind(text, "python", kind, random.Random(seed))
+        plain, healed = fim.build_example(text, span, tokenizer, BIG), fim.build_example(text, span, tokenizer, healing)
+        assert healed.prefix + healed.middle + healed.suffix == text and healed.suffix == plain.suffix
+        indentation = plain.prefix[plain.prefix.rfind("\n") + 1 :]
+        if indentation.strip(" \t") or not indentation:  # mid-line: nothing to heal
+            assert healed == plain
+        else:
+            assert healed.prefix.endswith("\n") and healed.middle == indentation + plain.middle
+            assert tokenizer.decode(healed.response[:-1]) == healed.middle

@@ -206,3 +206,18 @@ def test_corpus_reads_the_same_from_xz(tmp_path, corpus):
     packed = tmp_path / "train.jsonl.xz"
     packed.write_bytes(lzma.compress(corpus.read_bytes()))
     assert read_corpus(packed) == read_corpus(corpus) != []
+
+
+def test_a_healed_run_exports_a_checkpoint_the_server_heals_for(tmp_path, corpus, tokenizer):
+    import export  # noqa: PLC0415
+
+    from dgemma_lsp.loading import load  # noqa: PLC0415
+    from dgemma_lsp.settings import parse_settings  # noqa: PLC0415
+
+    cfg = tiny_config(max_steps=1)
+    for name, heal in (("plain", False), ("healed", True)):
+        run_cfg = {**cfg, "fim": {**cfg["fim"], "heal_indentation": heal}}
+        train.train(tmp_path / name, run_cfg, tokenizer, corpus, echo=lambda *_: None)
+        export.export(tmp_path / name, tmp_path / f"{name}-out")
+        loaded = load(parse_settings({"model": str(tmp_path / f"{name}-out")}))
+        assert loaded.heals_indentation is heal
