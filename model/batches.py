@@ -139,3 +139,66 @@ def collate(items: list[Item], ids: dict) -> dict[str, torch.Tensor]:
         decoder_attention_mask=F.pad(attention_mask, (0, canvas_length), value=1),  # [B, T + C]
         decoder_position_ids=lengths[:, None] + torch.arange(canvas_length)[None, :],  # [B, C]
     )
+
+
+class BatchSource:
+    """Collated batches and the data position to resume from, in-process or from `workers` DataLoader processes.
+
+    In-process (workers = 0) the position is the stream's (epoch, file, hole). With workers, each one packs its
+    own slice of the files (every `workers`-th, own seed) and the DataLoader takes their batches in turn, so the
+    order is still a function of the seed; the position is then one stream position per slice and the slice
+    whose batch comes next (a resumed DataLoader starts its turns there). A GPU eats
+    batches faster than one core makes them (~100k tokens/s here); on a CPU the model is the bottleneck.
+    """
+
+    def __init__(self, records, tokenizer, canvas_length: int, settings: fim.FimSettings, seed, prompt_weight: float,
+                 batch_tokens: int, workers: int = 0, position=None):
+        self.workers, self.canvas_length = workers, canvas_length
+        if workers == 0:
+            start = tuple(position) if position else (0, 0, 0)
+            if isinstance(position, dict) or len(start) != 3:
+                raise ValueError("this run's data position was saved with data workers: resume with the same count")
+            stream = ExampleStream(records, tokenizer, canvas_length, settings, seed, prompt_weight, start)
+            self.batcher, self.ids, self.position = Batcher(stream, batch_tokens), special_ids(tokenizer), start
+            return
+        position = position or {"next": 0, "slices": [[0, 0, 0] for _ in range(workers)]}
+        if not isinstance(position, dict) or len(position["slices"]) != workers:
+            raise ValueError(f"this run's data position does not fit {workers} data workers: resume with the same count")
+        self.positions, self.next = [list(p) for p in position["slices"]], position["next"]
+        shards = _Shards(records, tokenizer, canvas_length, settings, seed, prompt_weight, batch_tokens,
+                         self.positions, self.next)
+        loader = torch.utils.data.DataLoader(shards, batch_size=None, num_workers=workers, prefetch_factor=4,
+                                             persistent_workers=True)
+        self.loader = iter(loader)
+
+    def next_batch(self) -> tuple[dict[str, torch.Tensor], list]:
+        """A collated batch and the position after it."""
+        if self.workers == 0:
+            items, position = self.batcher.next_batch(self.canvas_length)
+            return collate(items, self.ids), list(position)
+        part, position, batch = next(self.loader)
+        self.positions[part], self.next = list(position), (part + 1) % self.workers
+        return batch, {"next": self.next, "slices": [list(p) for p in self.positions]}
+
+
+class _Shards(torch.utils.data.IterableDataset):
+    """One DataLoader worker's batches: a slice of every n-th file, its own seed, from its saved position. Worker 0
+    takes the slice whose turn is next."""
+
+    def __init__(self, records, tokenizer, canvas_length, settings, seed, prompt_weight, batch_tokens, positions,
+                 first: int):
+        super().__init__()
+        self.args = (tokenizer, canvas_length, settings, seed, prompt_weight)
+        self.records, self.batch_tokens, self.positions, self.first = records, batch_tokens, positions, first
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        w, n = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+        part = (w + self.first) % n
+        tokenizer, canvas_length, settings, seed, prompt_weight = self.args
+        stream = ExampleStream(self.records[part::n], tokenizer, canvas_length, settings, f"{seed}:{part}/{n}",
+                               prompt_weight, tuple(self.positions[part]))
+        batcher, ids = Batcher(stream, self.batch_tokens), special_ids(tokenizer)
+        while True:
+            items, position = batcher.next_batch(canvas_length)
+            yield part, list(position), collate(items, ids)

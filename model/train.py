@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "model"))
 import fim  # noqa: E402
-from batches import Batcher, ExampleStream, collate, read_corpus  # noqa: E402
+from batches import BatchSource, ExampleStream, collate, read_corpus  # noqa: E402
 
 from dgemma_lsp.modeling import (  # noqa: E402
     SmallConfig,
@@ -60,7 +60,7 @@ CONFIG_PATH = ROOT / "model" / "config.json"
 TRAIN_DEFAULTS = dict(
     seed=0, threads=2, device="cpu", lr=1e-3, min_lr_ratio=0.1, warmup_steps=100, weight_decay=0.1,
     betas=[0.9, 0.95], grad_clip=1.0, batch_tokens=4096, max_steps=1_000_000, time_budget_min=None, t_min=0.001,
-    self_cond_prob=0.5, canvas_draws=1, qk_norm_init=None, ar_weight=1.0, prompt_ar_weight=1.0, log_every=10,
+    self_cond_prob=0.5, canvas_draws=1, qk_norm_init=None, data_workers=0, ar_weight=1.0, prompt_ar_weight=1.0, log_every=10,
     eval_every=200, eval_examples=64, eval_t=[0.25, 0.5, 0.75, 1.0], checkpoint_every=100, checkpoint_every_min=5.0,
 )
 
@@ -308,9 +308,9 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
     tokenizer.backend_tokenizer.save(str(run_dir / "tokenizer.json"))
 
     canvas_length = cfg["model"]["canvas_length"]
-    stream = ExampleStream(read_corpus(train_path), tokenizer, canvas_length, fim.FimSettings.from_dict(cfg["fim"]),
-                           tc["seed"], tc["prompt_ar_weight"], state["position"])
-    batcher = Batcher(stream, tc["batch_tokens"])
+    batches = BatchSource(read_corpus(train_path), tokenizer, canvas_length, fim.FimSettings.from_dict(cfg["fim"]),
+                          tc["seed"], tc["prompt_ar_weight"], tc["batch_tokens"], tc["data_workers"],
+                          state["position"] if resume else None)
     held_out = eval_batches(valid_path, tokenizer, cfg)
     echo(f"model {parameter_count(model) / 1e6:.2f}M params on {device}, vocab {len(tokenizer)}, "
          f"canvas {canvas_length}, {len(held_out)} eval batches, from step {state['step']}")
@@ -347,8 +347,8 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
             lr = lr_at(step, progress, tc)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            items, position = batcher.next_batch(canvas_length)
-            batch = to_device(collate(items, ids), device)
+            batch, position = batches.next_batch()
+            batch = to_device(batch, device)
             with autocast(device):
                 diffusion, ar = losses(model, batch, tc, generator)
             loss = diffusion + tc["ar_weight"] * ar
@@ -358,7 +358,7 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
             optimizer.step()
 
             tokens = int(batch["attention_mask"].sum()) + batch["canvas"].numel()
-            state.update(step=step + 1, tokens=state["tokens"] + tokens, position=list(position))
+            state.update(step=step + 1, tokens=state["tokens"] + tokens, position=position)
             for key, value in (("loss", loss), ("diffusion", diffusion), ("ar", ar), ("grad_norm", grad_norm)):
                 window[key] += value.item()
             window["n"] += 1
@@ -400,7 +400,7 @@ def main() -> None:
                         help="print the held-out losses of an exported model directory and exit")
     for key in ("time_budget_min", "max_steps", "batch_tokens", "threads", "lr", "warmup_steps", "log_every",
                 "eval_every", "eval_examples", "checkpoint_every", "checkpoint_every_min", "seed", "canvas_draws",
-                "qk_norm_init", "device"):
+                "qk_norm_init", "device", "data_workers"):
         default = TRAIN_DEFAULTS[key]
         kind = str if isinstance(default, str) else int if isinstance(default, int) else float
         parser.add_argument("--" + key.replace("_", "-"), type=kind)

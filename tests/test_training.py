@@ -221,3 +221,20 @@ def test_a_healed_run_exports_a_checkpoint_the_server_heals_for(tmp_path, corpus
         export.export(tmp_path / name, tmp_path / f"{name}-out")
         loaded = load(parse_settings({"model": str(tmp_path / f"{name}-out")}))
         assert loaded.heals_indentation is heal
+
+
+def test_data_workers_are_seeded_and_resume_exactly(tmp_path, corpus, tokenizer):
+    cfg = tiny_config(max_steps=6, data_workers=2)
+    train.train(tmp_path / "a", cfg, tokenizer, corpus, echo=lambda *_: None)
+    train.train(tmp_path / "b", cfg, tokenizer, corpus, stop_at_step=3, echo=lambda *_: None)
+    state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["state"]
+    assert len(state["position"]["slices"]) == 2  # one stream position per worker
+    train.train(tmp_path / "b", cfg, tokenizer, corpus, resume=True, echo=lambda *_: None)
+    straight, resumed = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    assert len(straight) == 6 and resumed == pytest.approx(straight, abs=1e-6)
+    single = tiny_config(max_steps=6)
+    train.train(tmp_path / "c", single, tokenizer, corpus, echo=lambda *_: None)
+    assert _losses(tmp_path / "c") != pytest.approx(straight, abs=1e-6)  # the workers' own slices and seeds
+    with pytest.raises(ValueError, match="same count"):
+        train.train(tmp_path / "b", {**cfg, "train": {**cfg["train"], "data_workers": 0}}, tokenizer, corpus,
+                    resume=True, echo=lambda *_: None)
