@@ -411,6 +411,8 @@ def main() -> None:
         tokenizer = load_tokenizer(args.eval_only / "tokenizer.json")
         model = DiffusionGemmaForBlockDiffusion.from_pretrained(args.eval_only, dtype=torch.float32)
         model.to(cfg["train"]["device"])
+        # Held-out examples cut the way this checkpoint was trained, whatever the recipe says now.
+        cfg["fim"]["heal_indentation"] = bool(getattr(model.config, "fim_heal_indentation", False))
         torch.set_num_threads(cfg["train"]["threads"])
         with torch.no_grad():
             print(json.dumps(evaluate(model, eval_batches(args.valid, tokenizer, cfg), cfg["train"]["eval_t"])))
