@@ -2,7 +2,7 @@
 # On a lent GPU machine (the `device` tool), after `bash model/device_pack.sh` here:
 #   run(command="bash model/device_train.sh 8", carry=[".device"], timeout_s=600)
 # Trains from the shipped weights for the given minutes, then exports fp16 safetensors (~14 MB, under the 16 MB a
-# returned file may be) and the loss log into $OUT. Settings after the minutes go to train.py as they are.
+# returned file may be) and the loss log into $OUT. Flags after the minutes go to train.py and win over these.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-8}; shift || true
@@ -19,6 +19,6 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, 'trans
 python3 model/train.py --run device --device "$device" --init-from dgemma_lsp/embedded \
     --train .device/train.jsonl.xz --valid .device/valid.jsonl.xz --time-budget-min "$minutes" \
     --data-workers "${WORKERS:-12}" --batch-tokens "${BATCH_TOKENS:-65536}" --threads 4 --log-every 20 \
-    --eval-every 200 --checkpoint-every 1000 --checkpoint-every-min 3 "$@" | tail -n 40
+    --eval-every 200 --checkpoint-every 1000 --checkpoint-every-min 3 --canvas-draws 4 "$@" | tail -n 40
 python3 model/export.py model/runs/device "$out/model" | tail -n 5
 cp model/runs/device/log.jsonl "$out/log.jsonl"
