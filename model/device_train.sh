@@ -19,6 +19,6 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, 'trans
 python3 model/train.py --run device --device "$device" --init-from dgemma_lsp/embedded \
     --train .device/train.jsonl.xz --valid .device/valid.jsonl.xz --time-budget-min "$minutes" \
     --data-workers "${WORKERS:-12}" --batch-tokens "${BATCH_TOKENS:-65536}" --threads 4 --log-every 20 \
-    --eval-every 200 --checkpoint-every 1000 --checkpoint-every-min 3 --canvas-draws 4 "$@" | tail -n 40
+    --eval-every 200 --checkpoint-every 1000 --checkpoint-every-min 3 --canvas-draws 4 --heal-indentation "$@" | tail -n 40
 python3 model/export.py model/runs/device "$out/model" | tail -n 5
 cp model/runs/device/log.jsonl "$out/log.jsonl"

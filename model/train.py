@@ -60,8 +60,9 @@ CONFIG_PATH = ROOT / "model" / "config.json"
 TRAIN_DEFAULTS = dict(
     seed=0, threads=2, device="cpu", lr=1e-3, min_lr_ratio=0.1, warmup_steps=100, weight_decay=0.1,
     betas=[0.9, 0.95], grad_clip=1.0, batch_tokens=4096, max_steps=1_000_000, time_budget_min=None, t_min=0.001,
-    self_cond_prob=0.5, canvas_draws=1, qk_norm_init=None, data_workers=0, ar_weight=1.0, prompt_ar_weight=1.0, log_every=10,
-    eval_every=200, eval_examples=64, eval_t=[0.25, 0.5, 0.75, 1.0], checkpoint_every=100, checkpoint_every_min=5.0,
+    self_cond_prob=0.5, canvas_draws=1, qk_norm_init=None, data_workers=0, ar_weight=1.0, prompt_ar_weight=1.0,
+    log_every=10, eval_every=200, eval_examples=64, eval_t=[0.25, 0.5, 0.75, 1.0], checkpoint_every=100,
+    checkpoint_every_min=5.0,
 )
 
 
@@ -396,6 +397,9 @@ def main() -> None:
     parser.add_argument("--valid", type=Path, default=ROOT / "model" / "work" / "corpus" / "valid.jsonl")
     parser.add_argument("--stop-at-step", type=int, help="stop early without changing the lr schedule")
     parser.add_argument("--init-from", type=Path, help="start from an exported model directory (same config)")
+    parser.add_argument("--heal-indentation", action="store_true",
+                        help="cut hole lines' indentation into the middle (fim.heal_indentation); "
+                             "a resumed run keeps the format it began with")
     parser.add_argument("--eval-only", type=Path, metavar="DIR",
                         help="print the held-out losses of an exported model directory and exit")
     for key in ("time_budget_min", "max_steps", "batch_tokens", "threads", "lr", "warmup_steps", "log_every",
@@ -427,6 +431,8 @@ def main() -> None:
         train_path, valid_path = Path(saved["train_path"]), Path(saved["valid_path"])
     else:
         cfg = run_config(args.config, **overrides)
+        if args.heal_indentation:
+            cfg["fim"]["heal_indentation"] = True
         tokenizer = load_tokenizer(None if args.byte_tokenizer else args.tokenizer)
         train_path, valid_path = args.train, args.valid
     train(run_dir, cfg, tokenizer, train_path, valid_path, resume=args.resume, stop_at_step=args.stop_at_step,

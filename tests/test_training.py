@@ -238,3 +238,11 @@ def test_data_workers_are_seeded_and_resume_exactly(tmp_path, corpus, tokenizer)
     with pytest.raises(ValueError, match="same count"):
         train.train(tmp_path / "b", {**cfg, "train": {**cfg["train"], "data_workers": 0}}, tokenizer, corpus,
                     resume=True, echo=lambda *_: None)
+
+
+@pytest.mark.parametrize("script", ["device_pack.sh", "device_train.sh"])
+def test_device_scripts_parse(script):
+    import subprocess  # noqa: PLC0415
+
+    path = Path(__file__).resolve().parents[1] / "model" / script
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
