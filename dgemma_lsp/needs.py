@@ -71,12 +71,11 @@ def opening_clamps(need: Need, tokenizer, eos_id: int, lead: str = "") -> dict[i
         return {}
     texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
     special = set(tokenizer.all_special_ids)
-    code = frozenset(
-        i for i, text in enumerate(texts) if text.startswith(lead) and text[len(lead) :].strip() and i not in special
-    )
+    code = frozenset(i for i, text in enumerate(texts) if text.strip() and i not in special)
+    first = frozenset(i for i in code if texts[i].startswith(lead) and texts[i][len(lead) :].strip())
     if need is Need.STATEMENT:  # code first: not the end of the fill, not whitespace
-        return {0: code} if code else {}
-    keywords = frozenset(i for i in code if texts[i][len(lead) :] in PYTHON_BLOCK_OPENERS)
+        return {0: first} if first else {}
+    keywords = frozenset(i for i in first if texts[i][len(lead) :] in PYTHON_BLOCK_OPENERS)
     apart = frozenset(i for i in code if not _is_word(texts[i][0])) | {eos_id}
     return {0: keywords, 1: apart} if keywords else {}
 

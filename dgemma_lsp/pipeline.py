@@ -118,7 +118,9 @@ class Filler:
         )
         return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
 
-    def clamps_for(self, text: str, hole: Hole, language: str | None, healed: str = "") -> dict[int, object]:
+    def clamps_for(
+        self, text: str, hole: Hole, language: str | None, healed: str = ""
+    ) -> dict[int, int | frozenset[int]]:
         """The middle's first tokens: pinned to the healed indentation (`canvas.healing_clamps`), then narrowed
         to what the syntax needs there (`needs`). Syntax only where the canvas starts with the middle itself: a
         chat model's answer may open with a code fence."""

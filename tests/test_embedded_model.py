@@ -62,6 +62,7 @@ def test_a_healed_fill_writes_its_line_from_the_indentation_and_returns_the_rest
     decode = filler.loaded.tokenizer.decode
     assert decode([clamps[0]]) == "   "  # the indentation, pinned as the file tokenizes it
     assert {decode([i]) for i in clamps[1]} >= {" if", " for", " while", " else"}  # then an opener, healed
+    assert {decode([i]) for i in clamps[2]} >= {":", " (", "("}  # and what may follow a keyword
     outcome = healing.fill(text, hole, "python", candidates=3)
     for fill in outcome.fills:
         assert fill.raw.startswith(tuple(PYTHON_BLOCK_OPENERS))  # the typed indentation is not repeated
