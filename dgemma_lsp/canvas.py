@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .holes import FillKind, Hole
+from .modeling import token_texts
 from .prompts import PromptFormat
 from .settings import CompletionSettings, ContextSettings
 
@@ -196,7 +197,7 @@ def healing_clamps(healed: str, tokenizer, eos_id: int) -> tuple[dict[int, int |
     its own (`\t` + `x`), the last pinned token may also be one that goes on into a word (`\treturn`), so the
     code may start one position earlier.
     """
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    texts = token_texts(tokenizer)
     probe = tokenizer(healed + "x", add_special_tokens=False)["input_ids"]
     pinned, rest = probe[:-1], texts[probe[-1]].removesuffix("x")
     if not pinned and not rest or "".join(texts[i] for i in pinned) + rest != healed:

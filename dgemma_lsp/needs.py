@@ -18,6 +18,7 @@ import enum
 import functools
 
 from .holes import FillKind, Hole
+from .modeling import token_texts
 from .postprocess import PYTHON_BLOCK_OPENERS, stand_in, window_around
 from .syntax import python_compiles
 
@@ -69,7 +70,7 @@ def opening_clamps(need: Need, tokenizer, eos_id: int, lead: str = "") -> dict[i
     """
     if need is Need.ANY:
         return {}
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
+    texts = token_texts(tokenizer)
     special = set(tokenizer.all_special_ids)
     code = frozenset(i for i, text in enumerate(texts) if text.strip() and i not in special)
     first = frozenset(i for i in code if texts[i].startswith(lead) and texts[i][len(lead) :].strip())

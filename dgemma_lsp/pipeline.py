@@ -131,8 +131,8 @@ class Filler:
         needed = opening_clamps(hole_need(text, hole, language), loaded.tokenizer, loaded.eos_id, lead)
         merged = dict(clamps)
         for position, allowed in needed.items():
-            narrowed = allowed & clamps[first + position] if first + position in clamps else allowed
-            merged[first + position] = narrowed or clamps.get(first + position, allowed)  # never an empty set
+            healing = clamps.get(first + position)  # a set where healing narrows this position too, else None
+            merged[first + position] = (allowed & healing or healing) if healing else allowed  # never an empty set
         return merged
 
     def decode(self, ids: list[int]) -> str:

@@ -159,7 +159,7 @@ class BatchSource:
             if isinstance(position, dict) or len(start) != 3:
                 raise ValueError("this run's data position was saved with data workers: resume with the same count")
             stream = ExampleStream(records, tokenizer, canvas_length, settings, seed, prompt_weight, start)
-            self.batcher, self.ids, self.position = Batcher(stream, batch_tokens), special_ids(tokenizer), start
+            self.batcher, self.ids = Batcher(stream, batch_tokens), special_ids(tokenizer)
             return
         position = position or {"next": 0, "slices": [[0, 0, 0] for _ in range(workers)]}
         if not isinstance(position, dict) or len(position["slices"]) != workers:

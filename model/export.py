@@ -44,14 +44,14 @@ FP16_MAX_ATOL = 1.0
 
 
 def load_run(run_dir: Path, checkpoint: Path | None = None):
-    """The trained float32 model and its tokenizer."""
+    """The trained float32 model, its tokenizer, its training state and the run's config."""
     cfg = json.loads((run_dir / "run.json").read_text())
     tokenizer = wrap_tokenizer(Tokenizer.from_file(str(run_dir / "tokenizer.json")))
     model = build_model(cfg, tokenizer)
     state = torch.load(checkpoint or run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"])
     configure_generation(model, special_ids(tokenizer))
-    return model.eval(), tokenizer, state.get("state", {})
+    return model.eval(), tokenizer, state.get("state", {}), cfg
 
 
 def same_tokenizer(a: bytes, b: bytes) -> bool:
@@ -73,13 +73,13 @@ def probe_logits(model: DiffusionGemmaForBlockDiffusion, prompt: torch.Tensor, c
 
 
 def export(run_dir: Path, out_dir: Path, checkpoint: Path | None = None) -> dict:
-    model, tokenizer, state = load_run(run_dir, checkpoint)
+    model, tokenizer, state, cfg = load_run(run_dir, checkpoint)
     out_dir.mkdir(parents=True, exist_ok=True)
     copy.deepcopy(model).half().save_pretrained(out_dir, safe_serialization=True)
     # Stored as float16, but a plain `from_pretrained(dir)` should still compute in float32 on this CPU.
     config_path = out_dir / "config.json"
     config = {**json.loads(config_path.read_text()), "dtype": "float32"}
-    if json.loads((run_dir / "run.json").read_text()).get("fim", {}).get("heal_indentation"):
+    if cfg.get("fim", {}).get("heal_indentation"):
         config["fim_heal_indentation"] = True  # how the server must cut prompts for this model (loading.py)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     previous = out_dir / "tokenizer.json"
