@@ -11,6 +11,7 @@ import lzma
 import math
 import random
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +48,13 @@ def make_item(example: fim.FimExample, canvas_length: int, rng: random.Random, i
     return Item(encoder_ids, targets, weights, n, filled[k * canvas_length:(k + 1) * canvas_length])
 
 
-def read_corpus(path: Path) -> list[tuple[str, str]]:
+def read_corpus(path: Path, languages: Collection[str] | None = None) -> list[tuple[str, str]]:
     """(language, text) of each file of a corpus jsonl (or .jsonl.xz: 31 MB instead of 214, so the corpus fits
-    what travels to a lent GPU machine), in file order."""
+    what travels to a lent GPU machine), in file order; only the given languages when `languages` is set."""
     opener = lzma.open if str(path).endswith(".xz") else open
     with opener(path, "rt", encoding="utf-8") as f:
-        return [(r["language"], r["text"]) for r in map(json.loads, f) if r.get("text")]
+        records = [(r["language"], r["text"]) for r in map(json.loads, f) if r.get("text")]
+    return [r for r in records if r[0] in languages] if languages else records
 
 
 class ExampleStream:

@@ -62,7 +62,7 @@ TRAIN_DEFAULTS = dict(
     betas=[0.9, 0.95], grad_clip=1.0, batch_tokens=4096, max_steps=1_000_000, time_budget_min=None, t_min=0.001,
     self_cond_prob=0.5, canvas_draws=1, qk_norm_init=None, data_workers=0, ar_weight=1.0, prompt_ar_weight=1.0,
     log_every=10, eval_every=200, eval_examples=64, eval_t=[0.25, 0.5, 0.75, 1.0], checkpoint_every=100,
-    checkpoint_every_min=5.0,
+    checkpoint_every_min=5.0, languages=None,
 )
 
 
@@ -139,13 +139,33 @@ def losses(model, batch, cfg: dict, generator: torch.Generator) -> tuple[torch.T
     return diffusion, ar_sum / ar_weight
 
 
+def left_to_right_cut(canvas: torch.Tensor, eos_id: int, vocab_size: int, generator: torch.Generator
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A canvas as a one-token-at-a-time sampler sees it: per row a cut k drawn uniformly from 0 to the first EOS
+    (the whole canvas in a row without one), the tokens before k clean, from k on uniform noise. Returns the noisy
+    canvas [B, C] and k [B]."""
+    rows, length = canvas.shape
+    is_eos = canvas == eos_id
+    first_eos = torch.where(is_eos.any(-1), is_eos.int().argmax(-1), torch.full((rows,), length - 1))  # [B]
+    cut = (torch.rand(rows, generator=generator) * (first_eos.cpu() + 1)).long().to(canvas.device)  # [B]
+    noise = torch.randint(0, vocab_size, canvas.shape, generator=generator).to(canvas.device)
+    clean = torch.arange(length, device=canvas.device)[None, :] < cut[:, None]
+    return torch.where(clean, canvas, noise), cut
+
+
 @torch.no_grad()
 def evaluate(model, batches: list[dict], eval_t: list[float]) -> dict[str, float]:
-    """Diffusion loss at fixed t (no self-conditioning, fixed noise) and AR loss (all / middle tokens only)."""
+    """Diffusion loss at fixed t (no self-conditioning, fixed noise), AR loss (all / middle tokens only), and
+    `decoder_next`: the decoder's CE at the first noised position of a left-to-right cut (`left_to_right_cut`), the
+    next-token loss of a sampler committing one token at a time; beside `ar_middle` it shows how much of what the
+    encoder knows the denoiser reads from the canvas it has so far (its own generator: the others' noise is
+    unchanged)."""
     model.eval()
     generator = torch.Generator().manual_seed(1234)
+    cut_generator = torch.Generator().manual_seed(4321)
     vocab_size = model.config.text_config.vocab_size
-    sums = {f"diffusion@{t}": 0.0 for t in eval_t} | {"ar": 0.0, "ar_middle": 0.0}
+    eos_id = model.config.text_config.eos_token_id
+    sums = {f"diffusion@{t}": 0.0 for t in eval_t} | {"ar": 0.0, "ar_middle": 0.0, "decoder_next": 0.0}
     counts = dict.fromkeys(sums, 0.0)
     for batch in batches:
         with autocast(model.device):
@@ -162,6 +182,12 @@ def evaluate(model, batches: list[dict], eval_t: list[float]) -> dict[str, float
                 sums[f"diffusion@{t}"] += F.cross_entropy(logits.flatten(0, 1).float(), batch["canvas"].flatten(),
                                                           reduction="sum").item()
                 counts[f"diffusion@{t}"] += batch["canvas"].numel()
+            noisy, cut = left_to_right_cut(batch["canvas"], eos_id, vocab_size, cut_generator)
+            logits = decode(model, cache, batch, noisy)
+            rows = torch.arange(len(cut), device=cut.device)
+            sums["decoder_next"] += F.cross_entropy(logits[rows, cut].float(), batch["canvas"][rows, cut],
+                                                    reduction="sum").item()
+            counts["decoder_next"] += len(cut)
     model.train()
     return {k: round(sums[k] / max(counts[k], 1e-9), 4) for k in sums}
 
@@ -309,7 +335,7 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
     tokenizer.backend_tokenizer.save(str(run_dir / "tokenizer.json"))
 
     canvas_length = cfg["model"]["canvas_length"]
-    batches = BatchSource(read_corpus(train_path), tokenizer, canvas_length, fim.FimSettings.from_dict(cfg["fim"]),
+    batches = BatchSource(read_corpus(train_path, tc["languages"]), tokenizer, canvas_length, fim.FimSettings.from_dict(cfg["fim"]),
                           tc["seed"], tc["prompt_ar_weight"], tc["batch_tokens"], tc["data_workers"],
                           state["position"] if resume else None)
     held_out = eval_batches(valid_path, tokenizer, cfg)
@@ -404,10 +430,12 @@ def main() -> None:
                         help="print the held-out losses of an exported model directory and exit")
     for key in ("time_budget_min", "max_steps", "batch_tokens", "threads", "lr", "warmup_steps", "log_every",
                 "eval_every", "eval_examples", "checkpoint_every", "checkpoint_every_min", "seed", "canvas_draws",
-                "qk_norm_init", "device", "data_workers"):
+                "qk_norm_init", "device", "data_workers", "ar_weight", "prompt_ar_weight"):
         default = TRAIN_DEFAULTS[key]
         kind = str if isinstance(default, str) else int if isinstance(default, int) else float
         parser.add_argument("--" + key.replace("_", "-"), type=kind)
+    parser.add_argument("--languages", type=lambda value: [v.strip() for v in value.split(",") if v.strip()],
+                        help="train on these corpus languages only (comma-separated; held-out loss keeps them all)")
     args = parser.parse_args()
 
     if args.eval_only:

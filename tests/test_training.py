@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
 from pathlib import Path
@@ -246,3 +247,37 @@ def test_device_scripts_parse(script):
 
     path = Path(__file__).resolve().parents[1] / "model" / script
     assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+
+
+def test_left_to_right_cut_keeps_a_clean_prefix_up_to_the_first_eos():
+    eos = 1
+    canvas = torch.tensor([[5, 6, 7, eos, eos, eos], [5, 6, 7, 8, 9, 10]])
+    generator = torch.Generator().manual_seed(0)
+    cuts = set()
+    for _ in range(200):
+        noisy, cut = train.left_to_right_cut(canvas, eos, 1000, generator)
+        for row in range(2):
+            k = int(cut[row])
+            assert torch.equal(noisy[row, :k], canvas[row, :k])
+            cuts.add((row, k))
+    assert {k for row, k in cuts if row == 0} == {0, 1, 2, 3}  # never past the first EOS
+    assert {k for row, k in cuts if row == 1} == set(range(6))
+
+
+def test_evaluate_reports_the_decoders_next_token_loss(corpus, tokenizer):
+    cfg = tiny_config(eval_examples=4)
+    model = train.build_model(cfg, tokenizer)
+    result = train.evaluate(model, train.eval_batches(corpus, tokenizer, cfg), [0.5])
+    assert set(result) == {"diffusion@0.5", "ar", "ar_middle", "decoder_next"}
+    assert 0 < result["decoder_next"] < 2 * math.log(model.config.text_config.vocab_size)
+
+
+def test_a_run_can_train_on_some_languages_only(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    rows = [{"language": "python", "text": "x = 1\n"}, {"language": "go", "text": "package a\n"},
+            {"language": "rust", "text": ""}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from batches import read_corpus
+
+    assert read_corpus(path) == [("python", "x = 1\n"), ("go", "package a\n")]
+    assert read_corpus(path, ["python"]) == [("python", "x = 1\n")]
