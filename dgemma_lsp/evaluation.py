@@ -21,7 +21,9 @@ upstream's `prompt + canonical_solution + suffix`.
 Methods: `model` (the Filler, one candidate, fixed seed), `empty` (middle ""), `previous-line` (the prompt's last
 non-blank line again, verbatim), `canonical` (the reference middle: every task must pass; it checks reconstruction
 and execution), `oracle` (the reference middle fed through the pipeline's post-processing as if the model had
-written it: the ceiling that hole choice and post-processing leave a perfect model).
+written it: the ceiling that hole choice and post-processing leave a perfect model), `encoder-greedy` (the same
+weights decoded one token at a time by their encoder, greedy, then the same post-processing: not a way the server
+fills, a measure of what the weights know beside what the denoiser makes of it).
 
 Metrics: pass@1 (`program + "\\n" + test + "\\n" + f"check({entry_point})"` runs to the end in its own
 `python -I` process, in a temp dir, 3 s timeout, memory capped; a sentinel printed after `check` must appear, so a
@@ -62,7 +64,7 @@ BENCHMARKS = {  # name: (file, the hole's kind, whether the middle is whole line
     "random-span": ("HumanEval-RandomSpanInfilling.jsonl.gz", FillKind.BLOCK, False),
     "random-span-light": ("HumanEval-RandomSpanInfillingLight.jsonl.gz", FillKind.BLOCK, False),
 }
-METHODS = ("model", "empty", "previous-line", "canonical", "oracle")
+METHODS = ("model", "empty", "previous-line", "canonical", "oracle", "encoder-greedy")
 DEFAULT_METHODS = ("model", "empty", "previous-line")
 CURSORS = ("indented", "empty-line")
 LANGUAGE = "python"
@@ -204,15 +206,40 @@ def model_middle(filler: Filler, task: Task, request: Request) -> tuple[str, flo
     return middle_from(task, request, outcome.fills[0].text if outcome.fills else ""), ms
 
 
+def encoder_greedy_middle(filler: Filler, task: Task, request: Request) -> tuple[str, float]:
+    """The same weights decoded one token at a time by their encoder (greedy) from the prompt the sampler gets,
+    through the same post-processing, and the wall time in ms. Not a way the server fills (it only denoises): a
+    measure of what the weights know, to set beside what the denoiser makes of it. A line hole stops at the first
+    token that holds a newline."""
+    from .autoregressive import greedy_decode
+    from .canvas import build_canvas
+    from .modeling import token_texts
+
+    loaded, settings = filler.loaded, filler.settings
+    started = time.perf_counter()
+    canvas = build_canvas(request.text, request.hole, LANGUAGE, loaded.prompt_format, settings.context,
+                          settings.completion, loaded.heals_indentation)
+    stops = frozenset(i for i, text in enumerate(token_texts(loaded.tokenizer)) if "\n" in text)
+    result = greedy_decode(
+        loaded.model, canvas.prompt_ids, eos_id=loaded.eos_id,
+        max_new_tokens=canvas.max_canvases * loaded.model.config.canvas_length,
+        stop_ids=stops if request.hole.kind is FillKind.LINE else frozenset(),
+    )
+    raw = loaded.prompt_format.extract(filler.decode(result.tokens)).removeprefix(canvas.healed)
+    fitted = postprocess(raw, text=request.text, hole=request.hole, language=LANGUAGE)
+    return middle_from(task, request, fitted), (time.perf_counter() - started) * 1000
+
+
 _SIMPLE_METHODS = {"empty": empty_middle, "previous-line": previous_line_middle, "canonical": canonical_middle}
+_MODEL_METHODS = {"model": model_middle, "encoder-greedy": encoder_greedy_middle}
 
 
 def _middle(method: str, task: Task, request: Request, filler: Filler | None) -> tuple[str, float | None]:
     """The method's middle for the task, and the fill's latency in ms for the model (None for the others)."""
-    if method == "model":
+    if method in _MODEL_METHODS:
         if filler is None:
-            raise ValueError("the model method needs a filler")
-        return model_middle(filler, task, request)
+            raise ValueError(f"the {method} method needs a filler")
+        return _MODEL_METHODS[method](filler, task, request)
     if method == "oracle":
         return oracle_middle(task, request), None
     return _SIMPLE_METHODS[method](task), None
@@ -373,7 +400,7 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
         return 2
     tasks = sample(all_tasks, args.limit)
     filler, settings = None, None
-    if "model" in methods:
+    if _MODEL_METHODS.keys() & set(methods):
         filler, settings = _filler(cli_settings, args.seed, args.candidates)
         if filler is None:
             return 2

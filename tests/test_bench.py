@@ -9,6 +9,10 @@ import pytest
 from dgemma_lsp.bench import engine, lsp, readme
 from dgemma_lsp.bench.common import percentile
 from dgemma_lsp.cli import main
+from dgemma_lsp.evaluation import data_dir, load_tasks
+from dgemma_lsp.holes import FillKind
+
+DATA = data_dir()
 
 
 @pytest.mark.parametrize("values, q, expected", [([3, 1, 2], 50, 2), ([5, 1, 4, 2, 3], 95, 5), ([7], 95, 7), ([], 50, None)])
@@ -90,3 +94,31 @@ def test_bad_arguments_are_refused(tmp_path, capsys):
     assert main(["bench", "engine", "--model", "tiny", "--limit", "0", "--out", str(tmp_path)]) == 2
     assert main(["bench", "readme", "--out", str(tmp_path / "none"), "--readme", str(tmp_path / "R.md")]) == 2
     assert not (tmp_path / "R.md").exists()
+
+
+def test_bench_engine_prompts_a_healed_checkpoint_as_the_server_does(monkeypatch):
+    import dataclasses
+
+    from dgemma_lsp import engine as denoising
+    from dgemma_lsp.engine import DenoiseResult
+    from dgemma_lsp.evaluation import _filler
+
+    filler, _ = _filler({"model": "tiny"}, seed=0)
+    healing = type(filler)(dataclasses.replace(filler.loaded, heals_indentation=True), filler.settings)
+    tokenizer = filler.loaded.tokenizer
+    task = next(t for t in load_tasks(DATA / "HumanEval-SingleLineInfilling.jsonl.gz") if t.middle.startswith("        return"))
+    hole = engine.Hole("humaneval-single", task, FillKind.LINE, 4)
+    calls = []
+
+    def fake_denoise(model, prompt_ids, **kwargs):
+        calls.append((prompt_ids, kwargs["clamps"]))
+        return DenoiseResult([tokenizer.encode("        return 1", add_special_tokens=False)], [True], 1, 1, 0)
+
+    monkeypatch.setattr(denoising, "denoise", fake_denoise)
+    healed = engine.run_hole(healing, hole, "diffusion", seed=0)
+    plain = engine.run_hole(filler, hole, "diffusion", seed=0)
+    (healed_prompt, pins), (plain_prompt, no_pins) = calls
+    assert tokenizer.decode(healed_prompt).endswith("\n<fim_middle>") and no_pins is None
+    assert tokenizer.decode(plain_prompt).endswith("\n        <fim_middle>")
+    assert pins and isinstance(pins[0], int) and tokenizer.decode([pins[0]]).strip(" ") == ""  # indentation pinned
+    assert healed["middle"] == plain["middle"] == "        return 1"

@@ -247,3 +247,44 @@ def test_candidates_reach_the_filler_and_the_first_ranked_fill_is_scored():
     filler, settings = _filler({"model": "tiny"}, seed=3, candidates=4)
     assert settings.completion.candidates == 4 and settings.completion.seed == 3
     assert filler.settings.completion.candidates == 4
+
+
+def test_encoder_greedy_is_deterministic_one_line_and_needs_no_seed(tmp_path):
+    runs = []
+    for name, seed in (("a", 1), ("b", 2)):
+        out = tmp_path / f"{name}.json"
+        argv = ["eval", "humaneval-infilling", "--split", "single-line", "--limit", "4", "--methods",
+                "encoder-greedy,empty", "--model", "tiny", "--seed", str(seed), "--json", str(out)]  # fmt: skip
+        assert cli_main(argv) == 0
+        runs.append(json.loads(out.read_text()))
+    greedy = [[r for r in run["results"] if r["method"] == "encoder-greedy"] for run in runs]
+    assert [r["middle"] for r in greedy[0]] == [r["middle"] for r in greedy[1]]  # greedy: the seed plays no part
+    assert len(greedy[0]) == 4 and all("\n" not in r["middle"] for r in greedy[0])  # a line hole gets one line
+    assert runs[0]["summary"]["encoder-greedy"]["ms_per_fill"] > 0 and runs[0]["summary"]["empty"]["ms_per_fill"] is None
+
+
+def test_encoder_greedy_reads_the_healed_prompt_and_cuts_the_indentation_it_writes(monkeypatch):
+    import dataclasses
+
+    from dgemma_lsp import autoregressive
+    from dgemma_lsp.autoregressive import GreedyResult
+    from dgemma_lsp.evaluation import _filler, encoder_greedy_middle, request_for
+
+    filler, _ = _filler({"model": "tiny"}, seed=0)
+    healing = type(filler)(dataclasses.replace(filler.loaded, heals_indentation=True), filler.settings)
+    tokenizer = filler.loaded.tokenizer
+    task = next(t for t in evaluation.load_tasks(DATA / "HumanEval-SingleLineInfilling.jsonl.gz") if t.middle.startswith("        return"))
+    request = request_for(task, FillKind.LINE)
+    prompts = []
+
+    def fake_decode(model, prompt_ids, **kwargs):
+        prompts.append(prompt_ids)
+        return GreedyResult(tokenizer.encode("        return 1", add_special_tokens=False), True, 1, 0.0)
+
+    monkeypatch.setattr(autoregressive, "greedy_decode", fake_decode)
+    middle, _ = encoder_greedy_middle(healing, task, request)
+    assert middle == "        return 1"  # the indentation once: the typed one, the written one cut
+    encoder_greedy_middle(filler, task, request)
+    healed_prompt, plain_prompt = (tokenizer.decode(p) for p in prompts)
+    assert healed_prompt.endswith("\n<fim_middle>")  # stops at the newline, before the typed indentation
+    assert plain_prompt.endswith("\n        <fim_middle>")

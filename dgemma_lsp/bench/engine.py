@@ -108,13 +108,14 @@ def run_hole(filler, hole: Hole, decoder: str, seed: int, *, fixed_length: bool 
     import torch
 
     from ..autoregressive import greedy_decode
-    from ..canvas import build_canvas
+    from ..canvas import build_canvas, healing_clamps
     from ..engine import denoise
     from ..postprocess import postprocess
 
     loaded, settings = filler.loaded, filler.settings
     request = request_for(hole.task, hole.kind)
-    canvas = build_canvas(request.text, request.hole, LANGUAGE, loaded.prompt_format, settings.context, settings.completion)
+    canvas = build_canvas(request.text, request.hole, LANGUAGE, loaded.prompt_format, settings.context, settings.completion,
+                          loaded.heals_indentation)
     canvas_length = canvas_length or loaded.model.config.canvas_length
     canvases = math.ceil(hole.bucket[1] / canvas_length)
     eos_id = -1 if fixed_length else loaded.eos_id  # no token has id -1: decode the whole budget
@@ -122,15 +123,18 @@ def run_hole(filler, hole: Hole, decoder: str, seed: int, *, fixed_length: bool 
     started = time.perf_counter()
     if decoder == "diffusion":
         generator = torch.Generator(device=loaded.model.device).manual_seed(seed)
+        # A checkpoint trained with healed indentation gets its canvas's first tokens pinned to it, as the server
+        # pins them; no syntax clamps, so both decoders see the same prompt and nothing else.
+        pinned = healing_clamps(canvas.healed, loaded.tokenizer, loaded.eos_id)[0] if canvas.healed else None
         result = denoise(loaded.model, canvas.prompt_ids, eos_id=eos_id, max_canvases=canvases,
-                         sampler=settings.sampler, generator=generator, canvas_length=canvas_length)
+                         sampler=settings.sampler, clamps=pinned, generator=generator, canvas_length=canvas_length)
         ids, steps, used = result.candidates[0], result.steps, result.canvases
     else:
         result = greedy_decode(loaded.model, canvas.prompt_ids, eos_id=eos_id,
                                max_new_tokens=canvases * canvas_length, stop_ids=stops)
         ids, steps, used = result.tokens, result.forwards, None
     seconds = time.perf_counter() - started
-    raw = loaded.prompt_format.extract(filler.decode(ids))
+    raw = loaded.prompt_format.extract(filler.decode(ids)).removeprefix(canvas.healed)
     fitted = postprocess(raw, text=request.text, hole=request.hole, language=LANGUAGE)
     middle = middle_from(hole.task, request, fitted)
     return {
