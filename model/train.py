@@ -335,9 +335,9 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
     tokenizer.backend_tokenizer.save(str(run_dir / "tokenizer.json"))
 
     canvas_length = cfg["model"]["canvas_length"]
-    batches = BatchSource(read_corpus(train_path, tc["languages"]), tokenizer, canvas_length, fim.FimSettings.from_dict(cfg["fim"]),
-                          tc["seed"], tc["prompt_ar_weight"], tc["batch_tokens"], tc["data_workers"],
-                          state["position"] if resume else None)
+    batches = BatchSource(read_corpus(train_path, tc["languages"]), tokenizer, canvas_length,
+                          fim.FimSettings.from_dict(cfg["fim"]), tc["seed"], tc["prompt_ar_weight"],
+                          tc["batch_tokens"], tc["data_workers"], state["position"] if resume else None)
     held_out = eval_batches(valid_path, tokenizer, cfg)
     echo(f"model {parameter_count(model) / 1e6:.2f}M params on {device}, vocab {len(tokenizer)}, "
          f"canvas {canvas_length}, {len(held_out)} eval batches, from step {state['step']}")
