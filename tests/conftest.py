@@ -1,6 +1,20 @@
+import logging
 import os
+
+import pytest
 
 # Small models run fastest on one thread, and tests share a 2-core machine.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """`cli.main` points the root logger at the sys.stderr of the test that calls it, which pytest closes after that
+    test; left in place, a later test's warning fails to write ("Logging error ... I/O operation on closed file")."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
