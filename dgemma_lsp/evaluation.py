@@ -213,17 +213,16 @@ def encoder_greedy_middle(filler: Filler, task: Task, request: Request) -> tuple
     token that holds a newline."""
     from .autoregressive import greedy_decode
     from .canvas import build_canvas
-    from .modeling import token_texts
+    from .modeling import newline_ids
 
     loaded, settings = filler.loaded, filler.settings
     started = time.perf_counter()
     canvas = build_canvas(request.text, request.hole, LANGUAGE, loaded.prompt_format, settings.context,
                           settings.completion, loaded.heals_indentation)
-    stops = frozenset(i for i, text in enumerate(token_texts(loaded.tokenizer)) if "\n" in text)
     result = greedy_decode(
         loaded.model, canvas.prompt_ids, eos_id=loaded.eos_id,
         max_new_tokens=canvas.max_canvases * loaded.model.config.canvas_length,
-        stop_ids=stops if request.hole.kind is FillKind.LINE else frozenset(),
+        stop_ids=newline_ids(loaded.tokenizer) if request.hole.kind is FillKind.LINE else frozenset(),
     )
     raw = loaded.prompt_format.extract(filler.decode(result.tokens)).removeprefix(canvas.healed)
     fitted = postprocess(raw, text=request.text, hole=request.hole, language=LANGUAGE)

@@ -152,6 +152,12 @@ def token_texts(tokenizer) -> tuple[str, ...]:
     return tuple(tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False))
 
 
+@functools.lru_cache(maxsize=4)
+def newline_ids(tokenizer) -> frozenset[int]:
+    """Ids whose text holds a newline: where a greedy decode of one line stops."""
+    return frozenset(i for i, text in enumerate(token_texts(tokenizer)) if "\n" in text)
+
+
 def special_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
     missing = [token for token, i in ids.items() if i is None or i == tokenizer.unk_token_id]

@@ -53,8 +53,8 @@ def read_corpus(path: Path, languages: Collection[str] | None = None) -> list[tu
     what travels to a lent GPU machine), in file order; only the given languages when `languages` is set."""
     opener = lzma.open if str(path).endswith(".xz") else open
     with opener(path, "rt", encoding="utf-8") as f:
-        records = [(r["language"], r["text"]) for r in map(json.loads, f) if r.get("text")]
-    return [r for r in records if r[0] in languages] if languages else records
+        return [(r["language"], r["text"]) for r in map(json.loads, f)
+                if r.get("text") and (not languages or r["language"] in languages)]
 
 
 class ExampleStream:

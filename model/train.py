@@ -184,8 +184,8 @@ def evaluate(model, batches: list[dict], eval_t: list[float]) -> dict[str, float
                 counts[f"diffusion@{t}"] += batch["canvas"].numel()
             noisy, cut = left_to_right_cut(batch["canvas"], eos_id, vocab_size, cut_generator)
             logits = decode(model, cache, batch, noisy)
-            rows = torch.arange(len(cut), device=cut.device)
-            sums["decoder_next"] += F.cross_entropy(logits[rows, cut].float(), batch["canvas"][rows, cut],
+            row = torch.arange(len(cut), device=cut.device)
+            sums["decoder_next"] += F.cross_entropy(logits[row, cut].float(), batch["canvas"][row, cut],
                                                     reduction="sum").item()
             counts["decoder_next"] += len(cut)
     model.train()

@@ -97,11 +97,6 @@ def collect_holes(encode, limit: int, data: Path | None, files: list[Path]) -> l
     return holes
 
 
-def newline_ids(tokenizer, vocab_size: int) -> frozenset[int]:
-    """Token ids whose text holds a newline (where a rest-of-line fill ends)."""
-    return frozenset(i for i in range(min(len(tokenizer), vocab_size)) if "\n" in tokenizer.decode([i]))
-
-
 def run_hole(filler, hole: Hole, decoder: str, seed: int, *, fixed_length: bool = False,
              line_stops: frozenset[int] = frozenset(), canvas_length: int | None = None) -> dict:
     """One decode of one hole; the middle is post-processed exactly as the pipeline does."""
@@ -223,6 +218,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, cli_settings: dict) -> int:
     from ..evaluation import _filler
+    from ..modeling import newline_ids
 
     if args.limit < 1 or (args.canvas_length is not None and args.canvas_length < 1):
         print("bench engine: --limit and --canvas-length must be at least 1", file=sys.stderr)
@@ -235,7 +231,7 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
     if not holes:
         print("bench engine: no holes to decode", file=sys.stderr)
         return 2
-    line_stops = newline_ids(filler.loaded.tokenizer, filler.loaded.model.config.text_config.vocab_size)
+    line_stops = newline_ids(filler.loaded.tokenizer)
     options = dict(fixed_length=args.fixed_length, line_stops=line_stops, canvas_length=args.canvas_length)
     for decoder in DECODERS:  # warm up: first calls allocate and pick kernels
         run_hole(filler, holes[0], decoder, args.seed, **options)
