@@ -212,20 +212,17 @@ def encoder_greedy_middle(filler: Filler, task: Task, request: Request) -> tuple
     measure of what the weights know, to set beside what the denoiser makes of it. A line hole stops at the first
     token that holds a newline."""
     from .autoregressive import greedy_decode
-    from .canvas import build_canvas
     from .modeling import newline_ids
 
-    loaded, settings = filler.loaded, filler.settings
+    loaded = filler.loaded
     started = time.perf_counter()
-    canvas = build_canvas(request.text, request.hole, LANGUAGE, loaded.prompt_format, settings.context,
-                          settings.completion, loaded.heals_indentation)
+    canvas = filler.canvas_for(request.text, request.hole, LANGUAGE)
     result = greedy_decode(
         loaded.model, canvas.prompt_ids, eos_id=loaded.eos_id,
         max_new_tokens=canvas.max_canvases * loaded.model.config.canvas_length,
         stop_ids=newline_ids(loaded.tokenizer) if request.hole.kind is FillKind.LINE else frozenset(),
     )
-    raw = loaded.prompt_format.extract(filler.decode(result.tokens)).removeprefix(canvas.healed)
-    fitted = postprocess(raw, text=request.text, hole=request.hole, language=LANGUAGE)
+    fitted = postprocess(filler.middle_text(result.tokens, canvas), text=request.text, hole=request.hole, language=LANGUAGE)
     return middle_from(task, request, fitted), (time.perf_counter() - started) * 1000
 
 

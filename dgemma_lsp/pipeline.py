@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .canvas import build_canvas, healing_clamps
+from .canvas import Canvas, build_canvas, healing_clamps
 from .engine import Draft, PromptCache, denoise
 from .holes import FillKind, Hole
 from .loading import LoadedModel
@@ -67,9 +67,7 @@ class Filler:
         loaded = self.loaded
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        canvas = build_canvas(
-            text, hole, language, loaded.prompt_format, settings.context, settings.completion, loaded.heals_indentation
-        )
+        canvas = self.canvas_for(text, hole, language)
         timings["canvas"] = time.perf_counter() - started
 
         n = candidates or settings.completion.candidates
@@ -98,7 +96,7 @@ class Filler:
         post_started = time.perf_counter()
         fills: list[Fill] = []
         for ids in result.candidates:
-            raw = loaded.prompt_format.extract(self.decode(ids)).removeprefix(canvas.healed)
+            raw = self.middle_text(ids, canvas)
             fitted = postprocess(raw, text=text, hole=hole, language=language)
             if fitted and all(fitted != f.text for f in fills):
                 fills.append(Fill(fitted, hole.start, hole.end, raw))
@@ -117,6 +115,18 @@ class Filler:
             " ".join(f"{stage}={seconds * 1000:.0f}ms" for stage, seconds in timings.items()),
         )
         return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
+
+    def canvas_for(self, text: str, hole: Hole, language: str | None) -> Canvas:
+        """The prompt and canvas budget for a hole, in the loaded model's format and settings."""
+        loaded, settings = self.loaded, self.settings
+        return build_canvas(
+            text, hole, language, loaded.prompt_format, settings.context, settings.completion, loaded.heals_indentation
+        )
+
+    def middle_text(self, ids: list[int], canvas: Canvas) -> str:
+        """What the model wrote after the cursor: the format's answer, less the indentation a healed prompt left
+        for the canvas to write (the user has typed it already)."""
+        return self.loaded.prompt_format.extract(self.decode(ids)).removeprefix(canvas.healed)
 
     def clamps_for(
         self, text: str, hole: Hole, language: str | None, healed: str = ""

@@ -103,14 +103,13 @@ def run_hole(filler, hole: Hole, decoder: str, seed: int, *, fixed_length: bool 
     import torch
 
     from ..autoregressive import greedy_decode
-    from ..canvas import build_canvas, healing_clamps
+    from ..canvas import healing_clamps
     from ..engine import denoise
     from ..postprocess import postprocess
 
     loaded, settings = filler.loaded, filler.settings
     request = request_for(hole.task, hole.kind)
-    canvas = build_canvas(request.text, request.hole, LANGUAGE, loaded.prompt_format, settings.context, settings.completion,
-                          loaded.heals_indentation)
+    canvas = filler.canvas_for(request.text, request.hole, LANGUAGE)
     canvas_length = canvas_length or loaded.model.config.canvas_length
     canvases = math.ceil(hole.bucket[1] / canvas_length)
     eos_id = -1 if fixed_length else loaded.eos_id  # no token has id -1: decode the whole budget
@@ -129,8 +128,7 @@ def run_hole(filler, hole: Hole, decoder: str, seed: int, *, fixed_length: bool 
                                max_new_tokens=canvases * canvas_length, stop_ids=stops)
         ids, steps, used = result.tokens, result.forwards, None
     seconds = time.perf_counter() - started
-    raw = loaded.prompt_format.extract(filler.decode(ids)).removeprefix(canvas.healed)
-    fitted = postprocess(raw, text=request.text, hole=request.hole, language=LANGUAGE)
+    fitted = postprocess(filler.middle_text(ids, canvas), text=request.text, hole=request.hole, language=LANGUAGE)
     middle = middle_from(hole.task, request, fitted)
     return {
         "hole": hole.task.task_id, "source": hole.source, "bucket": f"{hole.bucket[0]}-{hole.bucket[1]}",
