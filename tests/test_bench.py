@@ -9,10 +9,7 @@ import pytest
 from dgemma_lsp.bench import engine, lsp, readme
 from dgemma_lsp.bench.common import percentile
 from dgemma_lsp.cli import main
-from dgemma_lsp.evaluation import data_dir, load_tasks
 from dgemma_lsp.holes import FillKind
-
-DATA = data_dir()
 
 
 @pytest.mark.parametrize("values, q, expected", [([3, 1, 2], 50, 2), ([5, 1, 4, 2, 3], 95, 5), ([7], 95, 7), ([], 50, None)])
@@ -96,18 +93,13 @@ def test_bad_arguments_are_refused(tmp_path, capsys):
     assert not (tmp_path / "R.md").exists()
 
 
-def test_bench_engine_prompts_a_healed_checkpoint_as_the_server_does(monkeypatch):
-    import dataclasses
-
+def test_bench_engine_prompts_a_healed_checkpoint_as_the_server_does(monkeypatch, tiny_fillers, indented_return_task):
     from dgemma_lsp import engine as denoising
     from dgemma_lsp.engine import DenoiseResult
-    from dgemma_lsp.evaluation import _filler
 
-    filler, _ = _filler({"model": "tiny"}, seed=0)
-    healing = type(filler)(dataclasses.replace(filler.loaded, heals_indentation=True), filler.settings)
+    filler, healing = tiny_fillers
     tokenizer = filler.loaded.tokenizer
-    task = next(t for t in load_tasks(DATA / "HumanEval-SingleLineInfilling.jsonl.gz") if t.middle.startswith("        return"))
-    hole = engine.Hole("humaneval-single", task, FillKind.LINE, 4)
+    hole = engine.Hole("humaneval-single", indented_return_task, FillKind.LINE, 4)
     calls = []
 
     def fake_denoise(model, prompt_ids, **kwargs):

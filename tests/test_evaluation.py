@@ -263,17 +263,16 @@ def test_encoder_greedy_is_deterministic_one_line_and_needs_no_seed(tmp_path):
     assert runs[0]["summary"]["encoder-greedy"]["ms_per_fill"] > 0 and runs[0]["summary"]["empty"]["ms_per_fill"] is None
 
 
-def test_encoder_greedy_reads_the_healed_prompt_and_cuts_the_indentation_it_writes(monkeypatch):
-    import dataclasses
-
+def test_encoder_greedy_reads_the_healed_prompt_and_cuts_the_indentation_it_writes(
+    monkeypatch, tiny_fillers, indented_return_task
+):
     from dgemma_lsp import autoregressive
     from dgemma_lsp.autoregressive import GreedyResult
-    from dgemma_lsp.evaluation import _filler, encoder_greedy_middle, request_for
+    from dgemma_lsp.evaluation import encoder_greedy_middle, request_for
 
-    filler, _ = _filler({"model": "tiny"}, seed=0)
-    healing = type(filler)(dataclasses.replace(filler.loaded, heals_indentation=True), filler.settings)
+    filler, healing = tiny_fillers
     tokenizer = filler.loaded.tokenizer
-    task = next(t for t in evaluation.load_tasks(DATA / "HumanEval-SingleLineInfilling.jsonl.gz") if t.middle.startswith("        return"))
+    task = indented_return_task
     request = request_for(task, FillKind.LINE)
     prompts = []
 
