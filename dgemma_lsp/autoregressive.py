@@ -9,12 +9,13 @@ the fair baseline for "how much faster is diffusion": same weights, same prompt,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
 
+from .engine import as_clamps, clamp_logits
 from .errors import CancelledError
 
 
@@ -34,29 +35,39 @@ def greedy_decode(
     eos_id: int,
     max_new_tokens: int,
     stop_ids: frozenset[int] = frozenset(),
+    clamps: Mapping[int, int | Collection[int]] | None = None,
+    cache: DynamicCache | None = None,
     is_cancelled: Callable[[], bool] = lambda: False,
 ) -> GreedyResult:
     """Greedy decoding after `prompt_ids` (batch 1) until EOS, a token in `stop_ids` (kept), or `max_new_tokens`.
 
     `stop_ids` lets a rest-of-line fill stop at the first token holding a newline, as an AR server would.
+    `clamps` narrows the i-th generated token to an id or a set of ids, as the sampler's clamps narrow canvas
+    position i (`engine.as_clamps`): the argmax is taken over those ids only. `cache`, when given, already holds
+    the first tokens of `prompt_ids` (`engine.PromptCache`); only the rest are encoded, and the cache is extended.
 
     The LM head's soft-capping (tanh) is monotonic, so it cannot change an argmax and is skipped.
     """
     device = model.device
+    allowed = as_clamps(clamps, device)
     encoder = model.model.encoder
-    cache = DynamicCache(config=model.config.get_text_config())
+    if cache is None:
+        cache = DynamicCache(config=model.config.get_text_config())
+    position = cache.get_seq_length()
     tokens: list[int] = []
     forward_seconds = 0.0
     forwards = 0
-    inputs = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # [1, T]
-    position = 0
+    inputs = torch.tensor([prompt_ids[position:]], dtype=torch.long, device=device)  # [1, T]
     while len(tokens) < max_new_tokens:
         if is_cancelled():
             raise CancelledError(f"cancelled after {len(tokens)} tokens")
         positions = torch.arange(position, position + inputs.shape[1], device=device).unsqueeze(0)  # [1, T]
         started = time.perf_counter()
         hidden = encoder(input_ids=inputs, past_key_values=cache, position_ids=positions).last_hidden_state
-        token = int(model.lm_head(hidden[:, -1]).argmax(-1))  # the last position predicts the next token
+        logits = model.lm_head(hidden[:, -1])  # [1, V]: the last position predicts the next token
+        if len(tokens) in allowed:
+            logits = clamp_logits(logits[:, None], {0: allowed[len(tokens)]})[:, 0]
+        token = int(logits.argmax(-1))
         forward_seconds += time.perf_counter() - started
         forwards += 1
         position += inputs.shape[1]

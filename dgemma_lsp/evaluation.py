@@ -430,6 +430,7 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
 def _filler(cli_settings: dict, seed: int, candidates: int = 1) -> tuple[Filler | None, Settings]:
     import torch
 
+    from .base_model import terminal_progress
     from .errors import DgemmaError
     from .loading import load
     from .pipeline import Filler
@@ -441,7 +442,7 @@ def _filler(cli_settings: dict, seed: int, candidates: int = 1) -> tuple[Filler 
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
-        return Filler(load(settings), settings), settings
+        return Filler(load(settings, terminal_progress()), settings), settings
     except DgemmaError as error:
         print(f"dgemma-lsp: {error}", file=sys.stderr)
         return None, settings

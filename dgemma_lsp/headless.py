@@ -224,12 +224,13 @@ def load_filler(settings: Settings, on_error: Callable[[str], None] | None = Non
     import torch  # here, not at the top: `dgemma-lsp serve` builds this parser and must start fast
 
     from . import loading
+    from .base_model import terminal_progress
     from .pipeline import Filler
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
-        return Filler(loading.load(settings), settings)
+        return Filler(loading.load(settings, terminal_progress()), settings)
     except DgemmaError as error:
         (on_error or (lambda message: print(message, file=sys.stderr)))(f"dgemma-lsp: {error}")
         return None

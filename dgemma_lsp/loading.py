@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import torch
 
+from .base_model import Progress, converted_dir, recipe_dir
 from .errors import ModelLoadError
 from .modeling import EOS, byte_tokenizer, configure_generation, special_ids, tiny_model, wrap_tokenizer
 from .prompts import PromptFormat, prompt_format_for
@@ -36,25 +36,29 @@ class LoadedModel:
     # Trained with healed indentation (`canvas.trailing_indentation`): export.py writes `fim_heal_indentation`
     # into config.json for such a checkpoint; any other model gets prompts cut at the cursor.
     heals_indentation: bool = False
+    decoding: str = "diffusion"  # "diffusion" or "greedy" (`autoregressive.greedy_decode`)
 
 
 def embedded_dir() -> Path:
-    return Path(str(resources.files("dgemma_lsp") / "embedded"))
+    """The embedded model's recipe (config, tokenizer, which base weights); the weights are converted on first use
+    into the cache (`base_model.converted_dir`)."""
+    return recipe_dir()
 
 
 def embedded_available() -> bool:
-    return (embedded_dir() / "model.safetensors").is_file() and (embedded_dir() / "config.json").is_file()
+    return all((embedded_dir() / name).is_file() for name in ("config.json", "base.json", "tokenizer.json"))
 
 
-def load(settings: Settings) -> LoadedModel:
-    """Load what `settings.model` names, or raise ModelLoadError with a message a user can act on."""
+def load(settings: Settings, progress: Progress = lambda message, fraction: None) -> LoadedModel:
+    """Load what `settings.model` names, or raise ModelLoadError with a message a user can act on. `progress`
+    hears of the embedded model's one-time conversion."""
     name = settings.model
     if name == TINY or (name == EMBEDDED and not embedded_available()):
         if name == EMBEDDED:
-            log.warning("no embedded checkpoint in %s; using the tiny random model", embedded_dir())
+            log.warning("no embedded model recipe in %s; using the tiny random model", embedded_dir())
         model, tokenizer = tiny_model(seed=0)
         return _finish(name, model, tokenizer, settings)
-    source = embedded_dir() if name == EMBEDDED else name
+    source = converted_dir(progress) if name == EMBEDDED else name
     local_only = name == EMBEDDED or not settings.allow_download
     if not Path(source).is_dir() and _looks_like_path(str(source)):
         raise ModelLoadError(f"model directory {source} does not exist")
@@ -92,16 +96,29 @@ def _tokenizer(source, local_only: bool, auto_tokenizer):
 def _finish(name: str, model, tokenizer, settings: Settings) -> LoadedModel:
     if len(tokenizer) > model.config.text_config.vocab_size:
         raise ModelLoadError(f"tokenizer of {name!r} has more ids than the model's vocabulary")
-    prompt_format = prompt_format_for(tokenizer, settings.prompt_format)
+    # A checkpoint may declare its prompt layout and decoding in config.json (`dgemma_prompt_format`,
+    # `dgemma_decoding`); transformers keeps unknown config keys as attributes.
+    wanted_format = settings.prompt_format
+    if wanted_format == "auto":
+        wanted_format = getattr(model.config, "dgemma_prompt_format", None) or "auto"
+    prompt_format = prompt_format_for(tokenizer, wanted_format)
+    decoding = settings.decoding
+    if decoding == "auto":
+        decoding = getattr(model.config, "dgemma_decoding", None) or "diffusion"
+    if decoding not in ("diffusion", "greedy"):
+        raise ModelLoadError(f"{name!r} asks for decoding {decoding!r}; dgemma-lsp knows 'diffusion' and 'greedy'")
     eos_id = tokenizer.convert_tokens_to_ids(EOS) if EOS in tokenizer.get_vocab() else tokenizer.eos_token_id
     if eos_id is None:
         raise ModelLoadError(f"tokenizer of {name!r} has no end-of-sequence token")
     pad_id = tokenizer.pad_token_id
-    if prompt_format.name == "fim":
+    if prompt_format.name in ("fim", "prefix"):
         configure_generation(model, special_ids(tokenizer))
-    log.info("loaded model %s (%s prompts, canvas %d)", name, prompt_format.name, model.config.canvas_length)
+    log.info(
+        "loaded model %s (%s prompts, %s decoding, canvas %d)",
+        name, prompt_format.name, decoding, model.config.canvas_length,
+    )
     heals = prompt_format.name == "fim" and bool(getattr(model.config, "fim_heal_indentation", False))
-    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals)
+    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals, decoding)
 
 
 def _looks_like_path(name: str) -> bool:

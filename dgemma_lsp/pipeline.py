@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import torch
 
 from .canvas import Canvas, build_canvas, healing_clamps
-from .engine import Draft, PromptCache, denoise
+from .autoregressive import greedy_decode
+from .engine import DenoiseResult, Draft, PromptCache, denoise
 from .holes import FillKind, Hole
 from .loading import LoadedModel
+from .modeling import newline_ids
 from .needs import hole_need, opening_clamps
 from .postprocess import postprocess, window_around
 from .settings import Settings
@@ -77,19 +79,22 @@ class Filler:
         with self._lock:
             waited = time.perf_counter()
             timings["queue"] = waited - started - timings["canvas"]
-            result = denoise(
-                loaded.model,
-                canvas.prompt_ids,
-                eos_id=loaded.eos_id,
-                n=n,
-                max_canvases=canvas.max_canvases,
-                sampler=settings.sampler,
-                clamps=clamps,
-                generator=generator,
-                is_cancelled=is_cancelled,
-                on_draft=on_draft,
-                prompt_cache=self.prompt_cache,
-            )
+            if loaded.decoding == "greedy":
+                result = self.greedy(canvas, hole, clamps, is_cancelled)
+            else:
+                result = denoise(
+                    loaded.model,
+                    canvas.prompt_ids,
+                    eos_id=loaded.eos_id,
+                    n=n,
+                    max_canvases=canvas.max_canvases,
+                    sampler=settings.sampler,
+                    clamps=clamps,
+                    generator=generator,
+                    is_cancelled=is_cancelled,
+                    on_draft=on_draft,
+                    prompt_cache=self.prompt_cache,
+                )
             timings["denoise"] = time.perf_counter() - waited
             timings["forward"] = result.forward_seconds  # model forwards only; denoise - forward is the sampler
 
@@ -116,6 +121,27 @@ class Filler:
         )
         return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
 
+    def greedy(self, canvas: Canvas, hole: Hole, clamps, is_cancelled: Callable[[], bool]) -> DenoiseResult:
+        """The middle decoded greedily by the encoder (one candidate), within the canvases' token budget; a line
+        hole stops at the first token that holds a newline. Shaped as the sampler's result. The prompt's tokens but
+        the last come from the prompt cache: while the user types, only what they typed is encoded."""
+        loaded = self.loaded
+        cache, encoded = None, 0
+        if len(canvas.prompt_ids) > 1:
+            cache, encoded = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
+        result = greedy_decode(
+            loaded.model,
+            canvas.prompt_ids,
+            eos_id=loaded.eos_id,
+            max_new_tokens=canvas.max_canvases * loaded.model.config.canvas_length,
+            stop_ids=newline_ids(loaded.tokenizer) if hole.kind is FillKind.LINE else frozenset(),
+            clamps=clamps,
+            cache=cache,
+            is_cancelled=is_cancelled,
+        )
+        seconds = (self.prompt_cache.forward_seconds if cache is not None else 0.0) + result.forward_seconds
+        return DenoiseResult([result.tokens], [result.finished], result.forwards, 0, encoded + 1, seconds)
+
     def canvas_for(self, text: str, hole: Hole, language: str | None) -> Canvas:
         """The prompt and canvas budget for a hole, in the loaded model's format and settings."""
         loaded, settings = self.loaded, self.settings
@@ -136,7 +162,7 @@ class Filler:
         chat model's answer may open with a code fence."""
         loaded = self.loaded
         clamps, first, lead = healing_clamps(healed, loaded.tokenizer, loaded.eos_id) if healed else ({}, 0, "")
-        if not self.settings.completion.syntax_guided or loaded.prompt_format.name != "fim" or first is None:
+        if not self.settings.completion.syntax_guided or not loaded.prompt_format.answers_in_place or first is None:
             return clamps
         needed = opening_clamps(hole_need(text, hole, language), loaded.tokenizer, loaded.eos_id, lead)
         merged = dict(clamps)

@@ -3,6 +3,9 @@
 - `FimFormat`, for checkpoints trained with fill-in-the-middle tokens (the embedded model): suffix first, then
   prefix, then `<fim_middle>`; the canvas holds the middle. Suffix-first keeps the encoder cache valid while the
   user types at the cursor, since only tokens at the end of the prompt change.
+- `PrefixFormat`, for a pretrained causal LM not yet taught fill-in-the-middle (the embedded model converted from
+  Gemma 3): `<bos>` and the prefix, so the model continues the text as it was trained to; the suffix still guides
+  hole choice, syntax clamps and post-processing.
 - `ChatFormat`, for instruction-tuned checkpoints without FIM tokens (`google/diffusiongemma-26B-A4B-it`): prefix
   and suffix go into the user turn around a marker; the model's answer is the middle, code fences stripped.
 """
@@ -18,6 +21,7 @@ from .modeling import BOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
 class PromptFormat(ABC):
     name: str
+    answers_in_place = True  # the first generated token starts the middle (no preamble, no code fence)
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer = tokenizer
@@ -55,6 +59,21 @@ class FimFormat(PromptFormat):
         return [ids[BOS], ids[FIM_SUFFIX]] + suffix_ids + [ids[FIM_PREFIX]] + prefix_ids + [ids[FIM_MIDDLE]]
 
 
+class PrefixFormat(PromptFormat):
+    name = "prefix"
+
+    def __init__(self, tokenizer) -> None:
+        super().__init__(tokenizer)
+        if tokenizer.bos_token_id is None:
+            raise ModelLoadError("the tokenizer has no <bos> token for a prefix prompt")
+
+    def prompt_ids(
+        self, prefix: str, suffix: str, language: str | None, encoded: tuple[list[int], list[int]] | None = None
+    ) -> list[int]:
+        prefix_ids = encoded[0] if encoded else self.encode(prefix)
+        return [self.tokenizer.bos_token_id, *prefix_ids]
+
+
 HOLE_MARKER = "<|fill|>"
 _INSTRUCTION = (
     "Fill in the code at {marker} in this {language} file. Reply with only the code that replaces {marker}: "
@@ -65,6 +84,7 @@ _FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)(?:\n?```\s*)?$", re.DOTALL)
 
 class ChatFormat(PromptFormat):
     name = "chat"
+    answers_in_place = False
 
     def __init__(self, tokenizer) -> None:
         super().__init__(tokenizer)
@@ -90,11 +110,14 @@ class ChatFormat(PromptFormat):
 
 
 def prompt_format_for(tokenizer, wanted: str = "auto") -> PromptFormat:
-    """FIM when asked or when the tokenizer has FIM tokens, else chat; a clear error when neither fits."""
+    """The format asked for; for "auto", FIM when the tokenizer has FIM tokens, else chat. A clear error when the
+    tokenizer cannot carry the format."""
     if wanted == "fim":
         return FimFormat(tokenizer)
     if wanted == "chat":
         return ChatFormat(tokenizer)
+    if wanted == "prefix":
+        return PrefixFormat(tokenizer)
     try:
         return FimFormat(tokenizer)
     except ModelLoadError:

@@ -94,10 +94,11 @@ class Session:
     def configure(self, raw) -> bool:
         """Apply editor settings; True when the model must be reloaded."""
         new = parse_settings(raw, self.settings)
-        reload = (new.model, new.allow_download, new.prompt_format, new.device, new.dtype) != (
+        reload = (new.model, new.allow_download, new.prompt_format, new.decoding, new.device, new.dtype) != (
             self.settings.model,
             self.settings.allow_download,
             self.settings.prompt_format,
+            self.settings.decoding,
             self.settings.device,
             self.settings.dtype,
         )
@@ -106,8 +107,9 @@ class Session:
             self.filler.settings = new
         return reload
 
-    def load_model(self) -> None:
-        """Blocking: load the configured model. On failure keep running; fills return nothing."""
+    def load_model(self, progress=lambda message, fraction: None) -> None:
+        """Blocking: load the configured model. On failure keep running; fills return nothing. `progress(message,
+        fraction)` hears of a first-use conversion of the embedded model (called on this thread)."""
         self.loading = True
         started = time.perf_counter()
         try:
@@ -119,7 +121,7 @@ class Session:
             imported = time.perf_counter()  # torch + transformers: most of the time to the first completion
             if self.settings.threads:
                 torch.set_num_threads(self.settings.threads)
-            self.filler = Filler(loading.load(self.settings), self.settings)
+            self.filler = Filler(loading.load(self.settings, progress), self.settings)
             self.load_error = None
             log.info(
                 "model ready: imports %.2fs, load %.2fs", imported - started, time.perf_counter() - imported

@@ -71,7 +71,10 @@ class LimitSettings:
 class Settings:
     model: str = "embedded"  # "embedded", "tiny" (random weights, tests), a checkpoint directory, or a HF id
     allow_download: bool = False  # a HF id is resolved from the local cache only unless this is true
-    prompt_format: Literal["auto", "fim", "chat"] = "auto"
+    prompt_format: Literal["auto", "fim", "chat", "prefix"] = "auto"  # auto: what the checkpoint declares
+    # "diffusion" (the denoiser), "greedy" (the encoder as a causal LM, one token per forward), or "auto": what the
+    # checkpoint's config.json names (`dgemma_decoding`), else diffusion.
+    decoding: Literal["auto", "diffusion", "greedy"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     threads: int = 1  # torch threads on CPU; small models run fastest on one (see the notes on OpenMP spinning)

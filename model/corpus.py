@@ -641,7 +641,7 @@ def count_tokens(tokenizer_path: Path | None = None) -> None:
     tokenizer). Special-token strings in code are counted as ordinary text."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(tokenizer_path or MODEL.parent / "dgemma_lsp/embedded/tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(tokenizer_path or MODEL / "bytelevel-tokenizer.json"))
     tokenizer.encode_special_tokens = True
     per_package: Counter = Counter()
     per_split_language: Counter = Counter()

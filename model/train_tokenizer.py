@@ -1,6 +1,6 @@
 """Train the embedded byte-level BPE tokenizer on a sample of the corpus's train split.
 
-    python model/train_tokenizer.py     # writes dgemma_lsp/embedded/tokenizer.json, then fills manifest tokens
+    python model/train_tokenizer.py     # writes model/bytelevel-tokenizer.json, then fills manifest tokens
 
 Byte-level BPE (exact round trip of any UTF-8, no normalizer, no post-processor), vocabulary 12,288 with the ten
 `dgemma_lsp.modeling.SPECIAL_TOKENS` at ids 0..9. A code-aware split runs before the byte mapping: identifiers
@@ -27,7 +27,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 from dgemma_lsp.modeling import SPECIAL_TOKENS  # noqa: E402
 
-OUTPUT = ROOT / "dgemma_lsp/embedded/tokenizer.json"
+OUTPUT = ROOT / "model/bytelevel-tokenizer.json"  # the retired from-scratch model's tokenizer
 CORPUS = MODEL / "work/corpus"
 VOCAB_SIZE = 12_288
 MIN_FREQUENCY = 2

@@ -64,7 +64,7 @@ def _tiny():
 def scripted_loader(answers: list[str]):
     """A drop-in for `loading.load` that returns the scripted model whatever the settings name."""
 
-    def load(settings):
+    def load(settings, progress=None):
         tiny = _tiny()
         model = ScriptedModel(tiny.model, tiny.tokenizer, tiny.eos_id, answers)
         return dataclasses.replace(tiny, name=f"scripted{answers!r}", model=model)

@@ -52,3 +52,23 @@ def test_cancellation_between_tokens(tiny):
 
     with pytest.raises(CancelledError):
         greedy_decode(model, prompt, eos_id=-1, max_new_tokens=20, is_cancelled=cancelled)
+
+
+def test_clamps_narrow_each_generated_token(tiny):
+    model, prompt, _ = tiny
+    free = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=4).tokens
+    pinned = (free[0] + 1) % 200 + 10
+    clamped = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=4, clamps={0: pinned, 2: {free[2], 7, 8}})
+    assert clamped.tokens[0] == pinned and clamped.tokens[2] in {free[2], 7, 8}
+    assert clamped.tokens != free  # the pin moved what follows it
+
+
+def test_a_cache_holding_the_prompt_start_gives_the_same_tokens(tiny):
+    from transformers import DynamicCache
+
+    model, prompt, _ = tiny
+    cache = DynamicCache(config=model.config.get_text_config())
+    with torch.inference_mode():
+        model.model.encoder(input_ids=torch.tensor([prompt[:-3]]), past_key_values=cache)
+    resumed = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6, cache=cache)
+    assert resumed.tokens == greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6).tokens

@@ -2,6 +2,7 @@
 
 import re
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,7 @@ class CountingTokenize:
         return self.tokenize(text)
 
 
+BYTELEVEL_TOKENIZER = Path(__file__).resolve().parents[1] / "model" / "bytelevel-tokenizer.json"
 LINES = "".join(f"line {i:03d} 😀\n" for i in range(200))  # 1 byte-level token per byte; emoji = 4 tokens
 
 
@@ -88,15 +90,13 @@ def test_a_cut_never_splits_a_character(tokenizer, within, budget):
 
 @pytest.fixture(scope="module")
 def code_tokenizer():
-    """The embedded model's BPE tokenizer (byte-level, offsets trimmed of spaces): what the server cuts with."""
-    from dgemma_lsp.loading import embedded_available, embedded_dir
-    from dgemma_lsp.modeling import wrap_tokenizer
-
-    if not embedded_available():
-        pytest.skip("no embedded checkpoint")
+    """A byte-level code BPE (`model/bytelevel-tokenizer.json`, the one `model/train_tokenizer.py` trained for
+    the retired from-scratch model): it glues a space to the word after it, the case indentation healing is for."""
     from tokenizers import Tokenizer
 
-    return wrap_tokenizer(Tokenizer.from_file(str(embedded_dir() / "tokenizer.json")))
+    from dgemma_lsp.modeling import wrap_tokenizer
+
+    return wrap_tokenizer(Tokenizer.from_file(str(BYTELEVEL_TOKENIZER)))
 
 
 def test_a_code_tokenizer_fills_the_budget_with_one_tokenization(code_tokenizer):
@@ -251,22 +251,11 @@ def test_a_healed_prompt_ends_at_the_newline_and_the_canvas_owns_the_indentation
     assert build_canvas(text, mid, "python", fim, ContextSettings(), CompletionSettings(), True).healed == ""
 
 
-@pytest.fixture(scope="module")
-def code_tokenizer_or_skip():
-    from transformers import AutoTokenizer  # noqa: PLC0415
-
-    from dgemma_lsp.loading import embedded_available, embedded_dir  # noqa: PLC0415
-
-    if not embedded_available():
-        pytest.skip("no embedded tokenizer")
-    return AutoTokenizer.from_pretrained(embedded_dir())
-
-
 @pytest.mark.parametrize("healed", ["    ", "            ", " "])
 def test_healed_spaces_are_pinned_then_the_line_starts_in_the_token_holding_the_last_space(
-    code_tokenizer_or_skip, healed
+    code_tokenizer, healed
 ):
-    code = code_tokenizer_or_skip
+    code = code_tokenizer
     clamps, first, lead = healing_clamps(healed, code, 1)
     assert code.decode([clamps[i] for i in range(first)]) + lead == healed
     allowed = clamps[first]
@@ -277,8 +266,8 @@ def test_healed_spaces_are_pinned_then_the_line_starts_in_the_token_holding_the_
         assert text.startswith(lead) and not text[len(lead)].isspace()
 
 
-def test_a_healed_tab_may_run_into_the_word(code_tokenizer_or_skip):
-    code = code_tokenizer_or_skip
+def test_a_healed_tab_may_run_into_the_word(code_tokenizer):
+    code = code_tokenizer
     clamps, first, _ = healing_clamps("\t\t", code, 1)
     assert first is None  # the code starts at one of two positions: no syntax clamps
     tab = code.convert_tokens_to_ids(code.tokenize("\t")[0])

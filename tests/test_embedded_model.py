@@ -1,4 +1,5 @@
-"""The shipped checkpoint loads offline through the same code path as any DiffusionGemma and runs a fill."""
+"""The embedded model (Gemma 3 270M converted on first use, `tests/test_base_model.py`) loads offline through the
+same code path as any DiffusionGemma and fills with the decoding its checkpoint declares."""
 
 import pytest
 import torch
@@ -18,12 +19,14 @@ def filler():
     return Filler(load(settings), settings)
 
 
-def test_embedded_checkpoint_is_a_small_fim_diffusion_gemma(filler):
+def test_embedded_model_is_a_converted_gemma3_with_a_small_recipe(filler):
     model = filler.loaded.model
     assert type(model).__name__ == "DiffusionGemmaForBlockDiffusion"
-    assert model.dtype == torch.float32  # stored as fp16, upcast at load
-    assert filler.loaded.prompt_format.name == "fim"
-    assert sum(p.stat().st_size for p in embedded_dir().iterdir()) <= 40 * 1024 * 1024
+    assert model.dtype == torch.float32
+    assert model.config.text_config.num_hidden_layers == 19  # Gemma 3 270M's 18, then the identity layer
+    # Not taught fill-in-the-middle yet: the prompt is the prefix, decoded by the encoder (README, model card).
+    assert (filler.loaded.prompt_format.name, filler.loaded.decoding) == ("prefix", "greedy")
+    assert sum(p.stat().st_size for p in embedded_dir().iterdir()) <= 40 * 1024 * 1024  # the weights are not here
 
 
 @pytest.mark.parametrize("kind", [FillKind.LINE, FillKind.BLOCK])
@@ -34,6 +37,13 @@ def test_embedded_model_fills_without_error(filler, kind):
     assert outcome.steps >= 1
     for fill in outcome.fills:  # whatever it proposes keeps the file parseable
         compile(text[:offset] + fill.text + text[offset:], "<fill>", "exec")
+
+
+def test_embedded_model_fills_a_line_with_code_that_uses_the_file(filler):
+    text = "def area(width, height):\n    \n"
+    offset = text.index("    \n") + 4
+    outcome = filler.fill(text, Hole(FillKind.LINE, offset, offset, "    "), "python")
+    assert outcome.fills and "width" in outcome.fills[0].text and "height" in outcome.fills[0].text
 
 
 def test_a_line_above_a_deeper_block_starts_with_a_block_opener(filler):
@@ -49,21 +59,3 @@ def test_a_line_above_a_deeper_block_starts_with_a_block_opener(filler):
         compile(text[:offset] + fill.text + text[offset:], "<fill>", "exec")
     unguided = Filler(filler.loaded, parse_settings({"completion": {"syntaxGuided": False}}))
     assert unguided.clamps_for(text, hole, "python") == {}
-
-
-def test_a_healed_fill_writes_its_line_from_the_indentation_and_returns_the_rest(filler):
-    import dataclasses  # noqa: PLC0415
-
-    healing = Filler(dataclasses.replace(filler.loaded, heals_indentation=True), filler.settings)
-    text = "def count_positive(xs):\n    n = 0\n    \n        n += 1\n    return n\n"
-    offset = text.index("    \n") + 4
-    hole = Hole(FillKind.LINE, offset, offset, "    ")
-    clamps = healing.clamps_for(text, hole, "python", "    ")
-    decode = filler.loaded.tokenizer.decode
-    assert decode([clamps[0]]) == "   "  # the indentation, pinned as the file tokenizes it
-    assert {decode([i]) for i in clamps[1]} >= {" if", " for", " while", " else"}  # then an opener, healed
-    assert {decode([i]) for i in clamps[2]} >= {":", " (", "("}  # and what may follow a keyword
-    outcome = healing.fill(text, hole, "python", candidates=3)
-    for fill in outcome.fills:
-        assert fill.raw.startswith(tuple(PYTHON_BLOCK_OPENERS))  # the typed indentation is not repeated
-        compile(text[:offset] + fill.text + text[offset:], "<fill>", "exec")

@@ -32,3 +32,27 @@ def test_unknown_language_and_single_candidates_are_left_alone():
     assert rank_by_syntax(fills, SOURCE, None) == fills
     assert rank_by_syntax(fills, SOURCE, "cobol") == fills
     assert rank_by_syntax(fills[:1], SOURCE, "python") == fills[:1]
+
+
+def test_greedy_decoding_with_a_prefix_prompt_reuses_the_encoded_prompt_while_typing(tiny_fillers):
+    """A checkpoint that declares greedy decoding and prefix prompts (the embedded model): one candidate, written
+    by the encoder; the next keystroke's fill encodes only what was typed, not the whole prefix again."""
+    import dataclasses
+
+    from dgemma_lsp.holes import FillKind, Hole
+    from dgemma_lsp.pipeline import Filler
+    from dgemma_lsp.prompts import PrefixFormat
+
+    tiny, _ = tiny_fillers
+    loaded = dataclasses.replace(tiny.loaded, decoding="greedy", prompt_format=PrefixFormat(tiny.loaded.tokenizer))
+    filler = Filler(loaded, tiny.settings)
+    text = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    ret\n"
+    cursor = text.index("ret\n") + 3
+    first = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python", candidates=3)
+    assert first.encoded_tokens == len(filler.canvas_for(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python").prompt_ids)
+    typed = text[:cursor] + "u" + text[cursor:]
+    second = filler.fill(typed, Hole(FillKind.LINE, cursor + 1, cursor + 1, "    "), "python")
+    assert second.encoded_tokens <= 3  # the new character's token(s) and the prompt's last token
+    assert second.steps >= 1 and len(first.fills) <= 1
+    for outcome in (first, second):
+        assert all("\n" not in f.text for f in outcome.fills)  # a line hole stops at the line's end

@@ -1,5 +1,7 @@
-"""The embedded tokenizer: special ids 0..9, exact round trip of any text, and how literal special-token text in
-code is handled (see model/DATA.md, "Tokenizer")."""
+"""The byte-level BPE that `model/train_tokenizer.py` trains (the retired from-scratch model's tokenizer, kept as
+`model/bytelevel-tokenizer.json`, the healing tests' tokenizer): special ids 0..9, exact round trip of any text,
+and how literal special-token text in code is handled (see model/DATA.md, "Tokenizer"). The embedded model's tokenizer is
+Gemma 3's, pruned: `tests/test_vocabulary.py`."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from tokenizers import Tokenizer
 
 from dgemma_lsp.modeling import SPECIAL_TOKENS, special_ids, wrap_tokenizer
 
-TOKENIZER_JSON = Path(__file__).resolve().parents[1] / "dgemma_lsp/embedded/tokenizer.json"
+TOKENIZER_JSON = Path(__file__).resolve().parents[1] / "model" / "bytelevel-tokenizer.json"
 
 
 @pytest.fixture(scope="module")

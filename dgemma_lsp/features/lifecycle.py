@@ -42,12 +42,21 @@ async def load_with_progress(ls) -> None:
         try:
             await ls.work_done_progress.create_async(token)
             ls.work_done_progress.begin(
-                token, types.WorkDoneProgressBegin(title="dgemma-lsp", message=f"loading model {session.settings.model}")
+                token, types.WorkDoneProgressBegin(
+                    title="dgemma-lsp", message=f"loading model {session.settings.model}", percentage=0
+                ),
             )
         except Exception as error:  # a client may refuse the token; loading must go on regardless
             log.warning("work-done progress refused: %s", error)
             token = None
-    await asyncio.get_running_loop().run_in_executor(session.executor, session.load_model)
+    loop = asyncio.get_running_loop()
+
+    def progress(message: str, fraction: float) -> None:  # on the model thread: hand the report to the loop
+        if token is not None:
+            report = types.WorkDoneProgressReport(message=message, percentage=round(100 * fraction))
+            loop.call_soon_threadsafe(ls.work_done_progress.report, token, report)
+
+    await loop.run_in_executor(session.executor, session.load_model, progress)
     if token is not None:
         message = "model ready" if session.load_error is None else "model failed to load"
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))

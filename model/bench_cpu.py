@@ -1,0 +1,105 @@
+"""CPU speed of the embedded model: prefill per token, one greedy token, one denoising step, side by side.
+
+    python model/bench_cpu.py                      # fp32 and int8 (dynamic quantization), 1 and 2 threads
+    python model/bench_cpu.py --reps 20 --context 512
+
+Everything as the server runs it: `torch.inference_mode`, the encoder filling a DynamicCache with `context`
+tokens of held-out code, then (a) one greedy token (the encoder on one token, the LM head on its last position)
+and (b) one decoder step on a 16- and a 32-token canvas over that cache. Medians over `--reps`; the machine is
+shared, so compare rows of one run, not runs. int8 is `torch.ao.quantization.quantize_dynamic` on every Linear
+(weights int8, activations quantized per call); its quality cost is measured by `model/base_loss.py --int8`.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin on a shared machine
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sysconfig  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+
+def quantized(model):
+    """A copy of the model with int8 dynamic quantization of every Linear layer."""
+    return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def median_ms(run, reps: int) -> float:
+    run()  # warm-up
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+@torch.inference_mode()
+def measure(model, prompt: list[int], canvas_lengths: list[int], reps: int, vocab: int) -> dict:
+    from transformers import DynamicCache
+
+    encoder = model.model.encoder
+    config = model.config.get_text_config()
+
+    def prefill() -> DynamicCache:
+        cache = DynamicCache(config=config)
+        encoder(input_ids=torch.tensor([prompt]), past_key_values=cache)
+        return cache
+
+    row = {"prefill_ms_per_token": median_ms(prefill, max(2, reps // 5)) / len(prompt)}
+    cache = prefill()
+    length = cache.get_seq_length()
+
+    def greedy_token() -> None:
+        hidden = encoder(input_ids=torch.tensor([[prompt[-1]]]), past_key_values=cache,
+                         position_ids=torch.tensor([[length]])).last_hidden_state
+        model.lm_head(hidden[:, -1])
+        cache.crop(length)
+
+    row["greedy_token_ms"] = median_ms(greedy_token, reps)
+    generator = torch.Generator().manual_seed(0)
+    for canvas in canvas_lengths:
+        noise = torch.randint(0, vocab, (1, canvas), generator=generator)
+        row[f"step_ms_canvas_{canvas}"] = median_ms(
+            lambda noise=noise: model(decoder_input_ids=noise, past_key_values=cache), reps
+        )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--context", type=int, default=512)
+    parser.add_argument("--canvas", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--reps", type=int, default=10)
+    args = parser.parse_args()
+
+    from dgemma_lsp import loading
+    from dgemma_lsp.settings import Settings
+
+    loaded = loading.load(Settings(model=args.model))
+    text = (Path(sysconfig.get_paths()["stdlib"]) / "argparse.py").read_text()
+    prompt = [loaded.tokenizer.bos_token_id] + loaded.tokenizer(text, add_special_tokens=False)["input_ids"][: args.context - 1]
+    variants = {"fp32": loaded.model, "int8": quantized(loaded.model)}
+    vocab = loaded.model.config.text_config.vocab_size
+    rows = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for name, model in variants.items():
+            row = {"weights": name, "threads": threads, **measure(model, prompt, args.canvas, args.reps, vocab)}
+            rows.append({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()})
+            print(json.dumps(rows[-1]), flush=True)
+    print(json.dumps({"model": args.model, "context": len(prompt), "vocab": vocab, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
