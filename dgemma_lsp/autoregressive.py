@@ -37,6 +37,7 @@ def greedy_decode(
     stop_ids: frozenset[int] = frozenset(),
     clamps: Mapping[int, int | Collection[int]] | None = None,
     cache: DynamicCache | None = None,
+    stop: Callable[[list[int]], int | None] | None = None,
     is_cancelled: Callable[[], bool] = lambda: False,
 ) -> GreedyResult:
     """Greedy decoding after `prompt_ids` (batch 1) until EOS, a token in `stop_ids` (kept), or `max_new_tokens`.
@@ -45,6 +46,7 @@ def greedy_decode(
     `clamps` narrows the i-th generated token to an id or a set of ids, as the sampler's clamps narrow canvas
     position i (`engine.as_clamps`): the argmax is taken over those ids only. `cache`, when given, already holds
     the first tokens of `prompt_ids` (`engine.PromptCache`); only the rest are encoded, and the cache is extended.
+    `stop(tokens)`, called after each token, may end the decoding: it returns how many tokens to keep, or None.
 
     The LM head's soft-capping (tanh) is monotonic, so it cannot change an argmax and is skipped.
     """
@@ -76,5 +78,8 @@ def greedy_decode(
         tokens.append(token)
         if token in stop_ids:
             return GreedyResult(tokens, True, forwards, forward_seconds)
+        keep = stop(tokens) if stop is not None else None
+        if keep is not None:
+            return GreedyResult(tokens[:keep], True, forwards, forward_seconds)
         inputs = torch.tensor([[token]], dtype=torch.long, device=device)  # [1, 1]
     return GreedyResult(tokens, False, forwards, forward_seconds)

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 
 from . import spans, syntax
 from .holes import FillKind, Hole
-from .postprocess import postprocess
+from .postprocess import indent_of, postprocess
 from .sandbox import TIMEOUT_S, Execution, execute
 from .settings import Settings, parse_settings
 
@@ -137,10 +137,6 @@ def sample(tasks: list[Task], limit: int | None, seed: int = SAMPLE_SEED) -> lis
     return [tasks[i] for i in sorted(order[:limit])]
 
 
-def _indent_of(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
 def request_for(task: Task, kind: FillKind, cursor: str = "indented") -> Request:
     """The document with a new line where the middle goes and the hole at the cursor on it (module docstring).
     A random span has no line of its own: the document is prefix + suffix and the cursor sits between them,
@@ -148,8 +144,8 @@ def request_for(task: Task, kind: FillKind, cursor: str = "indented") -> Request
     if not task.whole_lines:
         text, offset = task.prompt + task.suffix, len(task.prompt)
         line = text[text.rfind("\n", 0, offset) + 1 :]
-        return Request(text, Hole(kind, offset, offset, _indent_of(line)))
-    typed = _indent_of(task.middle) if cursor == "indented" else ""
+        return Request(text, Hole(kind, offset, offset, indent_of(line)))
+    typed = indent_of(task.middle) if cursor == "indented" else ""
     text = task.prompt + typed + "\n" + task.suffix
     offset = len(task.prompt) + len(typed)
     chosen = spans.choose_hole(text, syntax.parse(text, LANGUAGE), LANGUAGE, offset)

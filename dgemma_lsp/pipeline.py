@@ -20,11 +20,14 @@ from .holes import FillKind, Hole
 from .loading import LoadedModel
 from .modeling import newline_ids
 from .needs import hole_need, opening_clamps
-from .postprocess import postprocess, window_around
+from .postprocess import indent_of, indent_width, postprocess, window_around
 from .settings import Settings
 from .syntax import error_count, language_named
 
 log = logging.getLogger(__name__)
+
+# A greedy fill that breaks the file is decoded again from the model's next-best first tokens, this many in all.
+GREEDY_FIRST_TOKENS = 3
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,12 @@ class Filler:
             waited = time.perf_counter()
             timings["queue"] = waited - started - timings["canvas"]
             if loaded.decoding == "greedy":
-                result = self.greedy(canvas, hole, clamps, is_cancelled)
+
+                def fits(ids: list[int]) -> bool:
+                    fitted = postprocess(self.middle_text(ids, canvas), text=text, hole=hole, language=language)
+                    return bool(fitted) and keeps_syntax(Fill(fitted, hole.start, hole.end, ""), text, language)
+
+                result = self.greedy(canvas, hole, clamps, fits, is_cancelled)
             else:
                 result = denoise(
                     loaded.model,
@@ -121,26 +129,56 @@ class Filler:
         )
         return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
 
-    def greedy(self, canvas: Canvas, hole: Hole, clamps, is_cancelled: Callable[[], bool]) -> DenoiseResult:
-        """The middle decoded greedily by the encoder (one candidate), within the canvases' token budget; a line
-        hole stops at the first token that holds a newline. Shaped as the sampler's result. The prompt's tokens but
-        the last come from the prompt cache: while the user types, only what they typed is encoded."""
+    def greedy(
+        self, canvas: Canvas, hole: Hole, clamps, fits: Callable[[list[int]], bool], is_cancelled: Callable[[], bool]
+    ) -> DenoiseResult:
+        """The middle decoded greedily by the encoder, within the canvases' token budget; a line hole stops at the
+        first token that holds a newline. Shaped as the sampler's result.
+
+        A greedy line that does not `fit` the file (nothing survives post-processing, or it adds syntax errors: the
+        text after the cursor says it is wrong) is decoded again from the model's next-best first token, up to
+        GREEDY_FIRST_TOKENS in all; every attempt is a candidate, and ranking puts one that fits first. The prompt's
+        tokens but the last come from the prompt cache: while the user types, only what they typed is encoded.
+        """
         loaded = self.loaded
-        cache, encoded = None, 0
-        if len(canvas.prompt_ids) > 1:
-            cache, encoded = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
-        result = greedy_decode(
-            loaded.model,
-            canvas.prompt_ids,
-            eos_id=loaded.eos_id,
-            max_new_tokens=canvas.max_canvases * loaded.model.config.canvas_length,
-            stop_ids=newline_ids(loaded.tokenizer) if hole.kind is FillKind.LINE else frozenset(),
-            clamps=clamps,
-            cache=cache,
-            is_cancelled=is_cancelled,
-        )
-        seconds = (self.prompt_cache.forward_seconds if cache is not None else 0.0) + result.forward_seconds
-        return DenoiseResult([result.tokens], [result.finished], result.forwards, 0, encoded + 1, seconds)
+        budget = canvas.max_canvases * loaded.model.config.canvas_length
+        stops = newline_ids(loaded.tokenizer) if hole.kind is FillKind.LINE else frozenset()
+        leaves_body = body_end(loaded.tokenizer, text_before_hole_line(canvas), hole) if hole.kind is FillKind.BLOCK else None
+        first = clamps.get(0)
+        allowed_first = frozenset([first]) if isinstance(first, int) else first
+        candidates: list[list[int]] = []
+        finished: list[bool] = []
+        forwards, encoded, seconds = 0, 0, 0.0
+        for _ in range(GREEDY_FIRST_TOKENS):
+            attempt = dict(clamps)
+            if candidates:  # a retry: any first token but those tried
+                tried = {ids[0] for ids in candidates}
+                attempt[0] = (allowed_first or frozenset(range(len(loaded.tokenizer)))) - tried
+                if not attempt[0]:
+                    break
+            cache, new = None, 0
+            if len(canvas.prompt_ids) > 1:
+                cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
+                seconds += self.prompt_cache.forward_seconds
+            result = greedy_decode(
+                loaded.model,
+                canvas.prompt_ids,
+                eos_id=loaded.eos_id,
+                max_new_tokens=budget,
+                stop_ids=stops,
+                clamps=attempt,
+                cache=cache,
+                stop=leaves_body,
+                is_cancelled=is_cancelled,
+            )
+            candidates.append(result.tokens)
+            finished.append(result.finished)
+            forwards += result.forwards
+            encoded += new + 1
+            seconds += result.forward_seconds
+            if not result.tokens or fits(result.tokens):  # an empty middle is the model's answer: no retry
+                break
+        return DenoiseResult(candidates, finished, forwards, 0, encoded, seconds)
 
     def canvas_for(self, text: str, hole: Hole, language: str | None) -> Canvas:
         """The prompt and canvas budget for a hole, in the loaded model's format and settings."""
@@ -176,6 +214,48 @@ class Filler:
         halfway through a multi-byte character, and U+FFFD must never reach the user's file."""
         text = self.loaded.tokenizer.decode(ids, skip_special_tokens=True)
         return text.split("\ufffd", 1)[0]
+
+
+def text_before_hole_line(canvas: Canvas) -> str:
+    """The hole's line up to the cursor, as the prompt holds it."""
+    prefix = canvas.context.prefix
+    return prefix[prefix.rfind("\n") + 1 :]
+
+
+def body_end(tokenizer, line_before: str, hole: Hole) -> Callable[[list[int]], int | None]:
+    """For a greedy block fill: where the model has left the block. A model continuing the text before the cursor
+    does not know that the suffix closes the body; once a line of its own starts left of the body's indentation
+    (`def` of a next function, the closing `}`), the body is over: keep the tokens through the newline before it.
+
+    The body's indentation is the hole's; for a hole with none (`{|}` on the opening line), any line not right of
+    the opening line ends it."""
+    floor = indent_width(hole.indent) if hole.indent else indent_width(indent_of(line_before)) + 1
+
+    def stop(tokens: list[int]) -> int | None:
+        last = tokenizer.convert_ids_to_tokens(tokens[-1])
+        if "\n" in last or not tokenizer.decode(tokens[-1:]).strip():
+            return None  # only a token that puts code on a line can show where the line starts
+        text = tokenizer.decode(tokens)
+        if "\n" not in text:
+            return None  # still the cursor's own line
+        line = text[text.rfind("\n") + 1 :]
+        if indent_width(indent_of(line)) >= floor:
+            return None
+        for keep in range(len(tokens) - 1, 0, -1):  # back to the newline before this line
+            if "\n" in tokenizer.decode(tokens[keep - 1 : keep]):
+                return keep
+        return 0
+
+    return stop
+
+
+def keeps_syntax(fill: Fill, text: str, language: str | None) -> bool:
+    """Whether the file, with the fill in place, has no more syntax errors than without it (judged on a window of
+    lines around the hole); True where the language has no grammar."""
+    if language is None or language_named(language) is None:
+        return True
+    before, after = window_around(text, fill.start, fill.end, language)
+    return error_count(before + fill.text + after, language) <= error_count(before + after, language)
 
 
 def rank_by_syntax(fills: list[Fill], text: str, language: str | None) -> list[Fill]:

@@ -60,11 +60,11 @@ def keep_kind(fill: str, kind: FillKind) -> str:
 # -- indentation ---------------------------------------------------------------------------------------------
 
 
-def _indent_of(line: str) -> str:
+def indent_of(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
 
 
-def _width(ws: str, tab: int = 4) -> int:
+def indent_width(ws: str, tab: int = 4) -> int:
     return sum(tab if c == "\t" else 1 for c in ws)
 
 
@@ -76,10 +76,10 @@ def indent_style(text: str) -> tuple[bool, int]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        ws = _indent_of(line)
+        ws = indent_of(line)
         tabs += ws.startswith("\t")
         spaces += ws.startswith(" ")
-        width = _width(ws)
+        width = indent_width(ws)
         if width > prev:
             steps[width - prev] += 1
         prev = width
@@ -117,10 +117,10 @@ def reindent(
     if not whole_line and not line_before.strip():
         lines[0] = lines[0].lstrip()
     body = range(0 if whole_line else 1, len(lines))
-    widths = {i: _width(_indent_of(lines[i]), unit) for i in body if lines[i].strip()}
+    widths = {i: indent_width(indent_of(lines[i]), unit) for i in body if lines[i].strip()}
     if not widths:
         return "\n".join(line if i == 0 and not whole_line else "" for i, line in enumerate(lines))
-    target = _width(indent, unit)
+    target = indent_width(indent, unit)
     anchor = min(widths)
     if frame == "shallowest":
         shallowest = min(widths.values())
@@ -132,7 +132,7 @@ def reindent(
     elif anchor == 0 or not lines[0].strip():
         shift = target - widths[anchor]  # whole-line hole, or a blank first line: the anchor goes to `indent`
     elif frame == "relative":
-        shift = _width(_indent_of(line_before) if line_before.strip() else line_before, unit)
+        shift = indent_width(indent_of(line_before) if line_before.strip() else line_before, unit)
     else:
         shift = 0
     # Untrusted indentation keeps only its steps: each step of the fill's own (2 spaces, a tab) is one level.
@@ -143,7 +143,7 @@ def reindent(
             continue
         if frame == "shallowest" and tabs:
             rel = widths[i] - min(widths.values())
-            pad = _indent_of(indent) + ("\t" if target > _width(indent, unit) else "") + "\t" * (rel // step)
+            pad = indent_of(indent) + ("\t" if target > indent_width(indent, unit) else "") + "\t" * (rel // step)
             pad += " " * (rel % step)
         else:
             width = max(0, widths[i] + shift)
@@ -241,8 +241,8 @@ def syntax_window(text: str, start: int, end: int, max_lines: int = MAX_WINDOW_L
     best, level = pos, None
     for _ in range(max_lines + 1):
         line = text[pos : _line_end(text, pos)]
-        if _starts_statement(line) and (level is None or _width(_indent_of(line)) < level):
-            best, level = pos, _width(_indent_of(line))
+        if _starts_statement(line) and (level is None or indent_width(indent_of(line)) < level):
+            best, level = pos, indent_width(indent_of(line))
             if level == 0:
                 break
         if pos == 0:
@@ -257,7 +257,7 @@ def syntax_window(text: str, start: int, end: int, max_lines: int = MAX_WINDOW_L
             return best, len(text)
         line = text[pos : _line_end(text, pos)]
         if line.strip() and not line.lstrip().startswith(_COMMENT_STARTS):
-            width = _width(_indent_of(line))
+            width = indent_width(indent_of(line))
             if width < level or (width == level and _starts_statement(line)):
                 return best, pos
         pos = _line_end(text, pos) + 1
@@ -359,7 +359,7 @@ def finish_fill(part: str, *, text: str, hole: Hole) -> str:
         part += "\n"  # the hole swallowed a line end: give it back
     elif "\n" in part and after_line.strip()[:1] in tuple(CLOSERS):
         # `{|}` filled with lines: the `}` goes on its own line at the indentation of the line that opened it.
-        part += "\n" + _indent_of(text[_line_start(text, hole.start) : line_end])
+        part += "\n" + indent_of(text[_line_start(text, hole.start) : line_end])
     elif hole.kind is FillKind.BLOCK and hole.start == _line_start(text, hole.start) and after_line.strip():
         part += "\n"  # lines inserted at column 0 before existing code
     newline = document_newline(text)
@@ -375,17 +375,17 @@ def _off_grid_lines(fill: str, line_before: str, unit: int, tabs: bool) -> int:
     lines = fill.split("\n")
     if line_before:
         lines = lines[1:]  # the first line continues `line_before`; its own indentation is not the fill's
-    return sum(1 for line in lines if line.strip() and not tabs and _width(_indent_of(line), unit) % unit)
+    return sum(1 for line in lines if line.strip() and not tabs and indent_width(indent_of(line), unit) % unit)
 
 
 def _outdented_lines(fill: str, indent: str, unit: int) -> int:
     """Later lines left of the hole's block that do not close a bracket. Only a tie-break where indentation does
     not change the parse (brace languages): there, a body line left of its block is the model's frame misread."""
-    limit = _width(indent, unit)
+    limit = indent_width(indent, unit)
     return sum(
         1
         for line in fill.split("\n")[1:]
-        if line.strip() and line.lstrip()[0] not in CLOSERS and _width(_indent_of(line), unit) < limit
+        if line.strip() and line.lstrip()[0] not in CLOSERS and indent_width(indent_of(line), unit) < limit
     )
 
 
@@ -410,8 +410,8 @@ def postprocess(fill: str, *, text: str, hole: Hole, language: str | None) -> st
         if opens_block(line_before) and after_line.strip()[:1] in ("", *CLOSERS) and fill.strip():
             # `def f():|` or `{|}`: the body starts on a new line, one level below the opening line.
             fill = fill if fill.startswith("\n") else "\n" + fill
-            line_indent = _indent_of(line_before)
-            if _width(indent) <= _width(line_indent):
+            line_indent = indent_of(line_before)
+            if indent_width(indent) <= indent_width(line_indent):
                 indent = line_indent + ("\t" if tabs else " " * unit)
     wstart, wend = syntax_window(text, hole.start, hole.end)
     checked = language is not None and language_named(language) is not None

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED = ROOT / "dgemma_lsp" / "embedded"
 CORPUS = ROOT / "model" / "work" / "corpus" / "train.jsonl"
 COUNTS = ROOT / "model" / "work" / "gemma_token_counts.json"  # reused while the corpus is unchanged
-CANVAS_LENGTH = 16  # one canvas holds a typical line; blocks chain canvases
+CANVAS_LENGTH = 32  # a line (greedy stops at its newline) or a quarter of a body; blocks chain canvases
 
 
 def gemma_tokenizer_json(gguf: Path) -> dict:

@@ -1,4 +1,6 @@
-from dgemma_lsp.pipeline import Fill, rank_by_syntax
+import pytest
+
+from dgemma_lsp.pipeline import GREEDY_FIRST_TOKENS, Fill, rank_by_syntax
 
 SOURCE = "def total(xs):\n    \n    return s\n"
 HOLE = SOURCE.index("    \n") + 4
@@ -48,11 +50,62 @@ def test_greedy_decoding_with_a_prefix_prompt_reuses_the_encoded_prompt_while_ty
     filler = Filler(loaded, tiny.settings)
     text = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    ret\n"
     cursor = text.index("ret\n") + 3
+    prompt = filler.canvas_for(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python").prompt_ids
     first = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python", candidates=3)
-    assert first.encoded_tokens == len(filler.canvas_for(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python").prompt_ids)
+    # the whole prompt once; a retry from another first token re-encodes the last two of its tokens
+    assert len(prompt) <= first.encoded_tokens <= len(prompt) + 2 * (GREEDY_FIRST_TOKENS - 1)
     typed = text[:cursor] + "u" + text[cursor:]
     second = filler.fill(typed, Hole(FillKind.LINE, cursor + 1, cursor + 1, "    "), "python")
-    assert second.encoded_tokens <= 3  # the new character's token(s) and the prompt's last token
-    assert second.steps >= 1 and len(first.fills) <= 1
+    assert second.encoded_tokens <= 3 * GREEDY_FIRST_TOKENS  # the new character's token(s), the prompt's last
+    assert second.steps >= 1 and len(first.fills) <= GREEDY_FIRST_TOKENS
     for outcome in (first, second):
         assert all("\n" not in f.text for f in outcome.fills)  # a line hole stops at the line's end
+
+
+def test_a_greedy_line_that_breaks_the_file_is_retried_from_the_next_first_token(tiny_fillers, monkeypatch):
+    """The text after the cursor rules a greedy line out (a block opener where a statement must go): the fill
+    comes from the model's next-best first token instead, and the first answer is kept as a later candidate."""
+    import dataclasses
+
+    from dgemma_lsp import pipeline
+    from dgemma_lsp.autoregressive import GreedyResult
+    from dgemma_lsp.holes import FillKind, Hole
+
+    tiny, _ = tiny_fillers
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), tiny.settings)
+    encode = lambda s: filler.loaded.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    opener, statement = encode("if s:"), encode("s = 1")
+    calls = []
+
+    def scripted(model, prompt_ids, *, clamps=None, **kwargs):
+        calls.append(clamps)
+        allowed = (clamps or {}).get(0)
+        ids = opener if allowed is None or opener[0] in allowed else statement
+        return GreedyResult(ids, True, len(ids), 0.0)
+
+    monkeypatch.setattr(pipeline, "greedy_decode", scripted)
+    text = "def total(xs):\n    \n    return s\n"
+    cursor = text.index("    \n") + 4
+    outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
+    assert [f.text for f in outcome.fills][0] == "s = 1"
+    assert len(calls) == 2 and opener[0] not in calls[1][0]
+
+
+@pytest.mark.parametrize(
+    ("line_before", "indent", "continuation", "kept"),
+    [
+        ("    ", "    ", "return 1\n\n\ndef g():\n    pass\n", "return 1\n\n\n"),  # a stub body, then the next def
+        ("func f() int {", "", "\n\tif x {\n\t\treturn 1\n\t}\n\treturn 2\n}\n\nfunc g", "\n\tif x {\n\t\treturn 1\n\t}\n\treturn 2\n"),
+        ("    ", "    ", "x = 1\n    if x:\n        y = 2\n", None),  # still inside: nothing to cut
+    ],
+)
+def test_a_greedy_block_fill_ends_where_the_model_leaves_the_body(line_before, indent, continuation, kept):
+    from dgemma_lsp.holes import FillKind, Hole
+    from dgemma_lsp.modeling import byte_tokenizer
+    from dgemma_lsp.pipeline import body_end
+
+    tokenizer = byte_tokenizer()
+    ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    stop = body_end(tokenizer, line_before, Hole(FillKind.BLOCK, 0, 0, indent))
+    cut = next((keep for n in range(1, len(ids) + 1) if (keep := stop(ids[:n])) is not None), None)
+    assert (tokenizer.decode(ids[:cut]) if cut is not None else None) == kept
