@@ -8,7 +8,15 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lsp_client import initialize, inline, open_document, position_of, server_config, wait_until_loaded
+from lsp_client import (
+    initialize,
+    inline,
+    model_loaded,
+    open_document,
+    position_of,
+    server_config,
+    wait_until_loaded,
+)
 
 # Each case: a file with a function body to complete (cursor after `cursor_after`) and a stub to fill.
 CASES = {
@@ -62,7 +70,8 @@ SETTINGS = '{"completion": {"seed": 10}}'
 
 @pytest_lsp.fixture(config=server_config(settings=SETTINGS))
 async def client(lsp_client: LanguageClient):
-    lsp_client.initialize_seconds = await initialize(lsp_client)
+    await initialize(lsp_client)
+    lsp_client.loaded_when_initialized = model_loaded(lsp_client)
     yield
     await lsp_client.shutdown_session()
 
@@ -70,7 +79,8 @@ async def client(lsp_client: LanguageClient):
 @pytest.mark.parametrize("language", sorted(CASES))
 async def test_inline_completion_and_fill_function(client: LanguageClient, language):
     uri, language_id, text, cursor_after, stub_marker = CASES[language]
-    assert client.initialize_seconds < 2.0, "initialize must be answered before the model loads"
+    # Behaviour, not a time limit (one failed at 2.06 s on a busy machine): the answer comes before the model loads.
+    assert not client.loaded_when_initialized, "initialize must be answered before the model loads"
     await wait_until_loaded(client)
     assert not [m for m in client.messages if m.type == types.MessageType.Error]
     open_document(client, uri, text, language_id)
