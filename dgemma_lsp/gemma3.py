@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from transformers import DiffusionGemmaConfig
 
-from .modeling import BOI, BOS, EOI, EOS, IMAGE, PAD
+from .modeling import BOI, BOS, EOI, EOS, IMAGE, PAD, TINY_VISION_CONFIG
 
 SPARE_DIMS = 2
 # The spare value dimensions' constant. It must dwarf the real values (|v|^2 summed over a head is ~1e5 in Gemma 3
@@ -99,7 +99,10 @@ def diffusion_config(shape: Gemma3Shape, special_ids: dict[str, int], vocab_size
         attention_bias=True,  # for the spare value dimensions' constant; every other bias is zero
         rope_parameters={
             # Frequencies base^(-2j/head_dim) for j < half equal Gemma's local ones over its own head_dim.
-            "sliding_attention": {"rope_type": "default", "rope_theta": shape.local_rope_theta ** (head_dim / shape.head_dim)},
+            "sliding_attention": {
+                "rope_type": "default",
+                "rope_theta": shape.local_rope_theta ** (head_dim / shape.head_dim),
+            },
             "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25, "rope_theta": 1_000_000.0},
         },
         max_position_embeddings=32_768,
@@ -110,19 +113,9 @@ def diffusion_config(shape: Gemma3Shape, special_ids: dict[str, int], vocab_size
         eos_token_id=special_ids[EOS],
         bos_token_id=special_ids[BOS],
     )
-    vision_config = dict(  # mandatory in transformers 5.23 (None builds a 167M-parameter tower); never runs
-        model_type="gemma4_vision",
-        hidden_size=16,
-        intermediate_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=1,
-        num_key_value_heads=1,
-        head_dim=16,
-        global_head_dim=16,
-    )
     config = DiffusionGemmaConfig(
         text_config=text_config,
-        vision_config=vision_config,
+        vision_config=dict(TINY_VISION_CONFIG),
         image_token_id=special_ids[IMAGE],
         boi_token_id=special_ids[BOI],
         eoi_token_id=special_ids[EOI],
@@ -202,7 +195,9 @@ def convert_state_dict(
         out[attn + "q_proj.weight"] = _with_spare_dims(gemma[g + "self_attn.q_proj.weight"].float(), h, d)
         out[attn + "k_proj.weight"] = _with_spare_dims(gemma[g + "self_attn.k_proj.weight"].float(), kv, d)
         out[attn + "v_proj.weight"] = _with_spare_dims(gemma[g + "self_attn.v_proj.weight"].float(), kv, d)
-        out[attn + "o_proj.weight"] = _with_spare_dims(gemma[g + "self_attn.o_proj.weight"].float().T, h, d).T * value_rms
+        out[attn + "o_proj.weight"] = (
+            _with_spare_dims(gemma[g + "self_attn.o_proj.weight"].float().T, h, d).T * value_rms
+        )
         out[attn + "q_proj.bias"] = torch.zeros(h * (d + SPARE_DIMS))
         out[attn + "k_proj.bias"] = torch.zeros(kv * (d + SPARE_DIMS))
         out[attn + "v_proj.bias"] = spare_values.clone()
@@ -260,7 +255,12 @@ def _identity_layer(layer: str, shape: Gemma3Shape, seed: int) -> dict[str, torc
         layer + "mlp.up_proj.weight": small(shape.intermediate_size, hidden),
         layer + "mlp.down_proj.weight": torch.zeros(hidden, shape.intermediate_size),
     }
-    for norm in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"):
+    for norm in (
+        "input_layernorm",
+        "post_attention_layernorm",
+        "pre_feedforward_layernorm",
+        "post_feedforward_layernorm",
+    ):
         out[f"{layer}{norm}.weight"] = torch.ones(hidden)
     out.update(_silent_moe(layer, hidden))
     out[layer + "layer_scalar"] = torch.ones(1)

@@ -31,6 +31,19 @@ SPECIAL_TOKENS = (
 PAD, EOS, BOS, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, FILE_SEP, IMAGE, BOI, EOI = SPECIAL_TOKENS
 
 
+# The vision tower is mandatory in transformers 5.23 (None builds a 167M-parameter one); a text model's never runs.
+TINY_VISION_CONFIG = dict(
+    model_type="gemma4_vision",
+    hidden_size=16,
+    intermediate_size=16,
+    num_hidden_layers=1,
+    num_attention_heads=1,
+    num_key_value_heads=1,
+    head_dim=16,
+    global_head_dim=16,
+)
+
+
 @dataclass(frozen=True)
 class SmallConfig:
     """The knobs that matter for a small DiffusionGemma; everything else is fixed by `build_config`."""
@@ -76,20 +89,9 @@ def build_config(small: SmallConfig, special_ids: dict[str, int]) -> DiffusionGe
         eos_token_id=special_ids[EOS],
         bos_token_id=special_ids[BOS],
     )
-    # The vision tower is mandatory in transformers 5.23 (None builds a 167M-parameter one); this one never runs.
-    vision_config = dict(
-        model_type="gemma4_vision",
-        hidden_size=16,
-        intermediate_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=1,
-        num_key_value_heads=1,
-        head_dim=16,
-        global_head_dim=16,
-    )
     return DiffusionGemmaConfig(
         text_config=text_config,
-        vision_config=vision_config,
+        vision_config=dict(TINY_VISION_CONFIG),
         image_token_id=special_ids[IMAGE],
         boi_token_id=special_ids[BOI],
         eoi_token_id=special_ids[EOI],

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .canvas import Canvas, build_canvas, healing_clamps
 from .autoregressive import greedy_decode
+from .canvas import Canvas, build_canvas, healing_clamps
 from .engine import DenoiseResult, Draft, PromptCache, denoise
 from .holes import FillKind, Hole
 from .loading import LoadedModel
@@ -143,7 +143,9 @@ class Filler:
         loaded = self.loaded
         budget = canvas.max_canvases * loaded.model.config.canvas_length
         stops = newline_ids(loaded.tokenizer) if hole.kind is FillKind.LINE else frozenset()
-        leaves_body = body_end(loaded.tokenizer, text_before_hole_line(canvas), hole) if hole.kind is FillKind.BLOCK else None
+        leaves_body = None
+        if hole.kind is FillKind.BLOCK:
+            leaves_body = body_end(loaded.tokenizer, text_before_hole_line(canvas), hole)
         first = clamps.get(0)
         allowed_first = frozenset([first]) if isinstance(first, int) else first
         candidates: list[list[int]] = []

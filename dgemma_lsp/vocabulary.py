@@ -66,9 +66,9 @@ def prune_tokenizer(gemma_tokenizer: dict, used: Iterable[str]) -> tuple[dict, l
     pruned = json.loads(json.dumps(gemma_tokenizer))  # a deep copy of the plain JSON
     pruned["model"]["vocab"] = new_vocab
     pruned["model"]["merges"] = [[a, b] for a, b in merges if a in new_vocab and b in new_vocab and a + b in new_vocab]
-    pruned["added_tokens"] = [
-        {**added[token], "id": new_vocab[token]} for token in ordinary if token in added
-    ] + [_special(token, i) for i, token in enumerate(SPECIAL_TOKENS)]
+    pruned["added_tokens"] = [{**added[token], "id": new_vocab[token]} for token in ordinary if token in added] + [
+        _special(token, i) for i, token in enumerate(SPECIAL_TOKENS)
+    ]
     pruned["added_tokens"].sort(key=lambda a: a["id"])
     pruned["post_processor"] = None  # prompts put <bos> and the markers in by id
     return pruned, gemma_ids

@@ -91,13 +91,23 @@ def main() -> None:
     original = mean_loss(lambda x: gemma(input_ids=x).logits, as_gemma)
     tokens = sum(len(s) - 1 for s in sequences)
     bytes_ = sum(spans)
-    print(json.dumps({
-        "files": len(texts), "tokens": tokens, "bytes": bytes_, "language": args.language,
-        "gemma3_270m": round(original, 4), "converted": round(converted, 4), "gap": round(converted - original, 4),
-        "gemma3_270m_nats_per_byte": round(original * tokens / bytes_, 4),
-        "converted_nats_per_byte": round(converted * tokens / bytes_, 4),
-        "seconds": round(time.time() - started, 1),
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "files": len(texts),
+                "tokens": tokens,
+                "bytes": bytes_,
+                "language": args.language,
+                "gemma3_270m": round(original, 4),
+                "converted": round(converted, 4),
+                "gap": round(converted - original, 4),
+                "gemma3_270m_nats_per_byte": round(original * tokens / bytes_, 4),
+                "converted_nats_per_byte": round(converted * tokens / bytes_, 4),
+                "seconds": round(time.time() - started, 1),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -59,8 +59,9 @@ def measure(model, prompt: list[int], canvas_lengths: list[int], reps: int, voca
     length = cache.get_seq_length()
 
     def greedy_token() -> None:
-        hidden = encoder(input_ids=torch.tensor([[prompt[-1]]]), past_key_values=cache,
-                         position_ids=torch.tensor([[length]])).last_hidden_state
+        hidden = encoder(
+            input_ids=torch.tensor([[prompt[-1]]]), past_key_values=cache, position_ids=torch.tensor([[length]])
+        ).last_hidden_state
         model.lm_head(hidden[:, -1])
         cache.crop(length)
 
@@ -88,7 +89,9 @@ def main() -> None:
 
     loaded = loading.load(Settings(model=args.model))
     text = (Path(sysconfig.get_paths()["stdlib"]) / "argparse.py").read_text()
-    prompt = [loaded.tokenizer.bos_token_id] + loaded.tokenizer(text, add_special_tokens=False)["input_ids"][: args.context - 1]
+    prompt = [loaded.tokenizer.bos_token_id] + loaded.tokenizer(text, add_special_tokens=False)["input_ids"][
+        : args.context - 1
+    ]
     variants = {"fp32": loaded.model, "int8": quantized(loaded.model)}
     vocab = loaded.model.config.text_config.vocab_size
     rows = []

@@ -93,8 +93,11 @@ def main() -> None:
             COUNTS.write_text(json.dumps({"key": key, "counts": counts}))
         used = [token for token, n in counts.most_common() if n >= args.min_count]
         pruned, gemma_ids = prune_tokenizer(gemma_json, used)
-        print(f"kept {len(gemma_ids):,} of {len(gemma_json['model']['vocab']):,} tokens "
-              f"({len(used):,} used >= {args.min_count} times)", file=sys.stderr)
+        print(
+            f"kept {len(gemma_ids):,} of {len(gemma_json['model']['vocab']):,} tokens "
+            f"({len(used):,} used >= {args.min_count} times)",
+            file=sys.stderr,
+        )
         shape, _ = read_gguf(gguf, keep_ids=[0])  # the shape; one embedding row is cheap
         special = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
         config = diffusion_config(shape, special, vocab_size=len(gemma_ids), canvas_length=CANVAS_LENGTH)
@@ -125,9 +128,7 @@ def _write_generation_config(special: dict[str, int]) -> None:
 
     from dgemma_lsp.modeling import BOS, EOS, PAD
 
-    config = GenerationConfig(
-        eos_token_id=special[EOS], pad_token_id=special[PAD], bos_token_id=special[BOS]
-    )
+    config = GenerationConfig(eos_token_id=special[EOS], pad_token_id=special[PAD], bos_token_id=special[BOS])
     config.save_pretrained(EMBEDDED)
 
 

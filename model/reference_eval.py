@@ -82,8 +82,14 @@ def main() -> None:
             ms = (time.perf_counter() - t0) * 1000
             middle = tokenizer.decode(ids).split("\n", 1)[0]
             result = evaluation.TaskResult(
-                task.task_id, "gemma3-270m", middle, "", evaluation.exact_match(middle, task.middle),
-                evaluation.edit_similarity(middle, task.middle), evaluation.parses(evaluation.program_for(task, middle)), ms,
+                task.task_id,
+                "gemma3-270m",
+                middle,
+                "",
+                evaluation.exact_match(middle, task.middle),
+                evaluation.edit_similarity(middle, task.middle),
+                evaluation.parses(evaluation.program_for(task, middle)),
+                ms,
             )
             pending.append((result, pool.submit(evaluation.check, task, middle)))
             if n % 50 == 0:
@@ -97,7 +103,9 @@ def main() -> None:
     if args.json:
         import dataclasses
 
-        args.json.write_text(json.dumps({"summary": summary, "results": [dataclasses.asdict(r) for r in results]}, indent=1))
+        args.json.write_text(
+            json.dumps({"summary": summary, "results": [dataclasses.asdict(r) for r in results]}, indent=1)
+        )
 
 
 if __name__ == "__main__":

@@ -19,9 +19,20 @@ def small_gemma(global_theta: float = LOCAL_THETA, seed: int = 0) -> Gemma3ForCa
     """6 layers, the last a global one (Gemma's 5:1 pattern). Weights at Gemma-like scale (initializer 0.2), norms
     away from their (1 + 0) identity, so that every mapped factor shows."""
     config = Gemma3TextConfig(
-        vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=6, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=32, query_pre_attn_scalar=32, sliding_window=64,
-        max_position_embeddings=512, initializer_range=0.2, pad_token_id=0, eos_token_id=1, bos_token_id=2,
+        vocab_size=300,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=6,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=32,
+        query_pre_attn_scalar=32,
+        sliding_window=64,
+        max_position_embeddings=512,
+        initializer_range=0.2,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
         rope_parameters={
             "sliding_attention": {"rope_type": "default", "rope_theta": LOCAL_THETA},
             "full_attention": {"rope_type": "default", "rope_theta": global_theta},
@@ -113,4 +124,6 @@ def test_pruned_vocabulary_keeps_the_chosen_embedding_rows(pair):
     x = torch.tensor([[2, 11, 5, 3]])  # ids of the pruned vocabulary
     as_gemma = torch.tensor([[keep[i] for i in x[0]]])
     expected = gemma(input_ids=as_gemma).logits[..., keep]
-    torch.testing.assert_close(model.lm_head(model.model.encoder(input_ids=x).last_hidden_state), expected, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(
+        model.lm_head(model.model.encoder(input_ids=x).last_hidden_state), expected, atol=1e-3, rtol=1e-4
+    )

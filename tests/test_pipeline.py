@@ -95,7 +95,12 @@ def test_a_greedy_line_that_breaks_the_file_is_retried_from_the_next_first_token
     ("line_before", "indent", "continuation", "kept"),
     [
         ("    ", "    ", "return 1\n\n\ndef g():\n    pass\n", "return 1\n\n\n"),  # a stub body, then the next def
-        ("func f() int {", "", "\n\tif x {\n\t\treturn 1\n\t}\n\treturn 2\n}\n\nfunc g", "\n\tif x {\n\t\treturn 1\n\t}\n\treturn 2\n"),
+        (  # a body between braces, then the closing brace at the opening line's indentation
+            "func f() int {",
+            "",
+            "\n\tif x {\n\t\treturn 1\n\t}\n\treturn 2\n}\n\nfunc g",
+            "\n\tif x {\n\t\treturn 1\n\t}\n\treturn 2\n",
+        ),
         ("    ", "    ", "x = 1\n    if x:\n        y = 2\n", None),  # still inside: nothing to cut
     ],
 )

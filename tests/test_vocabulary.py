@@ -34,20 +34,40 @@ def mini_gemma_tokenizer() -> dict:
         "truncation": None,
         "padding": None,
         "added_tokens": [
-            {"id": vocab[t], "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-             "normalized": False, "special": t.startswith("<")}
+            {
+                "id": vocab[t],
+                "content": t,
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": t.startswith("<"),
+            }
             for t in ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "\n")
         ],
         "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
         "pre_tokenizer": None,
         "post_processor": None,
-        "decoder": {"type": "Sequence", "decoders": [
-            {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
-            {"type": "ByteFallback"}, {"type": "Fuse"},
-        ]},
-        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
-                  "vocab": vocab, "merges": [["a", "b"], ["b", "c"], ["ab", "c"], ["▁", "abc"]]},
+        "decoder": {
+            "type": "Sequence",
+            "decoders": [
+                {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+                {"type": "ByteFallback"},
+                {"type": "Fuse"},
+            ],
+        },
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": "<unk>",
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": True,
+            "byte_fallback": True,
+            "ignore_merges": False,
+            "vocab": vocab,
+            "merges": [["a", "b"], ["b", "c"], ["ab", "c"], ["▁", "abc"]],
+        },
     }
 
 
@@ -59,7 +79,9 @@ def test_pruning_keeps_what_builds_the_used_tokens():
     assert {"▁abc", "▁", "abc", "ab", "c", "a", "b"} <= vocab.keys()  # the used token and every piece building it
     assert "bc" not in vocab  # nothing used needs it
     assert all(a in vocab and b in vocab and a + b in vocab for a, b in pruned["model"]["merges"])
-    assert [gemma_ids[vocab[t]] for t in ("▁abc", "<0x41>")] == [original["model"]["vocab"][t] for t in ("▁abc", "<0x41>")]
+    assert [gemma_ids[vocab[t]] for t in ("▁abc", "<0x41>")] == [
+        original["model"]["vocab"][t] for t in ("▁abc", "<0x41>")
+    ]
     # FIM markers and image ids take Gemma's unused slots
     assert [gemma_ids[i] for i in range(len(SPECIAL_TOKENS))] == [original["model"]["vocab"][g] for g in GEMMA_SPECIALS]
 
@@ -86,7 +108,11 @@ def test_shipped_tokenizer_round_trips_any_text(shipped, text):
 def test_shipped_tokenizer_has_the_special_tokens_on_gemma_slots(shipped):
     assert special_ids(shipped) == {token: i for i, token in enumerate(SPECIAL_TOKENS)}
     base = json.loads((embedded_dir() / "base.json").read_text())
-    assert len(base["gemma_ids"]) == len(shipped) == json.loads((embedded_dir() / "config.json").read_text())["text_config"]["vocab_size"]
+    assert (
+        len(base["gemma_ids"])
+        == len(shipped)
+        == json.loads((embedded_dir() / "config.json").read_text())["text_config"]["vocab_size"]
+    )
     assert base["gemma_ids"][:3] == [0, 1, 2]  # <pad>, <eos>, <bos> are Gemma's own
     assert len(set(base["gemma_ids"])) == len(base["gemma_ids"])
 
