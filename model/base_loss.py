@@ -59,13 +59,14 @@ def main() -> None:
     parser.add_argument("--model", default="embedded", help="'embedded' or a converted checkpoint directory")
     parser.add_argument("--gguf", type=Path, help="the base GGUF (default: assembled from its package)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", default="auto", help="the server's dtype setting for the embedded model (int8)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     from dgemma_lsp import loading
     from dgemma_lsp.settings import Settings
 
-    loaded = loading.load(Settings(model=args.model, prompt_format="prefix"))
+    loaded = loading.load(Settings(model=args.model, prompt_format="prefix", dtype=args.dtype))
     tokenizer, model = loaded.tokenizer, loaded.model
     gemma_ids = json.loads((loading.embedded_dir() / "base.json").read_text())["gemma_ids"]
     texts = held_out(args.valid, args.files, args.language)

@@ -1,13 +1,13 @@
 """CPU speed of the embedded model: prefill per token, one greedy token, one denoising step, side by side.
 
     python model/bench_cpu.py                      # fp32 and int8 (dynamic quantization), 1 and 2 threads
-    python model/bench_cpu.py --reps 20 --context 512
+    python model/bench_cpu.py --reps 20 --context 400
 
 Everything as the server runs it: `torch.inference_mode`, the encoder filling a DynamicCache with `context`
-tokens of held-out code, then (a) one greedy token (the encoder on one token, the LM head on its last position)
+tokens of code (below the 512-token window, so the cache can be cut back as the server cuts it), then (a) one greedy token (the encoder on one token, the LM head on its last position)
 and (b) one decoder step on a 16- and a 32-token canvas over that cache. Medians over `--reps`; the machine is
 shared, so compare rows of one run, not runs. int8 is `torch.ao.quantization.quantize_dynamic` on every Linear
-(weights int8, activations quantized per call); its quality cost is measured by `model/base_loss.py --int8`.
+(weights int8, activations quantized per call); the server's `dtype: int8`; its quality cost is measured by `model/base_loss.py --dtype int8`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,6 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-
-
-def quantized(model):
-    """A copy of the model with int8 dynamic quantization of every Linear layer."""
-    return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def median_ms(run, reps: int) -> float:
@@ -63,7 +58,7 @@ def measure(model, prompt: list[int], canvas_lengths: list[int], reps: int, voca
             input_ids=torch.tensor([[prompt[-1]]]), past_key_values=cache, position_ids=torch.tensor([[length]])
         ).last_hidden_state
         model.lm_head(hidden[:, -1])
-        cache.crop(length)
+        cache.crop(-1)  # drop the token again: every repetition extends the same cache
 
     row["greedy_token_ms"] = median_ms(greedy_token, reps)
     generator = torch.Generator().manual_seed(0)
@@ -78,7 +73,7 @@ def measure(model, prompt: list[int], canvas_lengths: list[int], reps: int, voca
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded")
-    parser.add_argument("--context", type=int, default=512)
+    parser.add_argument("--context", type=int, default=400, help="cached tokens (the prompt budget is 384 + 128)")
     parser.add_argument("--canvas", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--reps", type=int, default=10)
@@ -92,7 +87,7 @@ def main() -> None:
     prompt = [loaded.tokenizer.bos_token_id] + loaded.tokenizer(text, add_special_tokens=False)["input_ids"][
         : args.context - 1
     ]
-    variants = {"fp32": loaded.model, "int8": quantized(loaded.model)}
+    variants = {"fp32": loaded.model, "int8": loading.int8_weights(copy.deepcopy(loaded.model))}
     vocab = loaded.model.config.text_config.vocab_size
     rows = []
     for threads in args.threads:
