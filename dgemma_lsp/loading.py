@@ -81,19 +81,7 @@ def load(settings: Settings, progress: Progress = lambda message, fraction: None
     except (OSError, ValueError, RuntimeError) as error:
         raise ModelLoadError(f"cannot load model {name!r}: {error}") from error
     model.to(device).eval()
-    if settings.dtype == "int8":
-        model = int8_weights(model)
     return _finish(name, model, tokenizer, settings)
-
-
-def int8_weights(model):
-    """Every Linear layer with int8 weights and activations quantized per call (`quantize_dynamic`), CPU only.
-
-    A one-row matrix product here is bound by reading the weights: int8 reads a quarter of fp32's bytes, and one
-    greedy token of the embedded model went from 164 to 66 ms (`model/bench_cpu.py`, model card)."""
-    if model.device.type != "cpu":
-        raise ModelLoadError("dtype 'int8' (dynamic quantization) runs on the CPU only")
-    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _tokenizer(source, local_only: bool, auto_tokenizer):
@@ -151,8 +139,6 @@ def _dtype(wanted: str, device: torch.device) -> torch.dtype:
     if wanted == "auto":
         # CPUs here have no bf16 units (bf16 matmuls ran 4-7x slower); GPUs want bf16.
         return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if wanted == "int8":  # loaded in float32, then quantized (`int8_weights`)
-        return torch.float32
     return getattr(torch, wanted)
 
 

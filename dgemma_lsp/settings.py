@@ -76,7 +76,7 @@ class Settings:
     # checkpoint's config.json names (`dgemma_decoding`), else diffusion.
     decoding: Literal["auto", "diffusion", "greedy"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    dtype: Literal["auto", "float32", "bfloat16", "float16", "int8"] = "auto"  # int8: CPU dynamic quantization
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     threads: int = 1  # torch threads on CPU; small models run fastest on one (see the notes on OpenMP spinning)
     context: ContextSettings = field(default_factory=ContextSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)

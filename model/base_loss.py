@@ -59,15 +59,19 @@ def main() -> None:
     parser.add_argument("--model", default="embedded", help="'embedded' or a converted checkpoint directory")
     parser.add_argument("--gguf", type=Path, help="the base GGUF (default: assembled from its package)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--dtype", default="auto", help="the server's dtype setting for the embedded model (int8)")
+    parser.add_argument("--int8", action="store_true", help="int8 dynamic quantization (`bench_cpu.int8_weights`)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     from dgemma_lsp import loading
     from dgemma_lsp.settings import Settings
 
-    loaded = loading.load(Settings(model=args.model, prompt_format="prefix", dtype=args.dtype))
+    loaded = loading.load(Settings(model=args.model, prompt_format="prefix"))
     tokenizer, model = loaded.tokenizer, loaded.model
+    if args.int8:
+        from bench_cpu import int8_weights
+
+        model = int8_weights(model)
     gemma_ids = json.loads((loading.embedded_dir() / "base.json").read_text())["gemma_ids"]
     texts = held_out(args.valid, args.files, args.language)
     sequences, spans = [], []

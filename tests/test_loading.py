@@ -69,21 +69,3 @@ def test_another_architecture_is_refused(tmp_path):
     with pytest.raises(ModelLoadError, match="not DiffusionGemma"):
         load(parse_settings({"model": str(tmp_path)}))
 
-
-def test_int8_weights_quantize_every_linear_and_keep_the_logits_close():
-    import copy
-
-    import torch
-
-    from dgemma_lsp.loading import int8_weights
-    from dgemma_lsp.modeling import tiny_model
-
-    model, tokenizer = tiny_model(seed=0)
-    quantized = int8_weights(copy.deepcopy(model))
-    assert not any(type(m) is torch.nn.Linear for m in quantized.modules())
-    ids = torch.tensor([tokenizer("def f(x):\n    return x", add_special_tokens=False)["input_ids"]])
-    with torch.inference_mode():
-        want = model.lm_head(model.model.encoder(input_ids=ids).last_hidden_state)
-        got = quantized.lm_head(quantized.model.encoder(input_ids=ids).last_hidden_state)
-    # random tiny weights are the hard case for int8 (no outliers to set the scale); the logits still follow
-    assert torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0) > 0.9
