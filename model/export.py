@@ -1,6 +1,6 @@
 """Export a trained run into the package: fp16 safetensors, config, generation config and tokenizer.
 
-    python model/export.py model/runs/main dgemma_lsp/embedded/
+    python model/export.py model/runs/main /tmp/main   # a directory for `--model`; never dgemma_lsp/embedded/
 
 Weights are stored in float16 to halve the package; the server loads them with `dtype=torch.float32` (this CPU
 has no fast half-precision math). The export is checked by reloading it offline and comparing logits with the
