@@ -137,8 +137,10 @@ class Filler:
 
         A greedy line that does not `fit` the file (nothing survives post-processing, or it adds syntax errors: the
         text after the cursor says it is wrong) is decoded again from the model's next-best first token, up to
-        GREEDY_FIRST_TOKENS in all; every attempt is a candidate, and ranking puts one that fits first. The prompt's
-        tokens but the last come from the prompt cache: while the user types, only what they typed is encoded.
+        GREEDY_FIRST_TOKENS in all; every attempt is a candidate, and ranking puts one that fits first. Blocks are
+        not retried: a body costs up to a hundred tokens, and its first token rarely decides whether it fits. The
+        prompt's tokens but the last come from the prompt cache: while the user types, only what they typed is
+        encoded.
         """
         loaded = self.loaded
         budget = canvas.max_canvases * loaded.model.config.canvas_length
@@ -151,7 +153,7 @@ class Filler:
         candidates: list[list[int]] = []
         finished: list[bool] = []
         forwards, encoded, seconds = 0, 0, 0.0
-        for _ in range(GREEDY_FIRST_TOKENS):
+        for _ in range(GREEDY_FIRST_TOKENS if hole.kind is FillKind.LINE else 1):
             attempt = dict(clamps)
             if candidates:  # a retry: any first token but those tried
                 tried = {ids[0] for ids in candidates}
