@@ -79,14 +79,22 @@ class Filler:
         clamps = self.clamps_for(text, hole, language, canvas.healed)
         generator = torch.Generator(device=loaded.model.device)
         generator.manual_seed(settings.completion.seed if settings.completion.seed is not None else torch.seed())
+        fitted_of: dict[tuple[int, ...], str] = {}  # post-processed middles, so a greedy retry's judgement is reused
+
+        def fitted(ids: list[int]) -> str:
+            key = tuple(ids)
+            if key not in fitted_of:
+                fitted_of[key] = postprocess(self.middle_text(ids, canvas), text=text, hole=hole, language=language)
+            return fitted_of[key]
+
         with self._lock:
             waited = time.perf_counter()
             timings["queue"] = waited - started - timings["canvas"]
             if loaded.decoding == "greedy":
 
                 def fits(ids: list[int]) -> bool:
-                    fitted = postprocess(self.middle_text(ids, canvas), text=text, hole=hole, language=language)
-                    return bool(fitted) and keeps_syntax(Fill(fitted, hole.start, hole.end, ""), text, language)
+                    fill = fitted(ids)
+                    return bool(fill) and keeps_syntax(Fill(fill, hole.start, hole.end, ""), text, language)
 
                 result = self.greedy(canvas, hole, clamps, fits, is_cancelled)
             else:
@@ -109,10 +117,9 @@ class Filler:
         post_started = time.perf_counter()
         fills: list[Fill] = []
         for ids in result.candidates:
-            raw = self.middle_text(ids, canvas)
-            fitted = postprocess(raw, text=text, hole=hole, language=language)
-            if fitted and all(fitted != f.text for f in fills):
-                fills.append(Fill(fitted, hole.start, hole.end, raw))
+            fill = fitted(ids)
+            if fill and all(fill != f.text for f in fills):
+                fills.append(Fill(fill, hole.start, hole.end, self.middle_text(ids, canvas)))
         fills = rank_by_syntax(fills, text, language)
         timings["postprocess"] = time.perf_counter() - post_started
         timings["total"] = time.perf_counter() - started
