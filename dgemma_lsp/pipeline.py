@@ -5,6 +5,7 @@ The LSP features, the headless CLI and the evaluation harness all call `Filler.f
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -13,8 +14,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .autoregressive import greedy_decode
-from .canvas import Canvas, build_canvas, healing_clamps
+from .autoregressive import continuation_logprobs, greedy_branches
+from .canvas import Canvas, build_canvas, head_within, healing_clamps, token_offsets
 from .engine import DenoiseResult, Draft, PromptCache, denoise
 from .holes import FillKind, Hole
 from .loading import LoadedModel
@@ -26,8 +27,9 @@ from .syntax import error_count, language_named
 
 log = logging.getLogger(__name__)
 
-# A greedy fill that breaks the file is decoded again from the model's next-best first tokens, this many in all.
-GREEDY_FIRST_TOKENS = 3
+# How much of the text after a line hole judges the greedy branches (`Filler.greedy`): enough for the next lines
+# that use what the line defines, little enough that scoring stays a fraction of decoding.
+SCORED_SUFFIX_TOKENS = 48
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class Filler:
                     fill = fitted(ids)
                     return bool(fill) and keeps_syntax(Fill(fill, hole.start, hole.end, ""), text, language)
 
-                result = self.greedy(canvas, hole, clamps, fits, is_cancelled)
+                result = self.greedy(canvas, hole, clamps, fitted, fits, is_cancelled)
             else:
                 result = denoise(
                     loaded.model,
@@ -137,59 +139,77 @@ class Filler:
         return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
 
     def greedy(
-        self, canvas: Canvas, hole: Hole, clamps, fits: Callable[[list[int]], bool], is_cancelled: Callable[[], bool]
+        self,
+        canvas: Canvas,
+        hole: Hole,
+        clamps,
+        fitted: Callable[[list[int]], str],
+        fits: Callable[[list[int]], bool],
+        is_cancelled: Callable[[], bool],
     ) -> DenoiseResult:
-        """The middle decoded greedily by the encoder, within the canvases' token budget; a line hole stops at the
-        first token that holds a newline. Shaped as the sampler's result.
+        """The middle decoded greedily by the encoder, within the canvases' token budget. Shaped as the sampler's
+        result.
 
-        A greedy line that does not `fit` the file (nothing survives post-processing, or it adds syntax errors: the
-        text after the cursor says it is wrong) is decoded again from the model's next-best first token, up to
-        GREEDY_FIRST_TOKENS in all; every attempt is a candidate, and ranking puts one that fits first. Blocks are
-        not retried: a body costs up to a hundred tokens, and its first token rarely decides whether it fits. The
-        prompt's tokens but the last come from the prompt cache: while the user types, only what they typed is
-        encoded.
+        A line hole stops at the first token that holds a newline and is decoded from the `line_branches` likeliest
+        first tokens at once (`greedy_branches`). A model that reads only the prefix cannot see that the next lines
+        use a name this one must define; the branches are therefore ranked by whether they `fit` the file (no new
+        syntax errors), then by how likely the model finds the text after the hole behind each
+        (`continuation_logprobs`): Bayes' rule for infilling with the causal LM as the judge. Blocks get one
+        branch: a body costs up to a hundred tokens, and it is judged by the syntax ranking alone. The prompt's
+        tokens but the last come from the prompt cache: while the user types, only what they typed is encoded.
         """
         loaded = self.loaded
         budget = canvas.max_canvases * loaded.model.config.canvas_length
-        stops = newline_ids(loaded.tokenizer) if hole.kind is FillKind.LINE else frozenset()
+        line = hole.kind is FillKind.LINE
+        stops = newline_ids(loaded.tokenizer) if line else frozenset()
         leaves_body = None
         if hole.kind is FillKind.BLOCK:
             leaves_body = body_end(loaded.tokenizer, text_before_hole_line(canvas), hole)
-        first = clamps.get(0)
-        allowed_first = frozenset([first]) if isinstance(first, int) else first
-        candidates: list[list[int]] = []
-        finished: list[bool] = []
-        forwards, encoded, seconds = 0, 0, 0.0
-        for _ in range(GREEDY_FIRST_TOKENS if hole.kind is FillKind.LINE else 1):
-            attempt = dict(clamps)
-            if candidates:  # a retry: any first token but those tried
-                tried = {ids[0] for ids in candidates}
-                attempt[0] = (allowed_first or frozenset(range(len(loaded.tokenizer)))) - tried
-                if not attempt[0]:
-                    break
-            cache, new = None, 0
-            if len(canvas.prompt_ids) > 1:
-                cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
-                seconds += self.prompt_cache.forward_seconds
-            result = greedy_decode(
-                loaded.model,
-                canvas.prompt_ids,
-                eos_id=loaded.eos_id,
-                max_new_tokens=budget,
-                stop_ids=stops,
-                clamps=attempt,
-                cache=cache,
-                stop=leaves_body,
-                is_cancelled=is_cancelled,
-            )
-            candidates.append(result.tokens)
-            finished.append(result.finished)
-            forwards += result.forwards
-            encoded += new + 1
-            seconds += result.forward_seconds
-            if not result.tokens or fits(result.tokens):  # an empty middle is the model's answer: no retry
-                break
+        width = self.settings.completion.line_branches if line else 1
+        cache, encoded, seconds = None, 1, 0.0
+        if len(canvas.prompt_ids) > 1:
+            cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
+            encoded, seconds = new + 1, self.prompt_cache.forward_seconds
+        before = copy.deepcopy(cache) if width > 1 and cache is not None else None
+        branches = greedy_branches(
+            loaded.model,
+            canvas.prompt_ids,
+            width=width,
+            eos_id=loaded.eos_id,
+            max_new_tokens=budget,
+            stop_ids=stops,
+            clamps=clamps,
+            cache=cache,
+            stop=leaves_body,
+            is_cancelled=is_cancelled,
+        )
+        candidates, finished = branches.candidates, branches.finished
+        forwards, seconds = branches.forwards, seconds + branches.forward_seconds
+        if before is not None and len(candidates) > 1:
+            started = time.perf_counter()
+            scores = self.suffix_scores(before, canvas, [fitted(ids) for ids in candidates])
+            seconds += time.perf_counter() - started
+            forwards += 1
+            order = sorted(range(len(candidates)), key=lambda i: (not fits(candidates[i]), -scores[i]))
+            candidates, finished = [candidates[i] for i in order], [finished[i] for i in order]
         return DenoiseResult(candidates, finished, forwards, 0, encoded, seconds)
+
+    def suffix_scores(self, cache, canvas: Canvas, fills: list[str]) -> list[float]:
+        """For each fill, log p(fill + the text after the hole | prompt); -inf for an empty fill (never shown).
+
+        `cache` holds the prompt but its last token. The fill follows the indentation the prompt left out
+        (`canvas.healed`), and only the head of the text after the hole is scored (SCORED_SUFFIX_TOKENS): the
+        lines right after a line hole are where its names are used.
+        """
+        tokenizer = self.loaded.tokenizer
+        suffix, _ = head_within(canvas.context.suffix, SCORED_SUFFIX_TOKENS, token_offsets(tokenizer))
+        kept = [i for i, fill in enumerate(fills) if fill]
+        continuations = [tokenizer.encode(canvas.healed + fills[i] + suffix, add_special_tokens=False) for i in kept]
+        scored = continuation_logprobs(self.loaded.model, cache, canvas.prompt_ids[-1], continuations)
+        scores = [float("-inf")] * len(fills)
+        for i, score in zip(kept, scored):
+            scores[i] = score
+        return scores
 
     def canvas_for(self, text: str, hole: Hole, language: str | None) -> Canvas:
         """The prompt and canvas budget for a hole, in the loaded model's format and settings."""

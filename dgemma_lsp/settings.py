@@ -56,10 +56,13 @@ class CompletionSettings:
     seed: int | None = None  # fixed sampling seed; None draws a fresh one per request
     prefetch: bool = True  # after offering a suggestion, fill the spot it leads to as if accepted (lowest priority)
     syntax_guided: bool = True  # where the code around needs a statement or a block opener, start the fill with one
+    # Greedy decoding of a line: the likeliest first tokens tried, the branch after which the text after the
+    # cursor is likeliest offered first (`Filler.greedy`). 1 is plain greedy decoding.
+    line_branches: int = 4
 
     def __post_init__(self) -> None:
-        if min(self.candidates, self.invoked_candidates, self.line_canvases, self.block_canvases) < 1:
-            raise ValueError("candidates and canvases must be at least 1")
+        if min(self.candidates, self.invoked_candidates, self.line_canvases, self.block_canvases, self.line_branches) < 1:
+            raise ValueError("candidates, canvases and branches must be at least 1")
 
 
 @dataclass(frozen=True)

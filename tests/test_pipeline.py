@@ -1,6 +1,6 @@
 import pytest
 
-from dgemma_lsp.pipeline import GREEDY_FIRST_TOKENS, Fill, rank_by_syntax
+from dgemma_lsp.pipeline import Fill, rank_by_syntax
 
 SOURCE = "def total(xs):\n    \n    return s\n"
 HOLE = SOURCE.index("    \n") + 4
@@ -52,43 +52,72 @@ def test_greedy_decoding_with_a_prefix_prompt_reuses_the_encoded_prompt_while_ty
     cursor = text.index("ret\n") + 3
     prompt = filler.canvas_for(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python").prompt_ids
     first = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python", candidates=3)
-    # the whole prompt once; a retry from another first token re-encodes the last two of its tokens
-    assert len(prompt) <= first.encoded_tokens <= len(prompt) + 2 * (GREEDY_FIRST_TOKENS - 1)
+    assert first.encoded_tokens == len(prompt)  # the whole prompt once, shared by every branch
     typed = text[:cursor] + "u" + text[cursor:]
     second = filler.fill(typed, Hole(FillKind.LINE, cursor + 1, cursor + 1, "    "), "python")
-    assert second.encoded_tokens <= 3 * GREEDY_FIRST_TOKENS  # the new character's token(s), the prompt's last
-    assert second.steps >= 1 and len(first.fills) <= GREEDY_FIRST_TOKENS
+    assert second.encoded_tokens <= 3  # the new character's token(s) and the prompt's last
+    branches = tiny.settings.completion.line_branches
+    assert second.steps >= 1 and 1 <= len(first.fills) <= branches
     for outcome in (first, second):
         assert all("\n" not in f.text for f in outcome.fills)  # a line hole stops at the line's end
 
 
-def test_a_greedy_line_that_breaks_the_file_is_retried_from_the_next_first_token(tiny_fillers, monkeypatch):
-    """The text after the cursor rules a greedy line out (a block opener where a statement must go): the fill
-    comes from the model's next-best first token instead, and the first answer is kept as a later candidate."""
+def test_greedy_line_branches_are_ranked_by_the_text_after_the_hole(tiny_fillers, monkeypatch):
+    """Among the branches that fit the file, the one after which the text following the hole is likeliest comes
+    first; one that adds syntax errors comes after every one that does not, whatever its score; one that
+    post-processing empties is neither judged nor shown. The judge sees each fill followed by the head of the
+    text after the hole, in the model's tokens."""
     import dataclasses
 
     from dgemma_lsp import pipeline
-    from dgemma_lsp.autoregressive import GreedyResult
+    from dgemma_lsp.autoregressive import Branches
     from dgemma_lsp.holes import FillKind, Hole
 
     tiny, _ = tiny_fillers
     filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), tiny.settings)
-    encode = lambda s: filler.loaded.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
-    opener, statement = encode("if s:"), encode("s = 1")
-    calls = []
+    tokenizer = filler.loaded.tokenizer
+    encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    lines = ["if s:", "t = 1", "s = 1", "u = 1"]  # a block opener where a statement must go: emptied
+    widths, judged = [], []
 
-    def scripted(model, prompt_ids, *, clamps=None, **kwargs):
-        calls.append(clamps)
-        allowed = (clamps or {}).get(0)
-        ids = opener if allowed is None or opener[0] in allowed else statement
-        return GreedyResult(ids, True, len(ids), 0.0)
+    def scripted_branches(model, prompt_ids, *, width, **kwargs):
+        widths.append(width)
+        return Branches([encode(line) for line in lines], [True] * len(lines), 3, 0.0)
 
-    monkeypatch.setattr(pipeline, "greedy_decode", scripted)
+    def scripted_judge(model, cache, last_prompt_id, continuations, pad_id=0):
+        texts = [tokenizer.decode(ids) for ids in continuations]
+        judged.extend(texts)
+        return [{"s": 5.0, "t": 1.0, "u": 9.0}[text[0]] for text in texts]
+
+    def scripted_syntax(fill, text, language):
+        return not fill.text.startswith("u")  # as if `u = 1` broke the file
+
+    monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
+    monkeypatch.setattr(pipeline, "continuation_logprobs", scripted_judge)
+    monkeypatch.setattr(pipeline, "keeps_syntax", scripted_syntax)
     text = "def total(xs):\n    \n    return s\n"
     cursor = text.index("    \n") + 4
     outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
-    assert [f.text for f in outcome.fills][0] == "s = 1"
-    assert len(calls) == 2 and opener[0] not in calls[1][0]
+    assert [f.text for f in outcome.fills] == ["s = 1", "t = 1", "u = 1"]
+    assert widths == [tiny.settings.completion.line_branches]
+    assert sorted(judged) == sorted(f"{line}\n    return s\n" for line in lines[1:])
+
+
+def test_plain_greedy_decoding_has_no_judge(tiny_fillers, monkeypatch):
+    import dataclasses
+
+    from dgemma_lsp import pipeline
+    from dgemma_lsp.holes import FillKind, Hole
+    from dgemma_lsp.settings import CompletionSettings
+
+    tiny, _ = tiny_fillers
+    settings = dataclasses.replace(tiny.settings, completion=CompletionSettings(line_branches=1))
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), settings)
+    monkeypatch.setattr(pipeline, "continuation_logprobs", lambda *a, **k: pytest.fail("judged one branch"))
+    text = "def total(xs):\n    \n    return s\n"
+    cursor = text.index("    \n") + 4
+    outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
+    assert len(outcome.fills) <= 1
 
 
 @pytest.mark.parametrize(
