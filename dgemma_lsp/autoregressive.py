@@ -17,6 +17,7 @@ from transformers import DynamicCache
 
 from .engine import as_clamps, clamp_logits
 from .errors import CancelledError
+from .modeling import cache_argument
 
 
 @dataclass
@@ -65,7 +66,7 @@ def greedy_decode(
             raise CancelledError(f"cancelled after {len(tokens)} tokens")
         positions = torch.arange(position, position + inputs.shape[1], device=device).unsqueeze(0)  # [1, T]
         started = time.perf_counter()
-        hidden = encoder(input_ids=inputs, past_key_values=cache, position_ids=positions).last_hidden_state
+        hidden = encoder(input_ids=inputs, **cache_argument(encoder, cache), position_ids=positions).last_hidden_state
         logits = model.lm_head(hidden[:, -1])  # [1, V]: the last position predicts the next token
         if len(tokens) in allowed:
             logits = clamp_logits(logits[:, None], {0: allowed[len(tokens)]})[:, 0]

@@ -5,7 +5,7 @@ import torch
 
 from dgemma_lsp.autoregressive import greedy_decode
 from dgemma_lsp.errors import CancelledError
-from dgemma_lsp.modeling import EOS, special_ids, tiny_model
+from dgemma_lsp.modeling import EOS, cache_argument, special_ids, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,6 @@ def test_a_cache_holding_the_prompt_start_gives_the_same_tokens(tiny):
     model, prompt, _ = tiny
     cache = DynamicCache(config=model.config.get_text_config())
     with torch.inference_mode():
-        model.model.encoder(input_ids=torch.tensor([prompt[:-3]]), past_key_values=cache)
+        model.model.encoder(input_ids=torch.tensor([prompt[:-3]]), **cache_argument(model.model.encoder, cache))
     resumed = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6, cache=cache)
     assert resumed.tokens == greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6).tokens
