@@ -9,9 +9,11 @@ gets an error row, never a crash. Blank lines are not rows; a UTF-8 byte order m
 A lone surrogate (`"\\ud800"`, half of a UTF-16 pair) is no text the model or the parser can take: in `prefix` or
 `suffix` it is an error, in `id` it comes back escaped.
 
-Each row is what an editor request at the cursor between prefix and suffix would be: `spans.choose_hole` decides
-the hole (an empty completion where the syntax says there is nothing to fill), and `Filler.fill` runs the same
-canvas, denoising and post-processing. `max_tokens` bounds the middle in whole canvases (rounded up).
+Each row is an editor request at a cursor between prefix and suffix, except that it is always filled:
+`spans.hole_for_gap` takes the kind and indentation of the hole from the editor's chooser, and where the chooser
+would offer nothing (mid-word, code after the cursor) fills the gap anyway, as whole lines when it starts a line
+of code, else as part of its line. `Filler.fill` runs the same canvas, denoising and post-processing.
+`max_tokens` bounds the middle in whole canvases (rounded up).
 
 Exit status: 0 every row filled or left empty without error; 1 some rows have an error; 2 it could not start
 (unreadable input, an `--out` that cannot be written, no model); 141 the reader of stdout went away (`| head`).
@@ -33,7 +35,6 @@ from typing import Any
 from . import spans, syntax
 from .atomic import check_writable, write_atomically
 from .errors import DgemmaError
-from .holes import FillKind
 from .settings import parse_settings
 
 log = logging.getLogger(__name__)
@@ -116,9 +117,7 @@ class RowFiller:
             raise RowError("prefix and suffix are larger than limits.maxFileBytes")
         tree = syntax.parse(text, row.language) if row.language else None
         started = time.perf_counter()
-        hole = spans.choose_hole(text, tree, row.language, offset)
-        if hole.kind is FillKind.NONE:
-            return {"id": row.id, "completion": "", "latency_ms": _ms(started), "steps": 0}
+        hole = spans.hole_for_gap(text, tree, row.language, offset)
         outcome = self._filler_for(row.max_tokens).fill(text, hole, row.language, candidates=1, request_id=str(row.id))
         completion = outcome.fills[0].text if outcome.fills else ""
         return {"id": row.id, "completion": completion, "latency_ms": _ms(started), "steps": outcome.steps}
