@@ -124,6 +124,15 @@ def hole_for_function(text: str, tree: tree_sitter.Tree | None, language: str | 
     return Hole(FillKind.BLOCK, start, end, site.body_indent)
 
 
+def past_indentation(text: str, offset: int) -> int:
+    """Where the code of `offset`'s line starts, when `offset` lies in that line's indentation; else `offset` (on
+    a blank line too). A cursor in the indentation stands for what the line holds, the way a user sees it."""
+    line = _line_at(text, offset)
+    if line.before.strip() or not line.after.strip():
+        return offset
+    return offset + len(line.after) - len(line.after.lstrip(" \t"))
+
+
 # ---- helpers -----------------------------------------------------------------------------------------------------
 
 
