@@ -154,6 +154,38 @@ def test_syntax_problem(after, language, problem):
     assert headless.syntax_problem(before, after, language) == problem
 
 
+@pytest.mark.parametrize(
+    "fill, language, problem",
+    [
+        ("ET", "python", "the fill adds undefined name 'ET'"),  # junk that parses
+        ("s", "python", "the fill adds undefined name 's'"),
+        ("return\tthis,", "python", "the fill adds undefined name 'this'"),
+        ("return x is 1", "python", 'syntax warning: "is" with a literal'),
+        ("import os\n    return x", "python", "the fill adds 'os' imported but unused"),
+        ("return x * 3", "python", None),
+        ("return y", "python", None),  # a name the file already uses undefined: the project provides it
+        ("ET;", "javascript", None),  # no linter here: the parse check alone
+    ],
+)
+def test_lint_added_problem(fill, language, problem):
+    from dgemma_lsp import lint
+
+    before = {
+        "python": "def f(x):\n    pass\n\n\ndef g():\n    return y\n",
+        "javascript": "function f(x) {\n  \n}\n",
+    }[language]
+    after = before.replace("pass", fill) if language == "python" else before.replace("  \n", f"  {fill}\n")
+    found = lint.added_problem(before, after, language)
+    assert found == problem if problem is None or problem.startswith("the fill") else problem in found
+
+
+def test_lint_stands_aside_where_python_does_not_compile():
+    from dgemma_lsp import lint
+
+    before = "def f(x):\n    # TODO\n\n\ndef g():\n    pass\n"  # a TODO-only body does not compile
+    assert lint.added_problem(before, before.replace("pass", "ET"), "python") is None
+
+
 class ListFiller:
     """A filler that offers fixed candidates, to test the choosing logic apart from any model."""
 
@@ -312,6 +344,22 @@ def test_json_report(tmp_path: Path, scripted, capsys):
     assert hole["candidates_tried"] == 1 and hole["timings_ms"]["all"] > 0
     assert {"path": str(tmp_path / "notes.md"), "reason": "unknown language"} in report["skipped"]
     assert (tmp_path / "m.py").read_text() == STUB
+
+
+def test_junk_that_parses_is_not_kept_and_the_json_says_why(tmp_path: Path, scripted, capsys):
+    scripted("ET", "s", "return\tthis,")
+    target = tmp_path / "m.py"
+    target.write_text(STUB)
+    assert cli_main(["fill", "--write", "--json", "--candidates", "3", str(target)]) == 1
+    assert target.read_text() == STUB
+    (hole,) = json.loads(capsys.readouterr().out)["files"][0]["holes"]
+    assert hole["status"] == "rejected" and hole["fill"] is None
+    assert hole["rejected"] == [
+        {"fill": "ET", "reason": "the fill adds undefined name 'ET'"},
+        {"fill": "s", "reason": "the fill adds undefined name 's'"},
+        {"fill": "return\tthis,", "reason": "the fill adds undefined name 'this'"},
+    ]
+    assert hole["detail"] == "the fill adds undefined name 'this'"
 
 
 def test_write_keeps_line_endings_and_mode(tmp_path: Path, scripted):
