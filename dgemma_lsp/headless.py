@@ -129,7 +129,7 @@ def run_fill(options: FillOptions, cli_settings: dict) -> int:
     settings = parse_settings(cli_settings)
     report = Report(options)
     named = list(options.paths)
-    found = walk.walk(named, settings.limits.max_file_bytes)
+    found = walk.walk(named, settings.limits.max_file_bytes, settings.exclude)
     for missing in found.missing:
         report.error(f"{missing}: no such file or folder")
     explicit = {Path(p).resolve() for p in named if Path(p).is_file()}

@@ -14,14 +14,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 
-from . import spans, syntax
+from . import spans, syntax, walk
 from .documents import Document, DocumentStore
-from .errors import CancelledError, ModelLoadError, ModelNotReadyError
+from .errors import CancelledError, ModelLoadError, ModelNotReadyError, UnsupportedDocumentError
 from .holes import FillKind, Hole
 from .settings import Settings, parse_settings
 
@@ -167,8 +167,14 @@ class Session:
         site = _function_at(self.documents.get(uri), selection.start)
         return site if site is not None and site.is_stub else None
 
+    def excluded(self, uri: str) -> bool:
+        """Whether the `exclude` setting keeps the document from the model (a `.env`, key or credential file)."""
+        return walk.excluded_by(unquote(urlparse(uri).path), self.settings.exclude) is not None
+
     def _fillable(self, uri: str) -> Document:
         document = self.documents.get(uri)
+        if self.excluded(uri):
+            raise UnsupportedDocumentError(f"{uri} matches the exclude setting")
         document.check_fillable(self.settings.limits.max_file_bytes)
         return document
 

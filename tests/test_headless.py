@@ -69,6 +69,47 @@ def test_walk_reports_missing_paths_and_lists_each_file_once(tmp_path: Path):
     assert found.missing == [tmp_path / "nope.py"]
 
 
+@pytest.mark.parametrize(
+    "path, pattern",
+    [
+        ("/home/me/app/.env", ".env*"),
+        ("app/.env.local", ".env*"),
+        ("certs/server.pem", "*.pem"),
+        ("keys/API.KEY", "*.key"),  # case is ignored
+        ("/home/me/.ssh/id_ed25519", "id_*"),
+        ("config/client_secret.json", "*secret*"),
+        ("settings/secrets.py", "*secret*"),
+        ("src/app.py", None),
+        ("/home/me/secret-project/app.py", None),  # a glob without "/" looks at the file name only
+        ("environment.py", None),
+    ],
+)
+def test_excluded_by_the_default_globs(path, pattern):
+    from dgemma_lsp.settings import DEFAULT_EXCLUDE
+
+    assert walk.excluded_by(path, DEFAULT_EXCLUDE) == pattern
+
+
+def test_a_glob_with_a_slash_matches_the_whole_path():
+    assert walk.excluded_by("/repo/private/notes.py", ["*/private/*"]) == "*/private/*"
+    assert walk.excluded_by("/repo/public/private.py", ["*/private/*"]) is None
+
+
+def test_fill_skips_and_reports_excluded_files(tmp_path: Path, scripted, capsys):
+    _tree(tmp_path, {"app.py": STUB, "client_secret.py": STUB, "keys/.env.py": STUB})
+    assert cli_main(["fill", "--json", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [f["path"] for f in report["files"]] == [str(tmp_path / "app.py")]
+    assert {"path": str(tmp_path / "client_secret.py"), "reason": "excluded ('*secret*' in the exclude setting)"} in (
+        report["skipped"]
+    )
+    assert {s["path"] for s in report["skipped"]} == {str(tmp_path / "client_secret.py"), str(tmp_path / "keys/.env.py")}
+    assert cli_main(["fill", str(tmp_path / "client_secret.py")]) == 2  # named, yet excluded: said loudly
+    assert "client_secret.py: cannot fill (excluded ('*secret*' in the exclude setting))" in capsys.readouterr().err
+    assert cli_main(["fill", "--settings", '{"exclude": []}', "--json", str(tmp_path)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["files"]) == 3
+
+
 # ---- finding holes -----------------------------------------------------------------------------------------------
 
 TODOS = """\
