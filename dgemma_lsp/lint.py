@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import warnings
 
 
@@ -29,10 +30,14 @@ def added_problem(before: str, after: str, language: str) -> str | None:
     return "the fill adds " + "; ".join(sorted(added)) if added else None
 
 
+_LINE = re.compile(r"\bline \d+")  # "redefinition of unused 'f' from line 3": a fill above moves that line
+_NOT_PROBLEMS = {"ImportStarUsage"}  # "'x' may be undefined, or defined from star imports": likely defined
+
+
 @functools.lru_cache(maxsize=8)  # each hole compares against the file as it stands, once per candidate
 def python_findings(source: str) -> tuple[str, ...] | None:
-    """pyflakes' messages and CPython's compile warnings, without their positions (a fill moves the lines below it);
-    None when the source does not compile."""
+    """pyflakes' messages and CPython's compile warnings, without the line numbers a fill above them changes; None
+    when the source does not compile."""
     from pyflakes.checker import Checker
 
     try:
@@ -42,5 +47,9 @@ def python_findings(source: str) -> tuple[str, ...] | None:
         found = Checker(ast.parse(source), filename="<fill>").messages
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    messages = [message.message % message.message_args for message in found]
+    messages = [
+        _LINE.sub("line N", message.message % message.message_args)
+        for message in found
+        if type(message).__name__ not in _NOT_PROBLEMS
+    ]
     return tuple(messages + [f"syntax warning: {warning.message}" for warning in caught])

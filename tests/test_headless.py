@@ -220,6 +220,21 @@ def test_lint_added_problem(fill, language, problem):
     assert found == problem if problem is None or problem.startswith("the fill") else problem in found
 
 
+@pytest.mark.parametrize(
+    "before, fill",
+    [
+        # A finding below the hole moves down a line: "redefinition of unused 'g' from line 5" is no new finding.
+        ("def f(x):\n    pass\n\n\ndef g():\n    pass\n\n\ndef g():\n    pass\n", "y = x\n    return y"),
+        ("from os.path import *\n\n\ndef f(x):\n    pass\n", "return join(x, x)"),  # may well be defined
+    ],
+)
+def test_lint_counts_no_finding_the_fill_only_moves_or_that_may_be_fine(before, fill):
+    from dgemma_lsp import lint
+
+    after = before.replace("pass", fill, 1)
+    assert lint.added_problem(before, after, "python") is None
+
+
 def test_lint_stands_aside_where_python_does_not_compile():
     from dgemma_lsp import lint
 
