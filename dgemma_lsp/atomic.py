@@ -7,6 +7,7 @@ itself survives a power cut.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -52,6 +53,16 @@ def write_atomically(path: Path, content: str | bytes, mode: int | None = None) 
         Path(temp).unlink(missing_ok=True)
         raise
     _sync_folder(path.parent)
+
+
+def check_writable(path: Path) -> None:
+    """Raise OSError where `write_atomically(path, ...)` would fail for want of a folder or of permission: checked
+    before long work whose result would be lost at the end."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}")
+    os.close(fd)
+    os.unlink(temp)
 
 
 def write_if_unchanged(snapshot: Snapshot, content: str | bytes, expected: bytes | None = None) -> None:

@@ -22,6 +22,7 @@ from transformers import DynamicCache
 
 from .engine import as_clamps, clamp_logits
 from .errors import CancelledError
+from .modeling import cache_argument
 
 
 @dataclass
@@ -91,7 +92,7 @@ def greedy_branches(
             raise CancelledError(f"cancelled after {step} tokens")
         positions = torch.arange(position, position + inputs.shape[1], device=device).expand(len(live), -1)  # [B, T]
         started = time.perf_counter()
-        hidden = encoder(input_ids=inputs, past_key_values=cache, position_ids=positions).last_hidden_state
+        hidden = encoder(input_ids=inputs, **cache_argument(encoder, cache), position_ids=positions).last_hidden_state
         logits = model.lm_head(hidden[:, -1])  # [B, V]: the last position predicts the next token
         if step in allowed:
             logits = clamp_logits(logits[:, None], {0: allowed[step]})[:, 0]
@@ -147,7 +148,8 @@ def continuation_logprobs(
     if len(continuations) > 1:
         cache.batch_repeat_interleave(len(continuations))
     positions = torch.arange(start, start + length + 1, device=device).expand(len(rows), -1)  # [B, 1 + L]
-    hidden = model.model.encoder(input_ids=inputs, past_key_values=cache, position_ids=positions).last_hidden_state
+    encoder = model.model.encoder
+    hidden = encoder(input_ids=inputs, **cache_argument(encoder, cache), position_ids=positions).last_hidden_state
     logits = model.lm_head(hidden[:, :-1]).float()  # [B, L, V]: position i predicts continuation token i
     cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
     if cap:

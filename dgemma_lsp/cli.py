@@ -12,6 +12,8 @@ import sys
 
 from . import __version__
 
+EXIT_READER_GONE = 128 + 13  # the shell's status for a process killed by SIGPIPE
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dgemma-lsp", description="Code infilling with DiffusionGemma.")
@@ -53,6 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     cli_settings = _cli_settings(args)
     if args.command == "serve":
         return _serve(args, cli_settings)
+    try:
+        return _run_headless(args, cli_settings)
+    except BrokenPipeError:  # the reader of stdout went away (`| head -1`): stop as tools that SIGPIPE kills do
+        _silence_stdout()
+        return EXIT_READER_GONE
+
+
+def _run_headless(args, cli_settings: dict) -> int:
+    from . import headless, infill_jsonl
+
     if args.command in ("eval", "evaluate"):
         from .evaluation import run
 
@@ -64,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "infill":
         return infill_jsonl.run(args, cli_settings)
     return headless.run_from_args(args, cli_settings)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter flushes it at exit, and would report a second broken pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a test's captured stdout): nothing is flushed to a pipe
+        pass
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ import torch
 from transformers import DynamicCache
 
 from .errors import CancelledError
+from .modeling import cache_argument
 from .settings import SamplerSettings
 
 
@@ -140,7 +141,7 @@ class PromptCache:
         new_ids = torch.tensor([prompt_ids[shared:]], dtype=torch.long, device=model.device)  # [1, T_new]
         positions = torch.arange(shared, len(prompt_ids), device=model.device).unsqueeze(0)  # [1, T_new]
         started = time.perf_counter()
-        model.model.encoder(input_ids=new_ids, past_key_values=cache, position_ids=positions)
+        model.model.encoder(input_ids=new_ids, **cache_argument(model.model.encoder, cache), position_ids=positions)
         self.forward_seconds = time.perf_counter() - started
         self._ids, self._cache = list(prompt_ids), copy.deepcopy(cache)
         return cache, len(prompt_ids) - shared
@@ -216,7 +217,7 @@ def denoise(
             started = time.perf_counter()
             logits = model(
                 decoder_input_ids=canvas,
-                past_key_values=cache,
+                **cache_argument(model, cache),
                 self_conditioning_logits=self_conditioning if sampler.self_conditioning else None,
                 decoder_position_ids=positions,
             ).logits  # [n, C, V]
@@ -249,7 +250,7 @@ def denoise(
             break
         # Block-autoregressive: the emitted canvas becomes context for the next one.
         started = time.perf_counter()
-        model.model.encoder(input_ids=argmax, past_key_values=cache, position_ids=positions)
+        model.model.encoder(input_ids=argmax, **cache_argument(model.model.encoder, cache), position_ids=positions)
         forward_seconds += time.perf_counter() - started
         length += canvas_length
 

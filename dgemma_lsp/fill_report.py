@@ -25,7 +25,8 @@ class HoleResult:
     status: str  # "found" (check), "filled", "empty", "rejected", "verify-failed", "nothing-to-fill"
     fill: str | None = None
     candidates_tried: int = 0
-    detail: str = ""
+    detail: str = ""  # why the hole was left: the last candidate's reason
+    rejected: list[dict] = field(default_factory=list)  # each candidate not kept: {"fill", "reason"}
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 

@@ -2,7 +2,8 @@
 
 Files come from `walk`, holes from `targets` (stubs and TODO markers, or `--at` / `--function`), fills from the
 server's own pipeline (`Filler.fill`). Every fill is checked before it is kept: the file must parse no worse than
-before (tree-sitter), and Python must still compile. Later holes are filled first, so earlier offsets hold.
+before (tree-sitter), Python must still compile, and a cheap linter must find nothing new in it (`lint.py`: pyflakes
+for Python). Later holes are filled first, so earlier offsets hold. The report says why each candidate was not kept.
 
 Modes: `diff` prints a unified diff and changes nothing; `write` rewrites files atomically, never one that changed
 on disk since it was read; `check` only looks for holes (no model) and fails when there are any. `--verify CMD`
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import syntax, targets, walk
+from . import lint, syntax, targets, walk
 from .atomic import ChangedOnDiskError, read_snapshot, write_if_unchanged
 from .errors import DgemmaError, InvalidPositionError
 from .fill_report import EXIT_INTERRUPTED, EXIT_USAGE, FileResult, HoleResult, Report
@@ -68,8 +69,8 @@ def fill_file(
 ) -> tuple[str, list[HoleResult]]:
     """`text` with its holes filled, and what happened at each (in source order).
 
-    For each hole the pipeline makes up to `candidates` fills; the first that keeps the file parsing and that
-    `accept` (the --verify command) passes is kept.
+    For each hole the pipeline makes up to `candidates` fills; the first that keeps the file parsing, adds nothing
+    the linter flags, and that `accept` (the --verify command) passes is kept.
     """
     current, results = text, []
     for target in sorted(found, key=lambda t: t.hole.start, reverse=True):
@@ -84,7 +85,8 @@ def fill_file(
             for fill in outcome.fills:
                 candidate = current[: fill.start] + fill.text + current[fill.end :]
                 result.candidates_tried += 1
-                problem, status = syntax_problem(current, candidate, language), "rejected"
+                problem = syntax_problem(current, candidate, language)
+                problem, status = problem or lint.added_problem(current, candidate, language), "rejected"
                 if problem is None and accept is not None:
                     passed, tail = accept(candidate)
                     problem = None if passed else "--verify failed" + (f": {tail[-200:]}" if tail else "")
@@ -93,6 +95,7 @@ def fill_file(
                     current, result.status, result.fill, result.detail = candidate, "filled", fill.text, ""
                     break
                 result.status, result.detail = status, problem
+                result.rejected.append({"fill": fill.text, "reason": problem})
             result.timings_ms["all"] = round((time.perf_counter() - started) * 1000, 1)
         results.append(result)
         on_hole(result)
@@ -126,7 +129,7 @@ def run_fill(options: FillOptions, cli_settings: dict) -> int:
     settings = parse_settings(cli_settings)
     report = Report(options)
     named = list(options.paths)
-    found = walk.walk(named, settings.limits.max_file_bytes)
+    found = walk.walk(named, settings.limits.max_file_bytes, settings.exclude)
     for missing in found.missing:
         report.error(f"{missing}: no such file or folder")
     explicit = {Path(p).resolve() for p in named if Path(p).is_file()}

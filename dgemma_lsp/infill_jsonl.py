@@ -5,13 +5,18 @@ Input row: `{"id", "prefix", "suffix", "language"?, "max_tokens"?}`; `language` 
 `tsx`, ...) or an LSP language id (`typescriptreact`); without one, or with one we do not parse, the fill is
 plain infill without syntax decisions, as the editor does for other files. Output row, in input order:
 `{"id", "completion", "latency_ms", "steps"}`, plus `"error"` when the row could not be filled; a malformed row
-gets an error row, never a crash. Blank lines are not rows.
+gets an error row, never a crash. Blank lines are not rows; a UTF-8 byte order mark before the first is ignored.
+A lone surrogate (`"\\ud800"`, half of a UTF-16 pair) is no text the model or the parser can take: in `prefix` or
+`suffix` it is an error, in `id` it comes back escaped.
 
-Each row is what an editor request at the cursor between prefix and suffix would be: `spans.choose_hole` decides
-the hole (an empty completion where the syntax says there is nothing to fill), and `Filler.fill` runs the same
-canvas, denoising and post-processing. `max_tokens` bounds the middle in whole canvases (rounded up).
+Each row is an editor request at a cursor between prefix and suffix, except that it is always filled:
+`spans.hole_for_gap` takes the kind and indentation of the hole from the editor's chooser, and where the chooser
+would offer nothing (mid-word, code after the cursor) fills the gap anyway, as whole lines when it starts a line
+of code, else as part of its line. `Filler.fill` runs the same canvas, denoising and post-processing.
+`max_tokens` bounds the middle in whole canvases (rounded up).
 
-Exit status: 0 every row filled or left empty without error; 1 some rows have an error; 2 it could not start.
+Exit status: 0 every row filled or left empty without error; 1 some rows have an error; 2 it could not start
+(unreadable input, an `--out` that cannot be written, no model); 141 the reader of stdout went away (`| head`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -27,12 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from . import spans, syntax
-from .atomic import write_atomically
+from .atomic import check_writable, write_atomically
 from .errors import DgemmaError
-from .holes import FillKind
 from .settings import parse_settings
 
 log = logging.getLogger(__name__)
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads pairs up valid halves, so any left is a lone one
 
 
 class RowError(ValueError):
@@ -59,8 +66,13 @@ def parse_row(line: str) -> InfillRow:
     if "id" not in raw:
         raise RowError('missing "id"')
     for key in ("prefix", "suffix"):
-        if not isinstance(raw.get(key), str):
+        if key not in raw:
+            raise RowError(f'"{key}" is missing')
+        if not isinstance(raw[key], str):
             raise RowError(f'"{key}" must be a string')
+        surrogate = _SURROGATE.search(raw[key])
+        if surrogate:
+            raise RowError(f'"{key}" holds a lone surrogate (\\u{ord(surrogate.group()):04x})')
     language = raw.get("language")
     if language is not None and not isinstance(language, str):
         raise RowError('"language" must be a string')
@@ -105,9 +117,7 @@ class RowFiller:
             raise RowError("prefix and suffix are larger than limits.maxFileBytes")
         tree = syntax.parse(text, row.language) if row.language else None
         started = time.perf_counter()
-        hole = spans.choose_hole(text, tree, row.language, offset)
-        if hole.kind is FillKind.NONE:
-            return {"id": row.id, "completion": "", "latency_ms": _ms(started), "steps": 0}
+        hole = spans.hole_for_gap(text, tree, row.language, offset)
         outcome = self._filler_for(row.max_tokens).fill(text, hole, row.language, candidates=1, request_id=str(row.id))
         completion = outcome.fills[0].text if outcome.fills else ""
         return {"id": row.id, "completion": completion, "latency_ms": _ms(started), "steps": outcome.steps}
@@ -115,6 +125,13 @@ class RowFiller:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
+
+
+def json_line(result: dict) -> str:
+    """An output row as one line of JSON, non-ASCII text as itself; escaped where it holds a lone surrogate (an id
+    given as one), which UTF-8 cannot write."""
+    line = json.dumps(result, ensure_ascii=False)
+    return (json.dumps(result) if _SURROGATE.search(line) else line) + "\n"
 
 
 def error_row(row_id: Any, message: str) -> dict:
@@ -131,6 +148,8 @@ def answer(rows: RowFiller, lines: Iterable[str | bytes]) -> Iterator[dict]:
             except UnicodeDecodeError as error:
                 yield error_row(None, f"line {number}: not UTF-8 ({error.reason} at byte {error.start})")
                 continue
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # the byte order mark some Windows tools write before UTF-8
         if not line.strip():
             continue
         try:
@@ -166,6 +185,12 @@ def run(args, cli_settings: dict) -> int:
             print(f"dgemma-lsp infill: cannot read {args.jsonl}: {error}", file=sys.stderr)
             return 2
     try:
+        if args.out:
+            try:
+                check_writable(Path(args.out))
+            except OSError as error:
+                print(f"dgemma-lsp infill: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+                return 2
         filler = load_filler(parse_settings(cli_settings))
         if filler is None:
             return 2
@@ -174,7 +199,7 @@ def run(args, cli_settings: dict) -> int:
         errors = 0
         for result in _with_progress(answer(rows, source)):
             errors += "error" in result
-            line = json.dumps(result, ensure_ascii=False) + "\n"
+            line = json_line(result)
             if args.out:
                 out.append(line)
             else:

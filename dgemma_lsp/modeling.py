@@ -8,6 +8,7 @@ the image token ids, the vision tower) must be set explicitly, or a "tiny" model
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import asdict, dataclass
 
 import torch
@@ -145,6 +146,27 @@ def wrap_tokenizer(raw: Tokenizer) -> PreTrainedTokenizerFast:
         bos_token=BOS,
         additional_special_tokens=[FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, FILE_SEP],
     )
+
+
+def cache_argument(forward, cache) -> dict:
+    """`{keyword: cache}` for a call of `forward` (a module, or any callable) with a KV cache: transformers 5.24
+    renamed the forwards' `past_key_values` keyword to `cache` (the old name stays an alias until 5.40), so the
+    name is read from the forward's signature, once per forward function."""
+    return {_cache_keyword(_forward_function(forward)): cache}
+
+
+def _forward_function(forward):
+    """The plain function behind a module (its class's `forward`), a bound method, or a callable object."""
+    if inspect.ismethod(forward):
+        return forward.__func__
+    if inspect.isfunction(forward):
+        return forward
+    return getattr(type(forward), "forward", None) or type(forward).__call__
+
+
+@functools.cache
+def _cache_keyword(function) -> str:
+    return "cache" if "cache" in inspect.signature(function).parameters else "past_key_values"
 
 
 @functools.lru_cache(maxsize=4)

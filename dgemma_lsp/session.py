@@ -14,14 +14,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 
-from . import spans, syntax
+from . import spans, syntax, walk
 from .documents import Document, DocumentStore
-from .errors import CancelledError, ModelLoadError, ModelNotReadyError
+from .errors import CancelledError, ModelLoadError, ModelNotReadyError, UnsupportedDocumentError
 from .holes import FillKind, Hole
 from .settings import Settings, parse_settings
 
@@ -147,9 +147,7 @@ class Session:
 
     def plan_function(self, uri: str, position: types.Position) -> PlannedFill | None:
         document = self._fillable(uri)
-        if document.tree is None:
-            return None
-        site = syntax.function_at(document.tree, _language(document), document.byte_offset(document.offset_at(position)))
+        site = _function_at(document, position)
         if site is None:
             return None
         hole = spans.hole_for_function(document.text, document.tree, _language(document), site)
@@ -164,16 +162,19 @@ class Session:
         return PlannedFill.of(document, hole)
 
     def stub_at(self, uri: str, selection: types.Range):
-        """The stub function under the cursor or selection start, if any (for offering "Fill this function")."""
-        document = self.documents.get(uri)
-        if document.tree is None:
-            return None
-        offset = document.byte_offset(document.offset_at(selection.start))
-        site = syntax.function_at(document.tree, _language(document), offset)
+        """The stub function under the cursor or selection start, if any (for offering "Fill this function"): anywhere
+        on it, the indentation of its signature line included."""
+        site = _function_at(self.documents.get(uri), selection.start)
         return site if site is not None and site.is_stub else None
+
+    def excluded(self, uri: str) -> bool:
+        """Whether the `exclude` setting keeps the document from the model (a `.env`, key or credential file)."""
+        return walk.excluded_by(unquote(urlparse(uri).path), self.settings.exclude) is not None
 
     def _fillable(self, uri: str) -> Document:
         document = self.documents.get(uri)
+        if self.excluded(uri):
+            raise UnsupportedDocumentError(f"{uri} matches the exclude setting")
         document.check_fillable(self.settings.limits.max_file_bytes)
         return document
 
@@ -303,6 +304,14 @@ def _suggestion(uri: str, text: str, fill) -> Suggestion:
 def _log_failure(future: concurrent.futures.Future) -> None:
     if future.exception() is not None:
         log.error("prefetch failed", exc_info=future.exception())
+
+
+def _function_at(document: Document, position: types.Position) -> syntax.FunctionSite | None:
+    """The innermost function at `position`; in a line's indentation, at the code the line holds."""
+    if document.tree is None:
+        return None
+    offset = spans.past_indentation(document.text, document.offset_at(position))
+    return syntax.function_at(document.tree, _language(document), document.byte_offset(offset))
 
 
 def _language(document: Document) -> str | None:

@@ -70,6 +70,11 @@ class LimitSettings:
     max_file_bytes: int = 2_000_000  # larger buffers are not filled (an empty result, not an error)
 
 
+# Files that hold secrets: no completion, code action or headless fill sends their text to the model, and no fill
+# writes into them. Globs without a "/" match the file name, with one the whole path; case is ignored.
+DEFAULT_EXCLUDE = (".env*", "*.pem", "*.key", "id_*", "*secret*")
+
+
 @dataclass(frozen=True)
 class Settings:
     model: str = "embedded"  # "embedded", "tiny" (random weights, tests), a checkpoint directory, or a HF id
@@ -89,6 +94,7 @@ class Settings:
         default_factory=lambda: SamplerSettings(max_denoising_steps=4, self_conditioning=False)
     )
     limits: LimitSettings = field(default_factory=LimitSettings)
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE  # see DEFAULT_EXCLUDE; `walk.excluded_by` matches them
 
 
 def camel(name: str) -> str:
@@ -154,6 +160,12 @@ def _coerce(hint, value: Any) -> tuple[bool, Any]:
             if ok:
                 return True, parsed
         return False, None
+    if origin is tuple:  # tuple[X, ...]: a JSON list of X
+        (item, _) = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            return False, None
+        parsed = [_coerce(item, element) for element in value]
+        return all(ok for ok, _ in parsed), tuple(element for _, element in parsed)
     if hint is bool:
         return isinstance(value, bool), value
     if hint is int:

@@ -82,6 +82,25 @@ def choose_hole(document_text: str, tree: tree_sitter.Tree | None, language: str
     return Hole(FillKind.LINE, offset, offset, line.indent)
 
 
+def hole_for_gap(text: str, tree: tree_sitter.Tree | None, language: str | None, offset: int) -> Hole:
+    """The hole for a gap that a script names (`infill`'s prefix and suffix), never NONE: the chooser's NONE guards
+    what a user is typing (a word, code after the cursor), but a script asks for this very gap. Where the chooser
+    finds nothing, a gap at the start of a line whose code the suffix brings is whole lines (BLOCK: the fill ends
+    with a line end), indented as a blank line there would be; any other gap is the rest of its line (LINE)."""
+    hole = choose_hole(text, tree, language, offset)
+    if hole.kind is not FillKind.NONE:
+        return hole
+    line = _line_at(text, offset)
+    if line.before:
+        return Hole(FillKind.LINE, offset, offset, line.indent)
+    indent = line.indent  # without syntax: that of the line the fill goes before
+    if tree is not None and language is not None:
+        spaced = text[:offset] + "\n" + text[offset:]
+        blank = choose_hole(spaced, syntax.parse(spaced, language), language, offset)
+        indent = blank.indent if blank.kind is not FillKind.NONE else indent
+    return Hole(FillKind.BLOCK, offset, offset, indent)
+
+
 def hole_for_selection(
     text: str, tree: tree_sitter.Tree | None, language: str | None, start: int, end: int
 ) -> Hole:
@@ -103,6 +122,15 @@ def hole_for_function(text: str, tree: tree_sitter.Tree | None, language: str | 
     source = text.encode("utf-8")
     start, end = _str_index(source, site.body_start), _str_index(source, site.body_end)
     return Hole(FillKind.BLOCK, start, end, site.body_indent)
+
+
+def past_indentation(text: str, offset: int) -> int:
+    """Where the code of `offset`'s line starts, when `offset` lies in that line's indentation; else `offset` (on
+    a blank line too). A cursor in the indentation stands for what the line holds, the way a user sees it."""
+    line = _line_at(text, offset)
+    if line.before.strip() or not line.after.strip():
+        return offset
+    return offset + len(line.after) - len(line.after.lstrip(" \t"))
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------------

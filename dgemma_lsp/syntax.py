@@ -252,7 +252,7 @@ def _sites(tree, language, source, byte_range) -> list[FunctionSite]:
             for key in ("function.inner", "function.name"):
                 if key in captures:
                     found.setdefault(key, captures[key][0])
-        elif "stub.inner" in captures:
+        if "stub.inner" in captures:  # a Python TODO comment's match holds its function as well
             stubs.setdefault(captures["_body"][0].id, []).extend(captures["stub.inner"])
     sites = [
         _site(found, stubs.get(found["function.inner"].id, []), source, language)

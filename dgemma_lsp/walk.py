@@ -1,15 +1,17 @@
 """Which files a headless run looks at: the named files, and the source files under named folders, walked the
 way git sees them (`.gitignore` files respected, hidden and vendored folders left out).
 
-Files that cannot be filled are returned with the reason (binary, too large, not UTF-8, unknown language), so the
-caller can report them; a path that does not exist is an input error.
+Files that cannot be filled are returned with the reason (excluded by the `exclude` setting, binary, too large,
+unknown language), so the caller can report them; a path that does not exist is an input error.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pathspec
 
@@ -38,8 +40,8 @@ class Walk:
     missing: list[Path]  # named on the command line, but not there: an input error
 
 
-def walk(paths: list[str | Path], max_file_bytes: int) -> Walk:
-    """The fillable files under `paths`, in a stable order, each once."""
+def walk(paths: list[str | Path], max_file_bytes: int, exclude: Iterable[str] = ()) -> Walk:
+    """The fillable files under `paths`, in a stable order, each once; those matching an `exclude` glob skipped."""
     result = Walk([], [], [])
     seen: set[Path] = set()
     for raw in paths:
@@ -56,7 +58,7 @@ def walk(paths: list[str | Path], max_file_bytes: int) -> Walk:
             if key in seen:
                 continue
             seen.add(key)
-            verdict = classify(path, max_file_bytes)
+            verdict = classify(path, max_file_bytes, exclude)
             if isinstance(verdict, Skipped):
                 result.skipped.append(verdict)
             else:
@@ -64,8 +66,11 @@ def walk(paths: list[str | Path], max_file_bytes: int) -> Walk:
     return result
 
 
-def classify(path: Path, max_file_bytes: int) -> SourceFile | Skipped:
+def classify(path: Path, max_file_bytes: int, exclude: Iterable[str] = ()) -> SourceFile | Skipped:
     """A fillable source file, or the reason it is not one."""
+    pattern = excluded_by(path, exclude)
+    if pattern is not None:
+        return Skipped(path, f"excluded ({pattern!r} in the exclude setting)")
     spec = syntax.language_for(path.as_posix())
     if spec is None:
         return Skipped(path, "unknown language")
@@ -80,6 +85,18 @@ def classify(path: Path, max_file_bytes: int) -> SourceFile | Skipped:
     if b"\0" in head:
         return Skipped(path, "binary")
     return SourceFile(path, spec.name)
+
+
+def excluded_by(path: str | PurePath, patterns: Iterable[str]) -> str | None:
+    """The first of the `exclude` setting's globs that `path` matches, or None. A glob without a "/" matches the
+    file name (`.env*`, `*.pem`), so a folder named `secret-project` excludes nothing; one with a "/" matches the
+    whole path (`*/private/*`). Case is ignored: `API.KEY` holds a key as much as `api.key` does."""
+    whole = PurePath(path).as_posix().lower()
+    name = whole.rsplit("/", 1)[-1]
+    for pattern in patterns:
+        if fnmatch.fnmatchcase(whole if "/" in pattern else name, pattern.lower()):
+            return pattern
+    return None
 
 
 def _walk_dir(root: Path) -> list[Path]:

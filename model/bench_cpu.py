@@ -58,12 +58,14 @@ def median_ms(run, reps: int) -> float:
 def measure(model, prompt: list[int], canvas_lengths: list[int], reps: int, vocab: int) -> dict:
     from transformers import DynamicCache
 
+    from dgemma_lsp.modeling import cache_argument
+
     encoder = model.model.encoder
     config = model.config.get_text_config()
 
     def prefill() -> DynamicCache:
         cache = DynamicCache(config=config)
-        encoder(input_ids=torch.tensor([prompt]), past_key_values=cache)
+        encoder(input_ids=torch.tensor([prompt]), **cache_argument(encoder, cache))
         return cache
 
     row = {"prefill_ms_per_token": median_ms(prefill, max(2, reps // 5)) / len(prompt)}
@@ -72,7 +74,9 @@ def measure(model, prompt: list[int], canvas_lengths: list[int], reps: int, voca
 
     def greedy_token() -> None:
         hidden = encoder(
-            input_ids=torch.tensor([[prompt[-1]]]), past_key_values=cache, position_ids=torch.tensor([[length]])
+            input_ids=torch.tensor([[prompt[-1]]]),
+            **cache_argument(encoder, cache),
+            position_ids=torch.tensor([[length]]),
         ).last_hidden_state
         model.lm_head(hidden[:, -1])
         cache.crop(-1)  # drop the token again: every repetition extends the same cache
@@ -82,7 +86,7 @@ def measure(model, prompt: list[int], canvas_lengths: list[int], reps: int, voca
     for canvas in canvas_lengths:
         noise = torch.randint(0, vocab, (1, canvas), generator=generator)
         row[f"step_ms_canvas_{canvas}"] = median_ms(
-            lambda noise=noise: model(decoder_input_ids=noise, past_key_values=cache), reps
+            lambda noise=noise: model(decoder_input_ids=noise, **cache_argument(model, cache)), reps
         )
     return row
 

@@ -31,6 +31,7 @@ from dgemma_lsp.modeling import (  # noqa: E402
     SmallConfig,
     build_config,
     byte_tokenizer,
+    cache_argument,
     parameter_count,
     special_ids,
 )
@@ -103,12 +104,12 @@ class Bench:
 
     def encode(self) -> DynamicCache:
         cache = DynamicCache(config=self.model.config.text_config)
-        self.model.model.encoder(input_ids=self.prompt, past_key_values=cache)
+        self.model.model.encoder(input_ids=self.prompt, **cache_argument(self.model.model.encoder, cache))
         return cache
 
     def step(self, self_conditioning_logits):
         # The decoder only reads the cache, so every repetition sees the same 512 encoded tokens.
-        return self.model(decoder_input_ids=self.canvas_ids, past_key_values=self.cache,
+        return self.model(decoder_input_ids=self.canvas_ids, **cache_argument(self.model, self.cache),
                           self_conditioning_logits=self_conditioning_logits).logits
 
     @torch.inference_mode()

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "model"))
 from train import build_model  # noqa: E402
 
 from dgemma_lsp.modeling import (  # noqa: E402
+    cache_argument,
     configure_generation,
     parameter_count,
     special_ids,
@@ -65,10 +66,10 @@ def same_tokenizer(a: bytes, b: bytes) -> bool:
 def probe_logits(model: DiffusionGemmaForBlockDiffusion, prompt: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
     """Encoder (AR) logits over the prompt and decoder logits over a canvas, concatenated: [1, T + C, V]."""
     cache = DynamicCache(config=model.config.text_config)
-    hidden = model.model.encoder(input_ids=prompt, past_key_values=cache).last_hidden_state  # [1, T, H]
+    hidden = model.model.encoder(input_ids=prompt, **cache_argument(model.model.encoder, cache)).last_hidden_state  # [1, T, H]
     cap = model.final_logit_softcapping
     ar = torch.tanh(model.lm_head(hidden).float() / cap) * cap  # [1, T, V]
-    diffusion = model(decoder_input_ids=canvas, past_key_values=cache).logits  # [1, C, V]
+    diffusion = model(decoder_input_ids=canvas, **cache_argument(model, cache)).logits  # [1, C, V]
     return torch.cat([ar, diffusion], dim=1)
 
 

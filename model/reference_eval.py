@@ -30,12 +30,15 @@ import torch  # noqa: E402
 @torch.inference_mode()
 def first_line(model, prompt_ids: list[int], newline_ids: set[int], eos_id: int, limit: int = 64) -> list[int]:
     """Greedy tokens after the prompt until one holds a newline (kept), EOS, or `limit` tokens."""
-    cache = None
+    from transformers import DynamicCache
+
+    from dgemma_lsp.modeling import cache_argument
+
+    cache = DynamicCache(config=model.config)  # filled in place by every forward
     inputs = torch.tensor([prompt_ids])
     tokens: list[int] = []
     while len(tokens) < limit:
-        out = model(input_ids=inputs, past_key_values=cache, use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
+        out = model(input_ids=inputs, **cache_argument(model, cache), use_cache=True, logits_to_keep=1)
         token = int(out.logits[0, -1].argmax())
         if token == eos_id:
             break

@@ -51,6 +51,7 @@ from dgemma_lsp.modeling import (  # noqa: E402
     SmallConfig,
     build_config,
     byte_tokenizer,
+    cache_argument,
     parameter_count,
     special_ids,
     wrap_tokenizer,
@@ -88,7 +89,7 @@ def encoder_logits(model: DiffusionGemmaForBlockDiffusion, hidden: torch.Tensor)
 def encode(model, batch) -> tuple[DynamicCache, torch.Tensor]:
     cache = DynamicCache(config=model.config.text_config)
     out = model.model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                              position_ids=batch["position_ids"], past_key_values=cache)
+                              position_ids=batch["position_ids"], **cache_argument(model.model.encoder, cache))
     return cache, out.last_hidden_state  # [B, T, H]
 
 
@@ -101,7 +102,7 @@ def ar_loss(model, hidden, batch, select: torch.Tensor) -> tuple[torch.Tensor, t
 
 
 def decode(model, cache, batch, canvas_ids, self_conditioning_logits=None, self_conditioning_mask=None):
-    return model(decoder_input_ids=canvas_ids, past_key_values=cache,
+    return model(decoder_input_ids=canvas_ids, **cache_argument(model, cache),
                  decoder_attention_mask=batch["decoder_attention_mask"],
                  decoder_position_ids=batch["decoder_position_ids"],
                  self_conditioning_logits=self_conditioning_logits,

@@ -5,7 +5,7 @@ import torch
 
 from dgemma_lsp.autoregressive import continuation_logprobs, greedy_branches, greedy_decode
 from dgemma_lsp.errors import CancelledError
-from dgemma_lsp.modeling import EOS, special_ids, tiny_model
+from dgemma_lsp.modeling import EOS, cache_argument, special_ids, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_a_cache_holding_the_prompt_start_gives_the_same_tokens(tiny):
     model, prompt, _ = tiny
     cache = DynamicCache(config=model.config.get_text_config())
     with torch.inference_mode():
-        model.model.encoder(input_ids=torch.tensor([prompt[:-3]]), past_key_values=cache)
+        model.model.encoder(input_ids=torch.tensor([prompt[:-3]]), **cache_argument(model.model.encoder, cache))
     resumed = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6, cache=cache)
     assert resumed.tokens == greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6).tokens
 
@@ -110,7 +110,7 @@ def test_continuation_scores_are_the_log_likelihood_under_a_full_forward(tiny):
     model, prompt, _ = tiny
     continuations = [[20, 21, 22, 23], [30], [40, 41]]
     cache = DynamicCache(config=model.config.get_text_config())
-    model.model.encoder(input_ids=torch.tensor([prompt[:-1]]), past_key_values=cache)
+    model.model.encoder(input_ids=torch.tensor([prompt[:-1]]), **cache_argument(model.model.encoder, cache))
     scores = continuation_logprobs(model, cache, prompt[-1], continuations)
     for ids, score in zip(continuations, scores):
         hidden = model.model.encoder(input_ids=torch.tensor([prompt + ids])).last_hidden_state

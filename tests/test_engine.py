@@ -15,7 +15,7 @@ from dgemma_lsp.engine import (
     token_entropy,
 )
 from dgemma_lsp.errors import CancelledError
-from dgemma_lsp.modeling import EOS, special_ids, tiny_model
+from dgemma_lsp.modeling import EOS, cache_argument, special_ids, tiny_model
 from dgemma_lsp.settings import SamplerSettings
 
 
@@ -221,3 +221,45 @@ def test_a_canvas_that_ends_at_once_stops_after_the_stability_check(tiny):
     result = run(tiny, clamps={0: eos}, sampler=SamplerSettings(max_denoising_steps=10))
     assert result.candidates == [[]] and result.finished == [True]
     assert result.steps == 2  # step 1 has no history to be stable against; the random rest would run all 10
+
+
+class CacheKeywordModel:
+    """The tiny model as transformers >= 5.24 calls the KV cache keyword: `cache` (5.23's `past_key_values` is
+    refused, as it will be after 5.40)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.config, self.device, self.lm_head = real, real.config, real.device, real.lm_head
+        self.model = type("Inner", (), {"encoder": self.encode})()
+
+    def encode(self, input_ids, cache=None, position_ids=None):
+        encoder = self.real.model.encoder
+        return encoder(input_ids=input_ids, **cache_argument(encoder, cache), position_ids=position_ids)
+
+    def __call__(self, decoder_input_ids, cache=None, self_conditioning_logits=None, decoder_position_ids=None):
+        return self.real(
+            decoder_input_ids=decoder_input_ids,
+            **cache_argument(self.real, cache),
+            self_conditioning_logits=self_conditioning_logits,
+            decoder_position_ids=decoder_position_ids,
+        )
+
+
+def test_the_cache_goes_by_the_keyword_the_forward_takes(tiny):
+    from dgemma_lsp.autoregressive import greedy_decode
+
+    import transformers
+    from packaging.version import Version
+
+    model, _, prompt, eos = tiny
+    renamed = CacheKeywordModel(model)
+    installed = "cache" if Version(transformers.__version__) >= Version("5.24") else "past_key_values"
+    assert list(cache_argument(model.model.encoder, None)) == [installed]
+    assert list(cache_argument(model, None)) == [installed]
+    assert list(cache_argument(renamed.model.encoder, None)) == ["cache"]
+    assert list(cache_argument(renamed, None)) == ["cache"]
+    sampler = SamplerSettings(max_denoising_steps=3)
+    assert run((renamed, *tiny[1:]), max_canvases=2, sampler=sampler).candidates == run(
+        tiny, max_canvases=2, sampler=sampler
+    ).candidates
+    greedy = greedy_decode(renamed, prompt, eos_id=eos, max_new_tokens=4)
+    assert greedy.tokens == greedy_decode(model, prompt, eos_id=eos, max_new_tokens=4).tokens

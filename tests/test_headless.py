@@ -69,6 +69,47 @@ def test_walk_reports_missing_paths_and_lists_each_file_once(tmp_path: Path):
     assert found.missing == [tmp_path / "nope.py"]
 
 
+@pytest.mark.parametrize(
+    "path, pattern",
+    [
+        ("/home/me/app/.env", ".env*"),
+        ("app/.env.local", ".env*"),
+        ("certs/server.pem", "*.pem"),
+        ("keys/API.KEY", "*.key"),  # case is ignored
+        ("/home/me/.ssh/id_ed25519", "id_*"),
+        ("config/client_secret.json", "*secret*"),
+        ("settings/secrets.py", "*secret*"),
+        ("src/app.py", None),
+        ("/home/me/secret-project/app.py", None),  # a glob without "/" looks at the file name only
+        ("environment.py", None),
+    ],
+)
+def test_excluded_by_the_default_globs(path, pattern):
+    from dgemma_lsp.settings import DEFAULT_EXCLUDE
+
+    assert walk.excluded_by(path, DEFAULT_EXCLUDE) == pattern
+
+
+def test_a_glob_with_a_slash_matches_the_whole_path():
+    assert walk.excluded_by("/repo/private/notes.py", ["*/private/*"]) == "*/private/*"
+    assert walk.excluded_by("/repo/public/private.py", ["*/private/*"]) is None
+
+
+def test_fill_skips_and_reports_excluded_files(tmp_path: Path, scripted, capsys):
+    _tree(tmp_path, {"app.py": STUB, "client_secret.py": STUB, "keys/.env.py": STUB})
+    assert cli_main(["fill", "--json", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [f["path"] for f in report["files"]] == [str(tmp_path / "app.py")]
+    assert {"path": str(tmp_path / "client_secret.py"), "reason": "excluded ('*secret*' in the exclude setting)"} in (
+        report["skipped"]
+    )
+    assert {s["path"] for s in report["skipped"]} == {str(tmp_path / "client_secret.py"), str(tmp_path / "keys/.env.py")}
+    assert cli_main(["fill", str(tmp_path / "client_secret.py")]) == 2  # named, yet excluded: said loudly
+    assert "client_secret.py: cannot fill (excluded ('*secret*' in the exclude setting))" in capsys.readouterr().err
+    assert cli_main(["fill", "--settings", '{"exclude": []}', "--json", str(tmp_path)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["files"]) == 3
+
+
 # ---- finding holes -----------------------------------------------------------------------------------------------
 
 TODOS = """\
@@ -152,6 +193,53 @@ def test_explicit_positions_and_function_names():
 def test_syntax_problem(after, language, problem):
     before = "def f():\n    pass\n" if language == "python" else "function f() { }\n"
     assert headless.syntax_problem(before, after, language) == problem
+
+
+@pytest.mark.parametrize(
+    "fill, language, problem",
+    [
+        ("ET", "python", "the fill adds undefined name 'ET'"),  # junk that parses
+        ("s", "python", "the fill adds undefined name 's'"),
+        ("return\tthis,", "python", "the fill adds undefined name 'this'"),
+        ("return x is 1", "python", 'syntax warning: "is" with a literal'),
+        ("import os\n    return x", "python", "the fill adds 'os' imported but unused"),
+        ("return x * 3", "python", None),
+        ("return y", "python", None),  # a name the file already uses undefined: the project provides it
+        ("ET;", "javascript", None),  # no linter here: the parse check alone
+    ],
+)
+def test_lint_added_problem(fill, language, problem):
+    from dgemma_lsp import lint
+
+    before = {
+        "python": "def f(x):\n    pass\n\n\ndef g():\n    return y\n",
+        "javascript": "function f(x) {\n  \n}\n",
+    }[language]
+    after = before.replace("pass", fill) if language == "python" else before.replace("  \n", f"  {fill}\n")
+    found = lint.added_problem(before, after, language)
+    assert found == problem if problem is None or problem.startswith("the fill") else problem in found
+
+
+@pytest.mark.parametrize(
+    "before, fill",
+    [
+        # A finding below the hole moves down a line: "redefinition of unused 'g' from line 5" is no new finding.
+        ("def f(x):\n    pass\n\n\ndef g():\n    pass\n\n\ndef g():\n    pass\n", "y = x\n    return y"),
+        ("from os.path import *\n\n\ndef f(x):\n    pass\n", "return join(x, x)"),  # may well be defined
+    ],
+)
+def test_lint_counts_no_finding_the_fill_only_moves_or_that_may_be_fine(before, fill):
+    from dgemma_lsp import lint
+
+    after = before.replace("pass", fill, 1)
+    assert lint.added_problem(before, after, "python") is None
+
+
+def test_lint_stands_aside_where_python_does_not_compile():
+    from dgemma_lsp import lint
+
+    before = "def f(x):\n    # TODO\n\n\ndef g():\n    pass\n"  # a TODO-only body does not compile
+    assert lint.added_problem(before, before.replace("pass", "ET"), "python") is None
 
 
 class ListFiller:
@@ -312,6 +400,22 @@ def test_json_report(tmp_path: Path, scripted, capsys):
     assert hole["candidates_tried"] == 1 and hole["timings_ms"]["all"] > 0
     assert {"path": str(tmp_path / "notes.md"), "reason": "unknown language"} in report["skipped"]
     assert (tmp_path / "m.py").read_text() == STUB
+
+
+def test_junk_that_parses_is_not_kept_and_the_json_says_why(tmp_path: Path, scripted, capsys):
+    scripted("ET", "s", "return\tthis,")
+    target = tmp_path / "m.py"
+    target.write_text(STUB)
+    assert cli_main(["fill", "--write", "--json", "--candidates", "3", str(target)]) == 1
+    assert target.read_text() == STUB
+    (hole,) = json.loads(capsys.readouterr().out)["files"][0]["holes"]
+    assert hole["status"] == "rejected" and hole["fill"] is None
+    assert hole["rejected"] == [
+        {"fill": "ET", "reason": "the fill adds undefined name 'ET'"},
+        {"fill": "s", "reason": "the fill adds undefined name 's'"},
+        {"fill": "return\tthis,", "reason": "the fill adds undefined name 'this'"},
+    ]
+    assert hole["detail"] == "the fill adds undefined name 'this'"
 
 
 def test_write_keeps_line_endings_and_mode(tmp_path: Path, scripted):

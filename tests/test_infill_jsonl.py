@@ -2,6 +2,8 @@
 
 import io
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +20,8 @@ MALFORMED = {
     '{"id": "x", "prefix": 1, "suffix": ""}': '"prefix" must be a string',
     '{"id": "x", "prefix": "", "suffix": "", "max_tokens": 0}': '"max_tokens" must be',
     '{"id": "x", "prefix": "", "suffix": "", "language": 3}': '"language" must be a string',
+    '{"id": "x", "prefix": ""}': '"suffix" is missing',
+    '{"id": "x", "prefix": "\\ud83d", "suffix": ""}': '"prefix" holds a lone surrogate',
 }
 
 
@@ -70,7 +74,7 @@ def test_the_real_pipeline_with_the_tiny_model(tmp_path: Path, capsys, monkeypat
         {"id": "a", "prefix": "def f(x):\n    return ", "suffix": "\n", "language": "python"},
         {"id": "b", "prefix": "function g() {\n  ", "suffix": "\n}\n", "language": "javascriptreact", "max_tokens": 8},
         {"id": "c", "prefix": "some text ", "suffix": "", "language": "cobol"},  # plain infill
-        {"id": "d", "prefix": "retu", "suffix": "rn 1\n", "language": "python"},  # mid-word: nothing to fill
+        {"id": "d", "prefix": "retu", "suffix": "rn 1\n", "language": "python"},  # mid-word: filled all the same
     ]
     data = "".join(json.dumps(r) + "\n" for r in rows).encode()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
@@ -79,8 +83,7 @@ def test_the_real_pipeline_with_the_tiny_model(tmp_path: Path, capsys, monkeypat
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["id"] for r in out] == ["a", "b", "c", "d"]
     assert all(isinstance(r["completion"], str) and "error" not in r for r in out)
-    assert all(r["steps"] >= 1 for r in out[:3])
-    assert out[3] == {"id": "d", "completion": "", "latency_ms": out[3]["latency_ms"], "steps": 0}
+    assert all(r["steps"] >= 1 for r in out)
 
 
 def test_completions_get_the_editor_post_processing(scripted, capsys, tmp_path: Path):
@@ -90,6 +93,24 @@ def test_completions_get_the_editor_post_processing(scripted, capsys, tmp_path: 
     source.write_text(json.dumps({"id": 1, "prefix": "print(", "suffix": ")\n", "language": "python"}) + "\n")
     assert cli_main(["infill", "--jsonl", str(source)]) == 0
     assert json.loads(capsys.readouterr().out)["completion"] == "a, b"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "answer", "completion"),
+    [
+        ("def f(x):\n", "    return y\n", "y = x + 1", "    y = x + 1\n"),  # a whole line before the suffix's code
+        ("def f(x):\n    return ", "x\n", "2 * ", "2 * "),  # code after the gap on its line
+    ],
+)
+def test_the_given_hole_is_filled_where_an_editor_would_offer_nothing(
+    scripted, tmp_path, capsys, prefix, suffix, answer, completion
+):
+    scripted(answer)
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": 1, "prefix": prefix, "suffix": suffix, "language": "python"}) + "\n")
+    assert cli_main(["infill", "--jsonl", str(source)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["completion"] == completion and row["steps"] >= 1
 
 
 def test_max_tokens_bounds_the_middle_in_whole_canvases(scripted, tmp_path: Path, capsys):
@@ -136,3 +157,50 @@ def test_cannot_start_exits_2(tmp_path: Path, capsys):
     out = tmp_path / "out.jsonl"
     assert cli_main(["infill", "--jsonl", str(source), "--out", str(out), "--model", "/no/such/model"]) == 2
     assert "/no/such/model" in capsys.readouterr().err and not out.exists()
+
+
+def test_an_out_that_cannot_be_written_fails_before_any_model_work(tmp_path: Path, monkeypatch, capsys):
+    def load(settings, progress=None):
+        raise AssertionError("the model was loaded before --out was checked")
+
+    monkeypatch.setattr(loading, "load", load)
+    source = tmp_path / "in.jsonl"
+    source.write_text(_row(1) + "\n")
+    for out in (tmp_path / "missing" / "x.jsonl", tmp_path):
+        assert cli_main(["infill", "--jsonl", str(source), "--out", str(out)]) == 2
+        assert f"cannot write {out}" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path: Path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(_row(i) + "\n" for i in range(200)))
+    fake = Path(__file__).with_name("fake_model.py")
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[1])}
+    argv = [sys.executable, str(fake), json.dumps(["y = x + 1"]), "infill", "--jsonl", str(source)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert json.loads(process.stdout.readline())["id"] == 0  # `| head -1`
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, stderr  # as a tool killed by SIGPIPE
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_a_bom_before_the_first_row_is_not_part_of_it(scripted, tmp_path: Path, capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\xef\xbb\xbf" + (_row(1) + "\n" + _row(2) + "\n").encode())
+    assert cli_main(["infill", "--jsonl", str(source)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["id"], r["completion"], "error" in r) for r in rows] == [(1, "y = x + 1", False), (2, "y = x + 1", False)]
+
+
+def test_lone_surrogates_make_error_rows_and_ids_come_back_as_given(scripted, tmp_path: Path, capsys):
+    rows = [
+        '{"id": 1, "prefix": "x = \'\\udc80", "suffix": "\'\\n", "language": "python"}',
+        '{"id": "\\ud800", "prefix": "def f(x):\\n    ", "suffix": "\\n"}',
+    ]
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("\n".join(rows) + "\n")
+    assert cli_main(["infill", "--jsonl", str(source), "--out", str(out)]) == 1
+    first, second = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert first["id"] == 1 and first["error"] == 'line 1: "prefix" holds a lone surrogate (\\udc80)'
+    assert second["id"] == "\ud800" and second["completion"] == "y = x + 1" and "error" not in second

@@ -66,3 +66,17 @@ def test_settings_layer_on_a_base_and_ignore_unknown_keys(caplog):
 @pytest.mark.parametrize("raw", [None, [], "x", 5])
 def test_non_objects_keep_the_base(raw):
     assert parse_settings(raw) == Settings()
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ({}, (".env*", "*.pem", "*.key", "id_*", "*secret*")),
+        ({"exclude": ["*.secret.py", "*/private/*"]}, ("*.secret.py", "*/private/*")),
+        ({"exclude": []}, ()),  # nothing excluded
+        ({"exclude": "*.pem"}, (".env*", "*.pem", "*.key", "id_*", "*secret*")),  # not a list: the default
+        ({"exclude": ["*.pem", 3]}, (".env*", "*.pem", "*.key", "id_*", "*secret*")),
+    ],
+)
+def test_exclude_is_a_list_of_globs(raw, expected):
+    assert parse_settings(raw).exclude == expected

@@ -6,7 +6,7 @@ import pytest
 
 from dgemma_lsp.errors import InvalidPositionError
 from dgemma_lsp.holes import FillKind
-from dgemma_lsp.spans import choose_hole, hole_for_function, hole_for_selection
+from dgemma_lsp.spans import choose_hole, hole_for_function, hole_for_gap, hole_for_selection
 from dgemma_lsp.syntax import function_sites, parse
 
 NONE, LINE, BLOCK = FillKind.NONE, FillKind.LINE, FillKind.BLOCK
@@ -101,6 +101,31 @@ def test_choose_hole(language, marked, kind, indent):
     hole = choose_hole(text, tree, language, offset)
     assert (hole.kind, hole.indent) == (kind, indent)
     assert hole.start == hole.end == offset
+
+
+@pytest.mark.parametrize(
+    ("language", "marked", "kind", "indent"),
+    [
+        # A whole line before the suffix's code: lines, indented as a blank line there would be.
+        ("python", "def f(x):\n<|>    return y\n", BLOCK, "    "),
+        ("python", "def f(x):\n    if x:\n<|>    return y\n", BLOCK, "        "),
+        ("python", "x = 1\n<|>y = 2\n", BLOCK, ""),
+        ("javascript", "function f() {\n<|>  return 1;\n}\n", BLOCK, "  "),
+        (None, "a\n<|>  b\n", BLOCK, "  "),  # no syntax: the indentation of the line it goes before
+        # Within a line: the rest of the line, wherever the editor would offer nothing.
+        ("python", "foo<|>bar = 1\n", LINE, ""),
+        ("python", "def f():\n    x = 1 <|>+ 2\n", LINE, "    "),
+        ("python", 'x = "ab <|>"\n', LINE, ""),
+        ("python", "def f():\n    <|>return y\n", LINE, "    "),
+        # Where the editor offers something, the same.
+        ("python", "def f():\n    return x<|>\n", LINE, "    "),
+        ("python", "def f():<|>\n", BLOCK, "    "),
+    ],
+)
+def test_hole_for_gap_always_fills(language, marked, kind, indent):
+    text, offset = split(marked)
+    hole = hole_for_gap(text, parse(text, language) if language else None, language, offset)
+    assert (hole.kind, hole.indent, hole.start, hole.end) == (kind, indent, offset, offset)
 
 
 @pytest.mark.parametrize("offset", [-1, 7])

@@ -23,6 +23,8 @@ def register(server) -> None:
         uri, selection = params.text_document.uri, params.range
         actions = []
         with lsp_errors("code action"):
+            if session.excluded(uri):
+                return actions
             if session.stub_at(uri, selection) is not None:
                 actions.append(_action("Fill this function", FILL_FUNCTION, [uri, selection.start]))
             if selection.start != selection.end:

@@ -75,8 +75,11 @@
   (#eq? @_exception "NotImplementedError"))
 
 ; `def f():` followed by only a comment is not valid Python; tree-sitter gives the def an empty block and leaves the
-; comment as the def's next sibling.
-((function_definition body: (block) @_body)
+; comment as the def's next sibling. The function is captured too, so that a match around the comment alone (a
+; cursor on it) brings the function with it.
+((function_definition
+   name: (identifier) @function.name
+   body: (block) @_body @function.inner) @function.outer
   .
   (comment) @stub.inner
   (#match? @stub.inner "TODO|FIXME"))

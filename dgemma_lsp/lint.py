@@ -1,0 +1,55 @@
+"""What a cheap linter of the language finds in a file, so that `fill` keeps only fills that add nothing to it: a fill
+can parse and still be junk (`ET`, `s`, `return this,` in a stub body are three undefined names).
+
+Python: pyflakes (pure Python, milliseconds a file, no project set up) and CPython's own compile-time warnings
+(`"is" with a literal`, an invalid escape). The other languages have no linter as cheap and as independent of a
+project's setup (eslint, `go vet`, clippy need a configured project or a build), so their fills keep the parse check
+alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+import warnings
+
+
+def added_problem(before: str, after: str, language: str) -> str | None:
+    """What the linter finds in `after` (a file with a fill) that it does not find in `before`, as one line for the
+    report; None when nothing is new, or when there is no linter for the language or the file does not compile
+    (then the parse checks decide alone)."""
+    if language != "python":
+        return None
+    old, new = python_findings(before), python_findings(after)
+    if old is None or new is None:
+        return None
+    # Sets, not counts: a name the file already uses undefined is one the project provides somehow (a builtin
+    # installed at run time, a star import), and a fill that uses it too adds no problem.
+    added = set(new) - set(old)
+    return "the fill adds " + "; ".join(sorted(added)) if added else None
+
+
+_LINE = re.compile(r"\bline \d+")  # "redefinition of unused 'f' from line 3": a fill above moves that line
+_NOT_PROBLEMS = {"ImportStarUsage"}  # "'x' may be undefined, or defined from star imports": likely defined
+
+
+@functools.lru_cache(maxsize=8)  # each hole compares against the file as it stands, once per candidate
+def python_findings(source: str) -> tuple[str, ...] | None:
+    """pyflakes' messages and CPython's compile warnings, without the line numbers a fill above them changes; None
+    when the source does not compile."""
+    from pyflakes.checker import Checker
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            compile(source, "<fill>", "exec", dont_inherit=True)
+        found = Checker(ast.parse(source), filename="<fill>").messages
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    messages = [
+        _LINE.sub("line N", message.message % message.message_args)
+        for message in found
+        if type(message).__name__ not in _NOT_PROBLEMS
+    ]
+    return tuple(messages + [f"syntax warning: {warning.message}" for warning in caught])
