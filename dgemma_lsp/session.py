@@ -85,6 +85,7 @@ class Session:
         # piling threads onto a 2-core laptop.
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dgemma-model")
         self._inline_cancel: threading.Event | None = None
+        self._inline_uri: str | None = None  # the document of the running inline fill
         self._ids = itertools.count(1)
         self._suggestions: collections.deque[Suggestion] = collections.deque(maxlen=self.SUGGESTIONS_KEPT)
         self._prefetch_cancel = threading.Event()
@@ -177,6 +178,20 @@ class Session:
         document.check_fillable(self.settings.limits.max_file_bytes)
         return document
 
+    def change_document(
+        self, uri: str, changes: list[types.TextDocumentContentChangeEvent], version: int | None
+    ) -> None:
+        """Apply a `didChange`, and cancel the inline fill running for the older text: its answer is stale."""
+        self.documents.change(uri, changes, version)
+        if self._inline_cancel is not None and self._inline_uri == uri:
+            self._inline_cancel.set()
+
+    def _current(self, plan: PlannedFill) -> bool:
+        """Whether the document is still the version `plan` was made for (not edited, closed or reopened since)."""
+        return plan.document.uri in self.documents and self.documents.get(plan.document.uri) is plan.document and (
+            plan.document.version == plan.version
+        )
+
     # --- running fills (model thread) ---------------------------------------------------------------------------
 
     async def run(
@@ -193,7 +208,7 @@ class Session:
         if supersede:
             if self._inline_cancel is not None:
                 self._inline_cancel.set()
-            self._inline_cancel = cancel
+            self._inline_cancel, self._inline_uri = cancel, plan.document.uri
         request_id = request_id or f"r{next(self._ids)}"
         language = _language(plan.document)
         submitted = time.perf_counter()
@@ -237,6 +252,9 @@ class Session:
         candidates = self.settings.completion.invoked_candidates if invoked else None
         outcome = await self.run(plan, candidates=candidates, supersede=True, request_id=request_id)
         if outcome is None:
+            return []
+        if not self._current(plan):  # edited while the fill ran: its answer would land in the wrong text
+            log.info("inline %s: the document changed during the fill, answer dropped", request_id)
             return []
         fills = outcome.fills
         if fills:  # the first candidate is the one shown while the user types
