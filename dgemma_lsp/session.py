@@ -76,7 +76,7 @@ class Session:
     SUGGESTIONS_KEPT = 8  # recent suggestions a user may still be typing into (one per recent cursor spot)
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
+        self.settings = self._initial_settings = settings or Settings()
         self.documents = DocumentStore()
         self.filler: Filler | None = None
         self.load_error: str | None = None
@@ -309,8 +309,23 @@ class Session:
         return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=[edit])])
 
     def shutdown(self) -> None:
+        """The client's `shutdown`: stop the fills in flight (the model thread stays, for a next TCP client)."""
         if self._inline_cancel is not None:
             self._inline_cancel.set()
+        self._prefetch_cancel.set()
+
+    def reset(self) -> None:
+        """Forget a client that went away (TCP): its documents, suggestions and settings. The model stays loaded."""
+        self.shutdown()
+        self.documents.clear()
+        self._suggestions.clear()
+        self.settings = self._initial_settings
+        if self.filler is not None:
+            self.filler.settings = self.settings
+
+    def close(self) -> None:
+        """The process ends: stop the fills; queued ones never start."""
+        self.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
