@@ -194,6 +194,9 @@ class DocumentStore:
         self.get(uri)
         del self._documents[uri]
 
+    def clear(self) -> None:
+        self._documents.clear()
+
     def get(self, uri: str) -> Document:
         try:
             return self._documents[uri]

@@ -76,7 +76,7 @@ class Session:
     SUGGESTIONS_KEPT = 8  # recent suggestions a user may still be typing into (one per recent cursor spot)
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
+        self.settings = self._initial_settings = settings or Settings()
         self.documents = DocumentStore()
         self.filler: Filler | None = None
         self.load_error: str | None = None
@@ -85,6 +85,7 @@ class Session:
         # piling threads onto a 2-core laptop.
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dgemma-model")
         self._inline_cancel: threading.Event | None = None
+        self._inline_uri: str | None = None  # the document of the running inline fill
         self._ids = itertools.count(1)
         self._suggestions: collections.deque[Suggestion] = collections.deque(maxlen=self.SUGGESTIONS_KEPT)
         self._prefetch_cancel = threading.Event()
@@ -178,6 +179,20 @@ class Session:
         document.check_fillable(self.settings.limits.max_file_bytes)
         return document
 
+    def change_document(
+        self, uri: str, changes: list[types.TextDocumentContentChangeEvent], version: int | None
+    ) -> None:
+        """Apply a `didChange`, and cancel the inline fill running for the older text: its answer is stale."""
+        self.documents.change(uri, changes, version)
+        if self._inline_cancel is not None and self._inline_uri == uri:
+            self._inline_cancel.set()
+
+    def _current(self, plan: PlannedFill) -> bool:
+        """Whether the document is still the version `plan` was made for (not edited, closed or reopened since)."""
+        return plan.document.uri in self.documents and self.documents.get(plan.document.uri) is plan.document and (
+            plan.document.version == plan.version
+        )
+
     # --- running fills (model thread) ---------------------------------------------------------------------------
 
     async def run(
@@ -194,7 +209,7 @@ class Session:
         if supersede:
             if self._inline_cancel is not None:
                 self._inline_cancel.set()
-            self._inline_cancel = cancel
+            self._inline_cancel, self._inline_uri = cancel, plan.document.uri
         request_id = request_id or f"r{next(self._ids)}"
         language = _language(plan.document)
         submitted = time.perf_counter()
@@ -238,6 +253,9 @@ class Session:
         candidates = self.settings.completion.invoked_candidates if invoked else None
         outcome = await self.run(plan, candidates=candidates, supersede=True, request_id=request_id)
         if outcome is None:
+            return []
+        if not self._current(plan):  # edited while the fill ran: its answer would land in the wrong text
+            log.info("inline %s: the document changed during the fill, answer dropped", request_id)
             return []
         fills = outcome.fills
         if fills:  # the first candidate is the one shown while the user types
@@ -292,8 +310,23 @@ class Session:
         return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=[edit])])
 
     def shutdown(self) -> None:
+        """The client's `shutdown`: stop the fills in flight (the model thread stays, for a next TCP client)."""
         if self._inline_cancel is not None:
             self._inline_cancel.set()
+        self._prefetch_cancel.set()
+
+    def reset(self) -> None:
+        """Forget a client that went away (TCP): its documents, suggestions and settings. The model stays loaded."""
+        self.shutdown()
+        self.documents.clear()
+        self._suggestions.clear()
+        self.settings = self._initial_settings
+        if self.filler is not None:
+            self.filler.settings = self.settings
+
+    def close(self) -> None:
+        """The process ends: stop the fills; queued ones never start."""
+        self.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 

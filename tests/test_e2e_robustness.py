@@ -149,6 +149,22 @@ async def test_newer_inline_request_supersedes_the_running_one(slow_client: Lang
     assert not result.items
 
 
+async def test_an_edit_cancels_the_fill_for_the_older_text(slow_client: LanguageClient):
+    """No answer computed for an older version arrives after the edit: the fill is stopped and the answer empty."""
+    client = slow_client
+    request = asyncio.ensure_future(inline(client, URI, position_of(PYTHON, "return ")))
+    await asyncio.sleep(1.5)  # well into an endless fill
+    start = position_of(PYTHON, "radius * radius")
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start, start), text="2 * ")],
+        )
+    )
+    result = await asyncio.wait_for(request, timeout=10)
+    assert not result.items
+
+
 @pytest_lsp.fixture(config=server_config(model="/nonexistent/checkpoint"))
 async def broken_client(lsp_client: LanguageClient):
     await initialize(lsp_client)

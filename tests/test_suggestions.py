@@ -32,6 +32,7 @@ def test_an_edit_before_the_hole_invalidates_it():
 # --- through the session: a fake filler counts fills, so reuse and prefetch are seen without a model ----------
 
 import asyncio  # noqa: E402
+import threading  # noqa: E402
 
 from lsprotocol import types  # noqa: E402
 
@@ -97,4 +98,39 @@ async def test_after_an_accept_the_prefetched_suggestion_is_served():
     type_text(session, cursor, "y * 2")  # the user accepts
     after = await session.complete_inline(URI, cursor_after(session, cursor + 5), invoked=False)
     assert [item.insert_text for item in after] == ["y * 2"] and len(filler.calls) == 2
+    session.shutdown()
+
+
+class SlowFiller(FakeFiller):
+    """Answers only once the test lets it, and pays no heed to cancellation: as a fill in its last step."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(answer)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def fill(self, text, hole, language, **kwargs):
+        self.started.set()
+        self.release.wait(10)
+        return super().fill(text, hole, language, **kwargs)
+
+
+@pytest.mark.parametrize("edit", ["change", "reopen", "close"])
+async def test_a_fill_that_ends_after_an_edit_is_not_answered(edit):
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = filler = SlowFiller("y * 2")
+    session.documents.open(URI, SOURCE, 1, "python")
+    cursor = SOURCE.index("return ") + len("return ")
+    request = asyncio.ensure_future(session.complete_inline(URI, cursor_after(session, cursor), invoked=False))
+    await asyncio.get_running_loop().run_in_executor(None, filler.started.wait, 10)
+    if edit == "change":
+        position = cursor_after(session, 0)
+        session.change_document(URI, [types.TextDocumentContentChangePartial(range=types.Range(position, position),
+                                                                             text="# x\n")], 2)
+    elif edit == "reopen":
+        session.documents.close(URI)
+        session.documents.open(URI, SOURCE, 1, "python")
+    else:
+        session.documents.close(URI)
+    filler.release.set()
+    assert await request == []
     session.shutdown()
