@@ -17,7 +17,7 @@ from .base_model import Progress, converted_dir, recipe_dir
 from .errors import ModelLoadError
 from .modeling import EOS, byte_tokenizer, configure_generation, special_ids, tiny_model, wrap_tokenizer
 from .prompts import PromptFormat, prompt_format_for
-from .settings import Settings
+from .settings import RELEASED_SAMPLER, SamplerSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class LoadedModel:
     # into config.json for such a checkpoint; any other model gets prompts cut at the cursor.
     heals_indentation: bool = False
     decoding: str = "diffusion"  # "diffusion" or "greedy" (`autoregressive.greedy_decode`)
+    sampler: SamplerSettings = RELEASED_SAMPLER  # the checkpoint's own (`checkpoint_sampler`); settings go over it
 
 
 def embedded_dir() -> Path:
@@ -118,7 +119,31 @@ def _finish(name: str, model, tokenizer, settings: Settings) -> LoadedModel:
         name, prompt_format.name, decoding, model.config.canvas_length,
     )
     heals = prompt_format.name == "fim" and bool(getattr(model.config, "fim_heal_indentation", False))
-    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals, decoding)
+    sampler = checkpoint_sampler(model)
+    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals, decoding, sampler)
+
+
+def checkpoint_sampler(model) -> SamplerSettings:
+    """The sampler a checkpoint was tuned for: the released fields of its generation_config.json, and
+    `dgemma_self_conditioning` from its config.json (transformers' diffusion generation config rejects keys it does
+    not know); RELEASED_SAMPLER for what it leaves unset. A value that does not make a valid sampler is ignored."""
+    generation = model.generation_config
+    bound = getattr(generation, "sampler_config", None)
+    bound = bound.get("entropy_bound") if isinstance(bound, dict) else getattr(bound, "entropy_bound", None)
+    own = {
+        "max_denoising_steps": getattr(generation, "max_denoising_steps", None),
+        "entropy_bound": bound,
+        "t_max": getattr(generation, "t_max", None),
+        "t_min": getattr(generation, "t_min", None),
+        "stability_threshold": getattr(generation, "stability_threshold", None),
+        "confidence_threshold": getattr(generation, "confidence_threshold", None),
+        "self_conditioning": getattr(model.config, "dgemma_self_conditioning", None),
+    }
+    try:
+        return SamplerSettings(**own).over(RELEASED_SAMPLER)
+    except (TypeError, ValueError) as error:
+        log.warning("the checkpoint's sampler values %s are not usable (%s); using the released ones", own, error)
+        return RELEASED_SAMPLER
 
 
 def _looks_like_path(name: str) -> bool:
@@ -142,4 +167,6 @@ def _dtype(wanted: str, device: torch.device) -> torch.dtype:
     return getattr(torch, wanted)
 
 
-__all__ = ["EMBEDDED", "TINY", "LoadedModel", "byte_tokenizer", "embedded_available", "embedded_dir", "load"]
+__all__ = [
+    "EMBEDDED", "TINY", "LoadedModel", "byte_tokenizer", "checkpoint_sampler", "embedded_available", "embedded_dir", "load"
+]

@@ -106,7 +106,7 @@ class Filler:
                     eos_id=loaded.eos_id,
                     n=n,
                     max_canvases=canvas.max_canvases,
-                    sampler=settings.sampler,
+                    sampler=settings.sampler.over(loaded.sampler),
                     clamps=clamps,
                     generator=generator,
                     is_cancelled=is_cancelled,

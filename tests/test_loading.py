@@ -1,5 +1,6 @@
 """Model choice: a checkpoint directory, a Hugging Face id from the local cache only, and clear errors."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -69,3 +70,34 @@ def test_another_architecture_is_refused(tmp_path):
     with pytest.raises(ModelLoadError, match="not DiffusionGemma"):
         load(parse_settings({"model": str(tmp_path)}))
 
+
+
+def test_the_sampler_defaults_are_the_checkpoints(tmp_path):
+    """A checkpoint names its sampler in generation_config.json (the released fields) and config.json
+    (`dgemma_self_conditioning`); what it leaves unset is the released default; settings go over it."""
+
+    from transformers.models.diffusion_gemma.generation_diffusion_gemma import EntropyBoundSamplerConfig
+
+    from dgemma_lsp.pipeline import Filler
+    from dgemma_lsp.settings import RELEASED_SAMPLER
+
+    model, tokenizer = tiny_model(seed=0)
+    model.generation_config.max_denoising_steps = 7
+    model.generation_config.t_max = 0.9
+    model.generation_config.sampler_config = EntropyBoundSamplerConfig(entropy_bound=0.25)
+    model.config.dgemma_self_conditioning = True
+    model.save_pretrained(tmp_path / "own")
+    tokenizer.save_pretrained(tmp_path / "own")
+    loaded = load(parse_settings({"model": str(tmp_path / "own")}))
+    assert loaded.sampler == dataclasses.replace(
+        RELEASED_SAMPLER, max_denoising_steps=7, t_max=0.9, entropy_bound=0.25, self_conditioning=True
+    )
+    settings = parse_settings({"model": str(tmp_path / "own"), "sampler": {"maxDenoisingSteps": 2}})
+    assert Filler(loaded, settings).settings.sampler.over(loaded.sampler).max_denoising_steps == 2
+
+    shutil.copytree(tmp_path / "own", tmp_path / "plain")
+    config = json.loads((tmp_path / "plain" / "config.json").read_text())
+    del config["dgemma_self_conditioning"]
+    (tmp_path / "plain" / "config.json").write_text(json.dumps(config))
+    (tmp_path / "plain" / "generation_config.json").write_text(json.dumps({"eos_token_id": loaded.eos_id}))
+    assert load(parse_settings({"model": str(tmp_path / "plain")})).sampler == RELEASED_SAMPLER
