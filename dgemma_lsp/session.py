@@ -77,7 +77,7 @@ class Session:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = self._initial_settings = settings or Settings()
-        self.documents = DocumentStore()
+        self.documents = DocumentStore(self.settings.limits.max_file_bytes)
         self.filler: Filler | None = None
         self.load_error: str | None = None
         self.loading = False
@@ -104,6 +104,7 @@ class Session:
             self.settings.dtype,
         )
         self.settings = new
+        self.documents.set_max_bytes(new.limits.max_file_bytes)
         if self.filler is not None:
             self.filler.settings = new
         return reload
@@ -171,6 +172,14 @@ class Session:
     def excluded(self, uri: str) -> bool:
         """Whether the `exclude` setting keeps the document from the model (a `.env`, key or credential file)."""
         return walk.excluded_by(unquote(urlparse(uri).path), self.settings.exclude) is not None
+
+    def fillable(self, uri: str) -> bool:
+        """Whether fills may run on the document: not excluded, not over `limits.maxFileBytes`, not binary."""
+        try:
+            self._fillable(uri)
+        except UnsupportedDocumentError:
+            return False
+        return True
 
     def _fillable(self, uri: str) -> Document:
         document = self.documents.get(uri)
@@ -321,6 +330,7 @@ class Session:
         self.documents.clear()
         self._suggestions.clear()
         self.settings = self._initial_settings
+        self.documents.set_max_bytes(self.settings.limits.max_file_bytes)
         if self.filler is not None:
             self.filler.settings = self.settings
 
