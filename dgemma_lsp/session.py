@@ -225,9 +225,18 @@ class Session:
 
         def job():
             waited = time.perf_counter() - submitted  # behind a superseded fill's last step, or a prefetch
-            outcome = filler.fill(
-                plan.text, plan.hole, language, candidates=candidates, is_cancelled=cancel.is_set, request_id=request_id
-            )
+            try:
+                if cancel.is_set():  # superseded while it waited: not even the prompt is encoded
+                    raise CancelledError("cancelled before it started")
+                outcome = filler.fill(
+                    plan.text, plan.hole, language, candidates=candidates, is_cancelled=cancel.is_set,
+                    request_id=request_id,
+                )
+            except CancelledError:
+                # Caught here, not through the futures: there its traceback (the fill's frames and their KV
+                # caches) sat in a reference cycle with them until the cyclic collector came, gigabytes later.
+                log.info("fill %s cancelled", request_id)
+                return None
             outcome.timings["queue"] = outcome.timings.get("queue", 0.0) + waited
             return outcome
 
@@ -237,9 +246,6 @@ class Session:
         except asyncio.CancelledError:
             cancel.set()
             raise
-        except CancelledError:
-            log.info("fill %s cancelled", request_id)
-            return None
 
     async def complete_inline(self, uri: str, position: types.Position, *, invoked: bool) -> list[types.InlineCompletionItem]:
         """Inline completion items at `position`: the rest of an earlier suggestion the user is typing into, or a
