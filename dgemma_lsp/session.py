@@ -77,7 +77,7 @@ class Session:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = self._initial_settings = settings or Settings()
-        self.documents = DocumentStore()
+        self.documents = DocumentStore(self.settings.limits.max_file_bytes)
         self.filler: Filler | None = None
         self.load_error: str | None = None
         self.loading = False
@@ -104,6 +104,7 @@ class Session:
             self.settings.dtype,
         )
         self.settings = new
+        self.documents.set_max_bytes(new.limits.max_file_bytes)
         if self.filler is not None:
             self.filler.settings = new
         return reload
@@ -172,6 +173,14 @@ class Session:
         """Whether the `exclude` setting keeps the document from the model (a `.env`, key or credential file)."""
         return walk.excluded_by(unquote(urlparse(uri).path), self.settings.exclude) is not None
 
+    def fillable(self, uri: str) -> bool:
+        """Whether fills may run on the document: not excluded, not over `limits.maxFileBytes`, not binary."""
+        try:
+            self._fillable(uri)
+        except UnsupportedDocumentError:
+            return False
+        return True
+
     def _fillable(self, uri: str) -> Document:
         document = self.documents.get(uri)
         if self.excluded(uri):
@@ -216,9 +225,18 @@ class Session:
 
         def job():
             waited = time.perf_counter() - submitted  # behind a superseded fill's last step, or a prefetch
-            outcome = filler.fill(
-                plan.text, plan.hole, language, candidates=candidates, is_cancelled=cancel.is_set, request_id=request_id
-            )
+            try:
+                if cancel.is_set():  # superseded while it waited: not even the prompt is encoded
+                    raise CancelledError("cancelled before it started")
+                outcome = filler.fill(
+                    plan.text, plan.hole, language, candidates=candidates, is_cancelled=cancel.is_set,
+                    request_id=request_id,
+                )
+            except CancelledError:
+                # Caught here, not through the futures: there its traceback (the fill's frames and their KV
+                # caches) sat in a reference cycle with them until the cyclic collector came, gigabytes later.
+                log.info("fill %s cancelled", request_id)
+                return None
             outcome.timings["queue"] = outcome.timings.get("queue", 0.0) + waited
             return outcome
 
@@ -228,9 +246,6 @@ class Session:
         except asyncio.CancelledError:
             cancel.set()
             raise
-        except CancelledError:
-            log.info("fill %s cancelled", request_id)
-            return None
 
     async def complete_inline(self, uri: str, position: types.Position, *, invoked: bool) -> list[types.InlineCompletionItem]:
         """Inline completion items at `position`: the rest of an earlier suggestion the user is typing into, or a
@@ -321,6 +336,7 @@ class Session:
         self.documents.clear()
         self._suggestions.clear()
         self.settings = self._initial_settings
+        self.documents.set_max_bytes(self.settings.limits.max_file_bytes)
         if self.filler is not None:
             self.filler.settings = self.settings
 

@@ -76,6 +76,23 @@ async def test_ten_megabyte_file_gets_an_empty_result(client: LanguageClient):
     await assert_alive(client)
 
 
+async def test_over_the_configured_size_limit_completions_and_code_actions_are_empty(client: LanguageClient):
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"dgemma": {"limits": {"maxFileBytes": 1_000}}})
+    )
+    text = "def area(radius):\n    pass\n" + "# padding\n" * 200
+    open_document(client, URI, text, "python")
+    result = await inline(client, URI, position_of(text, "    "))
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=URI),
+            range=types.Range(types.Position(1, 4), types.Position(1, 8)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    assert not result.items and not actions
+
+
 async def test_unknown_language_gets_plain_text_infill(client: LanguageClient):
     text = "shopping list:\n- apples\n- \n"
     open_document(client, "file:///work/notes.txt", text, "plaintext")

@@ -60,6 +60,41 @@ def test_a_hub_id_missing_from_the_cache_says_how_to_get_it():
     assert "google/diffusiongemma-26B-A4B-it" in message and "allowDownload" in message
 
 
+# Loaded at interpreter start (sitecustomize): every name lookup and every TCP connect is written down and refused.
+NETWORK_GUARD = """
+import socket, sys
+
+def _refuse(name):
+    def call(*args, **kwargs):
+        sys.stderr.write(f"NETWORK {name} {args[:2]!r}\\n")
+        raise OSError(f"{name}: no network in this test")
+    return call
+
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+socket.getaddrinfo = _refuse("getaddrinfo")
+socket.gethostbyname = _refuse("gethostbyname")
+socket.socket.connect = lambda s, a: _refuse("connect")(a) if s.family != socket.AF_UNIX else _connect(s, a)
+socket.socket.connect_ex = lambda s, a: _refuse("connect_ex")(a) if s.family != socket.AF_UNIX else _connect_ex(s, a)
+"""
+
+
+def test_with_downloads_off_nothing_leaves_the_machine(tmp_path):
+    """`--model <hub id>` without allowDownload: no DNS lookup, no connect, and a message that says why. The hub
+    fetched its agent list from huggingface.co inside from_pretrained, even with local_files_only."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NETWORK_GUARD)
+    source = tmp_path / "stub.py"
+    source.write_text("def area(r):\n    pass\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    # An empty hub home: no cached agent list (the hub refreshes it once a day) and no cached model.
+    env |= {"HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), root])}
+    command = [sys.executable, "-m", "dgemma_lsp", "fill", "--model", "google/diffusiongemma-26B-A4B-it", str(source)]
+    done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=120)
+    assert "NETWORK" not in done.stderr, done.stderr[-2000:]
+    assert "not in the local cache; allowDownload is off" in done.stderr, done.stderr[-2000:]
+
+
 def test_a_missing_directory_is_a_clear_error():
     with pytest.raises(ModelLoadError, match="does not exist"):
         load(parse_settings({"model": "/no/such/checkpoint"}))
