@@ -355,6 +355,10 @@ def add_arguments(parser: argparse.ArgumentParser, split_flag: str = "--benchmar
     parser.add_argument(split_flag, dest="benchmark", choices=list(BENCHMARKS), default="single-line")
     parser.add_argument("--limit", type=_positive, help="evaluate a fixed seeded sample of this many tasks")
     parser.add_argument("--seed", type=int, default=0, help="the model's sampling seed (default 0)")
+    parser.add_argument("--only", type=Path, metavar="FILE",
+                        help="evaluate only the task ids listed in FILE, one per line (of the sample)")
+    parser.add_argument("--shard", type=_shard, metavar="K/N",
+                        help="evaluate every N-th task from the K-th (1-based): N processes, one per core")
     parser.add_argument("--candidates", type=_positive, default=1,
                         help="sample this many fills as one batch and score the first after syntax ranking")
     parser.add_argument("--methods", type=_methods, default=list(DEFAULT_METHODS), help=f"from {', '.join(METHODS)}")
@@ -369,6 +373,22 @@ def _positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError("takes a whole number of at least 1")
     return int(value)
+
+
+def _shard(value: str) -> tuple[int, int]:
+    k, _, n = value.partition("/")
+    if not (k.isdigit() and n.isdigit()) or not 1 <= int(k) <= int(n):
+        raise argparse.ArgumentTypeError("takes K/N with 1 <= K <= N")
+    return int(k), int(n)
+
+
+def select(tasks: list[Task], only: set[str] | None, shard: tuple[int, int] | None) -> list[Task]:
+    """The tasks named in `only` (all when None), then the K-th of every N (`shard`)."""
+    chosen = [task for task in tasks if only is None or task.task_id in only]
+    if shard is not None:
+        k, n = shard
+        chosen = chosen[k - 1 :: n]
+    return chosen
 
 
 def _methods(value: str) -> list[str]:
@@ -390,7 +410,14 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
         hint = "--data takes the folder of the .jsonl.gz files"
         print(f"dgemma-lsp: cannot read {path}: {error} ({hint})", file=sys.stderr)
         return 2
-    tasks = sample(all_tasks, args.limit)
+    only = None
+    if getattr(args, "only", None):
+        try:
+            only = {line.strip() for line in args.only.read_text(encoding="utf-8").splitlines() if line.strip()}
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"dgemma-lsp: cannot read {args.only}: {error}", file=sys.stderr)
+            return 2
+    tasks = select(sample(all_tasks, args.limit), only, getattr(args, "shard", None))
     filler, settings = None, None
     if _MODEL_METHODS.keys() & set(methods):
         filler, settings = _filler(cli_settings, args.seed, args.candidates)
@@ -413,8 +440,8 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
     )
     print(format_table(summaries))
     if args.json_out:
-        keys = ("benchmark", "limit", "seed", "candidates", "cursor", "timeout")
-        config = {key: getattr(args, key) for key in keys}
+        keys = ("benchmark", "limit", "seed", "candidates", "cursor", "timeout", "shard")
+        config = {key: getattr(args, key, None) for key in keys}
         report = config | {"tasks": len(tasks), "of": len(all_tasks), "sample_seed": SAMPLE_SEED}
         report["settings"] = dataclasses.asdict(settings) if settings else None
         report["summary"] = summaries

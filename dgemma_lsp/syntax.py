@@ -27,6 +27,7 @@ class LanguageSpec:
     extensions: tuple[str, ...]
     load: Callable[[], object]  # returns the grammar's PyCapsule
     comment_starts: tuple[str, ...] = ("//", "/*")  # what opens a comment
+    output_calls: tuple[str, ...] = ()  # how a line that only prints starts (`pipeline.is_inert`)
 
 
 def _python():
@@ -66,12 +67,18 @@ def _rust():
 
 
 LANGUAGES: tuple[LanguageSpec, ...] = (
-    LanguageSpec("python", ("python",), (".py", ".pyi"), _python, ("#",)),
-    LanguageSpec("javascript", ("javascript", "javascriptreact"), (".js", ".mjs", ".cjs", ".jsx"), _javascript),
-    LanguageSpec("typescript", ("typescript",), (".ts", ".mts", ".cts"), _typescript),
-    LanguageSpec("tsx", ("typescriptreact",), (".tsx",), _tsx),
-    LanguageSpec("go", ("go",), (".go",), _go),
-    LanguageSpec("rust", ("rust",), (".rs",), _rust),
+    LanguageSpec("python", ("python",), (".py", ".pyi"), _python, ("#",), ("print(",)),
+    LanguageSpec(
+        "javascript",
+        ("javascript", "javascriptreact"),
+        (".js", ".mjs", ".cjs", ".jsx"),
+        _javascript,
+        output_calls=("console.",),
+    ),
+    LanguageSpec("typescript", ("typescript",), (".ts", ".mts", ".cts"), _typescript, output_calls=("console.",)),
+    LanguageSpec("tsx", ("typescriptreact",), (".tsx",), _tsx, output_calls=("console.",)),
+    LanguageSpec("go", ("go",), (".go",), _go, output_calls=("fmt.Print", "log.Print")),
+    LanguageSpec("rust", ("rust",), (".rs",), _rust, output_calls=("println!", "print!", "eprintln!", "dbg!")),
 )
 
 

@@ -174,7 +174,29 @@ def test_tiny_model_end_to_end(tmp_path, capsys):
     assert {r["status"] for r in report["results"]} <= {"passed", "failed", "timeout"}
 
 
-@pytest.mark.parametrize("argv", [["--methods", "model,magic"], ["--methods", ""], ["--limit", "0"]])
+def test_only_and_shards_select_tasks_and_shards_cover_the_sample_once(single):
+    chosen = {single[3].task_id, single[40].task_id, "nonexistent/0"}
+    assert [t.task_id for t in evaluation.select(single, chosen, None)] == [single[3].task_id, single[40].task_id]
+    shards = [evaluation.select(single, None, (k, 3)) for k in (1, 2, 3)]
+    assert sorted((t.task_id for shard in shards for t in shard), key=[t.task_id for t in single].index) == [
+        t.task_id for t in single
+    ]
+    assert evaluation.select(single, None, (2, 3))[0] == single[1]
+
+
+def test_only_reads_task_ids_from_a_file(tmp_path, capsys, single):
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{single[0].task_id}\n\n{single[7].task_id}\n")
+    out = tmp_path / "report.json"
+    argv = ["--methods", "empty", "--only", str(ids), "--shard", "2/2", "--json", str(out)]
+    assert evaluation.main(argv) == 0
+    report = json.loads(out.read_text())
+    assert [r["task_id"] for r in report["results"]] == [single[7].task_id] and report["shard"] == [2, 2]
+
+
+@pytest.mark.parametrize(
+    "argv", [["--methods", "model,magic"], ["--methods", ""], ["--limit", "0"], ["--shard", "3/2"], ["--shard", "x"]]
+)
 def test_bad_arguments_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exit:
         cli_main(["evaluate", *argv])

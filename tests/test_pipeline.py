@@ -143,3 +143,51 @@ def test_a_greedy_block_fill_ends_where_the_model_leaves_the_body(line_before, i
     stop = body_end(tokenizer, line_before, Hole(FillKind.BLOCK, 0, 0, indent))
     cut = next((keep for n in range(1, len(ids) + 1) if (keep := stop(ids[:n])) is not None), None)
     assert (tokenizer.decode(ids[:cut]) if cut is not None else None) == kept
+
+
+@pytest.mark.parametrize(
+    ("fill", "language", "inert"),
+    [
+        ("# check the balance", "python", True),
+        ("print(result)", "python", True),
+        ("print(x)\n    # done", "python", True),
+        ("result = print_all(xs)", "python", False),
+        ("printer = make()", "python", False),
+        ("x = 1  # one", "python", False),
+        ("console.log(x);", "typescript", True),
+        ("// later", "go", True),
+        ('fmt.Println("x")', "go", True),
+        ("dbg!(x);", "rust", True),
+        ("# heading", None, False),  # no grammar, no judgement
+        ("", "python", False),
+    ],
+)
+def test_inert_fills_are_comments_and_prints_only(fill, language, inert):
+    from dgemma_lsp.pipeline import is_inert
+
+    assert is_inert(fill, language) is inert
+
+
+def test_an_inert_branch_ranks_after_code_where_code_follows(tiny_fillers, monkeypatch):
+    """Under the judge a comment costs the text after it nothing, so it can outscore the code the hole needs;
+    where code follows the hole, code comes first. At the end of a file there is nothing to weigh it against."""
+    import dataclasses
+
+    from dgemma_lsp import pipeline
+    from dgemma_lsp.autoregressive import Branches
+    from dgemma_lsp.holes import FillKind, Hole
+
+    tiny, _ = tiny_fillers
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), tiny.settings)
+    tokenizer = filler.loaded.tokenizer
+    lines = ["# add them up", "print(xs)", "s = sum(xs)"]
+    branches = Branches([tokenizer(line, add_special_tokens=False)["input_ids"] for line in lines], [True] * 3, 3, 0.0)
+    monkeypatch.setattr(pipeline, "greedy_branches", lambda *a, **k: branches)
+    monkeypatch.setattr(pipeline, "continuation_logprobs", lambda m, c, last, conts, pad_id=0: [-1.0, -2.0, -9.0])
+    for text, indent, expected in [
+        ("def total(xs):\n    \n    return s\n", "    ", ["s = sum(xs)", "# add them up", "print(xs)"]),
+        ("xs = [1, 2]\n", "", ["# add them up", "print(xs)", "s = sum(xs)"]),  # the end of the file
+    ]:
+        cursor = text.index("    \n") + 4 if indent else len(text)
+        outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, indent), "python")
+        assert [f.text for f in outcome.fills] == expected
