@@ -257,6 +257,9 @@ class RemoteModel:
                             texts[index] = texts.get(index, "") + text
                         return [texts[i] for i in sorted(texts)]
                     async for event in EventSource(response):
+                        if not texts:
+                            log.debug("remote %s: first chunk after %.0fms", request_id,
+                                      (time.perf_counter() - started) * 1000)
                         if event.data.strip() == "[DONE]":
                             break
                         for index, text in deltas(event.data):

@@ -209,3 +209,28 @@ def test_an_unreachable_server_is_a_remote_error_not_a_crash():
     with pytest.raises(RemoteError) as raised:
         filler.fill(text, Hole(FillKind.LINE, text.index("return ") + 7, text.index("return ") + 7), "python")
     assert raised.value.kind == "unreachable"
+
+
+def test_a_remote_fill_loads_no_torch():
+    """An editor pointed at a team server needs no model library in its own process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from dgemma_lsp.remote import RemoteFiller\n"
+        "from dgemma_lsp.session import Session\n"
+        "from dgemma_lsp.settings import parse_settings\n"
+        "from dgemma_lsp.errors import RemoteError\n"
+        "from dgemma_lsp.holes import FillKind, Hole\n"
+        "session = Session(parse_settings({'model': 'http://127.0.0.1:9/v1'}))\n"
+        "session.load_model()\n"
+        "assert isinstance(session.filler, RemoteFiller), session.load_error\n"
+        "try:\n"
+        "    session.filler.fill('def f():\\n    return \\n', Hole(FillKind.LINE, 20, 20), 'python')\n"
+        "except RemoteError:\n"
+        "    pass\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "False"], done.stderr
