@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def start_llama(gguf: Path, port: int, log: Path) -> subprocess.Popen:
                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1",
                "--api_key", KEY, "--interrupt_requests", "False", "--verbose", "False"]
     with log.open("ab") as out:
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -93,12 +94,21 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+@dataclass(frozen=True)
+class Llama:
+    url: str  # the base URL, as the `model` setting takes it
+    log: Path  # the server's own output: it prints "Disconnected from client" when a stream is closed on it
+
+    def disconnects(self) -> int:
+        return self.log.read_text(errors="replace").count("Disconnected from client")
+
+
 @pytest.fixture(scope="module")
 def llama(gguf, tmp_path_factory):
-    """The shared server: its base URL."""
-    port = free_port()
-    process = start_llama(gguf, port, tmp_path_factory.mktemp("llama") / "server.log")
-    yield f"http://127.0.0.1:{port}/v1"
+    """The shared server."""
+    port, log = free_port(), tmp_path_factory.mktemp("llama") / "server.log"
+    process = start_llama(gguf, port, log)
+    yield Llama(f"http://127.0.0.1:{port}/v1", log)
     stop(process)
 
 
@@ -115,6 +125,10 @@ async def lsp(model: str, log: Path, settings: dict | None = None, env: dict | N
         await wait_until_loaded(client)
         yield client
         await client.shutdown_session()
+    except BaseException:
+        if client._server is not None and client._server.returncode is None:
+            client._server.kill()  # a failed test must not wait for a server stuck on an open stream
+        raise
     finally:
         await client.stop()
         assert KEY not in log.read_text(), "the API key reached the log"
@@ -134,7 +148,7 @@ async def fill_line(client) -> types.InlineCompletionList:
 
 @pytest.mark.parametrize("prompt_format", ["chat", "prefix", "fim"])
 async def test_inline_completion_from_the_server(llama, tmp_path, prompt_format):
-    async with lsp(llama, tmp_path / "lsp.log", {"promptFormat": prompt_format, "completion": {"seed": 1}},
+    async with lsp(llama.url, tmp_path / "lsp.log", {"promptFormat": prompt_format, "completion": {"seed": 1}},
                    KEY_ENV) as client:
         result = await fill_line(client)
         assert not errors(client)
@@ -148,7 +162,7 @@ async def test_inline_completion_from_the_server(llama, tmp_path, prompt_format)
 
 async def test_a_line_fill_closes_its_stream_once_the_line_is_complete(llama, tmp_path):
     settings = {"promptFormat": "prefix", "remote": {"lineTokens": 2000}}
-    async with lsp(llama, tmp_path / "lsp.log", settings, KEY_ENV) as client:
+    async with lsp(llama.url, tmp_path / "lsp.log", settings, KEY_ENV) as client:
         text = "numbers = [1, 2, 3]\nfor n in numbers:\n    print(n)\ntotal = \n"
         open_document(client, URI, text, "python")
         await inline(client, URI, position_of(text, "total = "))
@@ -157,7 +171,7 @@ async def test_a_line_fill_closes_its_stream_once_the_line_is_complete(llama, tm
 
 async def test_an_invoked_completion_asks_for_several_candidates(llama, tmp_path):
     settings = {"promptFormat": "prefix", "remote": {"temperature": 0.9}, "completion": {"invokedCandidates": 3}}
-    async with lsp(llama, tmp_path / "lsp.log", settings, KEY_ENV) as client:
+    async with lsp(llama.url, tmp_path / "lsp.log", settings, KEY_ENV) as client:
         open_document(client, URI, PYTHON, "python")
         result = await inline(client, URI, position_of(PYTHON, "return "), invoked=True)
         assert 1 <= len(result.items) <= 3
@@ -170,7 +184,7 @@ async def test_an_invoked_completion_asks_for_several_candidates(llama, tmp_path
 
 
 async def test_a_cancelled_fill_closes_its_stream_at_once(llama, tmp_path):
-    async with lsp(llama, tmp_path / "lsp.log", {"promptFormat": "prefix"} | LONG, KEY_ENV) as client:
+    async with lsp(llama.url, tmp_path / "lsp.log", {"promptFormat": "prefix"} | LONG, KEY_ENV) as client:
         text = "class Shapes:\n    def area(self, radius):\n"
         open_document(client, URI, text, "python")
         pending = set(client.protocol._request_futures)
@@ -178,27 +192,32 @@ async def test_a_cancelled_fill_closes_its_stream_at_once(llama, tmp_path):
         await wait_for(lambda: _streaming(tmp_path), 60, "the stream to start")
         await asyncio.sleep(1.0)  # tokens are flowing
         (request_id,) = set(client.protocol._request_futures) - pending
+        disconnects = llama.disconnects()
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=request_id))
         with pytest.raises(JsonRpcException):
             await asyncio.wait_for(request, timeout=10)
+        # Closed by the cancel itself, not by a later request: llama.cpp sees the client go and stops generating.
+        await wait_for(lambda: "cancelled, stream closed" in (tmp_path / "lsp.log").read_text(), 5, "the close")
+        await wait_for(lambda: llama.disconnects() > disconnects, 10, "llama.cpp to see the stream closed")
         # A stream left open would hold llama.cpp (one request at a time) for minutes: the next fill must not wait.
         started = time.perf_counter()
         result = await fill_line(client)
-        assert isinstance(result, types.InlineCompletionList) and time.perf_counter() - started < 30
-    assert "cancelled, stream closed" in (tmp_path / "lsp.log").read_text()
+        assert isinstance(result, types.InlineCompletionList) and time.perf_counter() - started < 15
 
 
 async def test_a_newer_request_supersedes_the_streaming_one(llama, tmp_path):
-    async with lsp(llama, tmp_path / "lsp.log", {"promptFormat": "prefix"} | LONG, KEY_ENV) as client:
+    async with lsp(llama.url, tmp_path / "lsp.log", {"promptFormat": "prefix"} | LONG, KEY_ENV) as client:
         text = "class Shapes:\n    def area(self, radius):\n"
         open_document(client, URI, text, "python")
         first = asyncio.ensure_future(inline(client, URI, position_of(text, "radius):\n")))
         await wait_for(lambda: _streaming(tmp_path), 60, "the stream to start")
         await asyncio.sleep(1.0)
+        disconnects = llama.disconnects()
         started = time.perf_counter()
         second = await fill_line(client)
-        assert isinstance(second, types.InlineCompletionList) and time.perf_counter() - started < 30
+        assert isinstance(second, types.InlineCompletionList) and time.perf_counter() - started < 15
         assert not (await asyncio.wait_for(first, timeout=10)).items
+        assert llama.disconnects() > disconnects
     log = (tmp_path / "lsp.log").read_text()
     assert "superseded" in log and "cancelled, stream closed" in log
 
@@ -220,7 +239,7 @@ async def test_an_unreachable_server_is_shown_once_and_fills_are_empty(tmp_path)
 
 
 async def test_a_wrong_api_key_is_shown(llama, tmp_path):
-    async with lsp(llama, tmp_path / "lsp.log", env={"DGEMMA_API_KEY": "sk-wrong"}) as client:
+    async with lsp(llama.url, tmp_path / "lsp.log", env={"DGEMMA_API_KEY": "sk-wrong"}) as client:
         await wait_for(lambda: errors(client), 30, "an error message")
         assert not (await fill_line(client)).items
         (message,) = errors(client)
@@ -229,7 +248,7 @@ async def test_a_wrong_api_key_is_shown(llama, tmp_path):
 
 async def test_a_model_the_server_does_not_serve_is_shown(llama, tmp_path):
     settings = {"remote": {"servedModel": "diffusiongemma-26b"}}
-    async with lsp(llama, tmp_path / "lsp.log", settings, KEY_ENV) as client:
+    async with lsp(llama.url, tmp_path / "lsp.log", settings, KEY_ENV) as client:
         await wait_for(lambda: errors(client), 30, "an error message")
         assert not (await fill_line(client)).items
         (message,) = errors(client)
@@ -237,14 +256,14 @@ async def test_a_model_the_server_does_not_serve_is_shown(llama, tmp_path):
 
 
 async def test_a_url_without_v1_is_a_404_with_a_hint(llama, tmp_path):
-    async with lsp(llama.removesuffix("/v1"), tmp_path / "lsp.log", env=KEY_ENV) as client:
+    async with lsp(llama.url.removesuffix("/v1"), tmp_path / "lsp.log", env=KEY_ENV) as client:
         await wait_for(lambda: errors(client), 30, "an error message")
         assert "HTTP 404" in errors(client)[0] and "ends in /v1" in errors(client)[0]
 
 
 async def test_a_slow_answer_times_out(llama, tmp_path):
     settings = {"promptFormat": "prefix", "remote": {"timeout": 0.05}}
-    async with lsp(llama, tmp_path / "lsp.log", settings, KEY_ENV) as client:
+    async with lsp(llama.url, tmp_path / "lsp.log", settings, KEY_ENV) as client:
         for _ in range(2):
             assert not (await fill_line(client)).items
         (message,) = errors(client)
@@ -292,7 +311,7 @@ def dgemma(*args: str, env: dict | None = None, timeout: float = 300) -> subproc
 def test_cli_fill_against_the_server(llama, tmp_path):
     source = tmp_path / "shapes.py"
     source.write_text("def area(radius):\n    pass  # TODO\n")
-    done = dgemma("fill", str(source), "--model", llama, "--log-level", "DEBUG",
+    done = dgemma("fill", str(source), "--model", llama.url, "--log-level", "DEBUG",
                   "--settings", json.dumps({"promptFormat": "prefix", "completion": {"seed": 0}}), env=KEY_ENV)
     assert done.returncode in (0, 1), done.stderr
     assert "shapes.py" in done.stdout + done.stderr
@@ -308,7 +327,7 @@ def test_cli_fill_says_when_the_server_is_unreachable(tmp_path):
 
 def test_bench_lsp_against_the_server(llama, tmp_path):
     settings = json.dumps({"promptFormat": "prefix"})
-    done = dgemma("bench", "lsp", "--model", llama, "--settings", settings, "--edits", "1", "--cps", "15",
+    done = dgemma("bench", "lsp", "--model", llama.url, "--settings", settings, "--edits", "1", "--cps", "15",
                   "--out", str(tmp_path), env=KEY_ENV, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "p50" in done.stdout and "p95" in done.stdout and "cancelled in flight" in done.stdout
