@@ -294,7 +294,8 @@ def transport_errors(url: str):
     except (httpx2.ConnectError, httpx2.ConnectTimeout):
         raise RemoteError("unreachable", f"cannot reach the completion server at {where}") from None
     except httpx2.TimeoutException:
-        raise RemoteError("timeout", f"the completion server at {where} did not answer in time") from None
+        raise RemoteError("timeout", f"the completion server at {where} did not answer in time "
+                                     "(remote.timeout)") from None
     except httpx2.TransportError as error:  # closed mid-answer, broken chunking, an oversized SSE event
         raise RemoteError("unreachable", f"the connection to the completion server at {where} broke "
                                          f"({type(error).__name__})") from None
@@ -343,8 +344,9 @@ class RemoteFiller:
         return self.served
 
     async def fill_async(self, text: str, hole: Hole, language: str | None, *, candidates: int | None = None,
-                         request_id: str = "-"):
-
+                         request_id: str = "-") -> FillOutcome:
+        """Context here, the middle from the server, post-processing and ranking here; `remote.timeout` bounds
+        the whole call. Cancelling the task closes the HTTP stream. Raises RemoteError."""
         if hole.kind is FillKind.NONE:
             return FillOutcome([])
         settings, timings = self.settings, {}
