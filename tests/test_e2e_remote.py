@@ -270,19 +270,25 @@ async def test_a_slow_answer_times_out(llama, tmp_path):
         assert "did not answer" in message and "remote.timeout" in message
 
 
-async def test_a_malformed_answer_is_shown(tmp_path):
+@pytest.fixture
+def broken_url():
+    """A server that lists a model and answers every completion with a stream that is not JSON."""
     port = free_port()
     broken = subprocess.Popen([sys.executable, str(Path(__file__).with_name("broken_server.py")), str(port)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert broken.stdout.readline().strip() == "ready"
-        async with lsp(f"http://127.0.0.1:{port}/v1", tmp_path / "lsp.log") as client:
-            for _ in range(2):
-                assert not (await fill_line(client)).items
-            (message,) = errors(client)
-            assert "not JSON" in message
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         stop(broken)
+
+
+async def test_a_malformed_answer_is_shown(broken_url, tmp_path):
+    async with lsp(broken_url, tmp_path / "lsp.log") as client:
+        for _ in range(2):
+            assert not (await fill_line(client)).items
+        (message,) = errors(client)
+        assert "not JSON" in message
 
 
 async def test_completions_come_back_with_the_server(gguf, tmp_path):
@@ -323,6 +329,15 @@ def test_cli_fill_says_when_the_server_is_unreachable(tmp_path):
     source.write_text("def area(radius):\n    pass  # TODO\n")
     done = dgemma("fill", str(source), "--model", f"http://127.0.0.1:{free_port()}/v1", env=KEY_ENV)
     assert done.returncode == 2 and "cannot reach the completion server" in done.stderr
+
+
+def test_cli_fill_reports_holes_the_server_failed(broken_url, tmp_path):
+    source = tmp_path / "shapes.py"
+    source.write_text("def area(radius):\n    pass  # TODO\n")
+    done = dgemma("fill", str(source), "--model", broken_url, "--json")
+    assert done.returncode == 1, done.stderr
+    (hole,) = json.loads(done.stdout)["files"][0]["holes"]
+    assert hole["status"] == "model-error" and "not JSON" in hole["detail"]
 
 
 def test_bench_lsp_against_the_server(llama, tmp_path):
