@@ -126,7 +126,7 @@ def _serve(args, cli_settings: dict) -> int:
         server.start_tcp(args.host, args.port)
     else:
         server.start_io()
-    return 0
+    return server.exit_code or 0  # `exit` after `shutdown` is 0, without it 1; a framing error is 1
 
 
 if __name__ == "__main__":

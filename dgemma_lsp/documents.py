@@ -1,5 +1,8 @@
 """Open documents: their text, its UTF-8 bytes, and a tree-sitter tree kept up to date edit by edit.
 
+A buffer over `limits.maxFileBytes` gets no tree and no parse at all: it is never filled, and parsing one of 5 MB
+cost seconds and gigabytes on every keystroke.
+
 Three units of position meet here. LSP positions count UTF-16 code units; they become string indices (code points,
 the unit of `holes.Hole`) only through pygls's position codec. tree-sitter counts bytes of the UTF-8 source, and
 its points are (row, byte column) with rows split at LF alone.
@@ -43,20 +46,43 @@ class _Lines(Sequence[str]):
 
 
 class Document:
-    """One open document. The tree is None for a language we do not parse; offsets work the same."""
+    """One open document. The tree is None for a language we do not parse, and for a buffer over `max_bytes`;
+    offsets work the same."""
 
-    def __init__(self, uri: str, text: str, version: int = 0, language: LanguageSpec | None = None):
+    def __init__(
+        self, uri: str, text: str, version: int = 0, language: LanguageSpec | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ):
         self.uri = uri
         self.version = version
         self.language = language
+        self.max_bytes = max_bytes
         self.codec = PositionCodec(encoding=types.PositionEncodingKind.Utf16)
         self._parser = syntax.new_parser(language.name) if language else None
         self._set(text, text.encode("utf-8"))
-        self.tree: tree_sitter.Tree | None = self._parser.parse(self.source) if self._parser else None
+        self.tree: tree_sitter.Tree | None = None
+        self._parse()
 
     @property
     def language_name(self) -> str | None:
         return self.language.name if self.language else None
+
+    def _parse(self) -> None:
+        """Bring the tree up to date with the text: from the edited tree when there is one (incremental), afresh
+        when not; no tree over `max_bytes`, so a buffer that grows over the limit drops it and one that shrinks
+        under it is parsed anew."""
+        if self._parser is None or len(self.source) > self.max_bytes:
+            self.tree = None
+            return
+        old = () if self.tree is None else (self.tree,)
+        self.tree = self._parser.parse(self.source, *old)
+
+    def set_max_bytes(self, max_bytes: int) -> None:
+        """A new `limits.maxFileBytes`: parse or drop the tree when the buffer crosses it."""
+        if max_bytes != self.max_bytes:
+            self.max_bytes = max_bytes
+            if self.tree is None or len(self.source) > max_bytes:
+                self._parse()
 
     def _set(self, text: str, source: bytes) -> None:
         self.text, self.source = text, source
@@ -139,10 +165,7 @@ class Document:
             for change in changes:
                 self._apply(change)
         finally:
-            # Even after a bad change, re-parse what was applied so the tree matches the text.
-            if self._parser is not None:
-                old = () if self.tree is None else (self.tree,)
-                self.tree = self._parser.parse(self.source, *old)
+            self._parse()  # even after a bad change, so that the tree matches the text that was applied
         if version is not None:
             self.version = version
 
@@ -155,7 +178,8 @@ class Document:
         if end < start:
             raise InvalidPositionError(f"range {change.range} ends before it starts")
         start_byte, old_end_byte = self.byte_offset(start), self.byte_offset(end)
-        start_point, old_end_point = self._point(start_byte), self._point(old_end_byte)
+        if self.tree is not None:  # tree-sitter's points: a count of the lines above, which a large buffer skips
+            start_point, old_end_point = self._point(start_byte), self._point(old_end_byte)
         inserted = change.text.encode("utf-8")
         self._splice(start, end, change.text, start_byte, old_end_byte, inserted)
         if self.tree is not None:
@@ -175,13 +199,19 @@ class Document:
 class DocumentStore:
     """The documents the editor has opened, by URI."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._documents: dict[str, Document] = {}
+        self.max_bytes = max_bytes  # `limits.maxFileBytes`: larger buffers are not parsed
 
     def open(self, uri: str, text: str, version: int = 0, language_id: str | None = None) -> Document:
-        document = Document(uri, text, version, syntax.language_for(uri, language_id))
+        document = Document(uri, text, version, syntax.language_for(uri, language_id), self.max_bytes)
         self._documents[uri] = document
         return document
+
+    def set_max_bytes(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        for document in self._documents.values():
+            document.set_max_bytes(max_bytes)
 
     def change(
         self, uri: str, changes: Iterable[types.TextDocumentContentChangeEvent], version: int | None = None
@@ -193,6 +223,9 @@ class DocumentStore:
     def close(self, uri: str) -> None:
         self.get(uri)
         del self._documents[uri]
+
+    def clear(self) -> None:
+        self._documents.clear()
 
     def get(self, uri: str) -> Document:
         try:

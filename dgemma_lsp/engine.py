@@ -18,7 +18,7 @@ from transformers import DynamicCache
 
 from .errors import CancelledError
 from .modeling import cache_argument
-from .settings import SamplerSettings
+from .settings import RELEASED_SAMPLER, SamplerSettings
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def denoise(
     eos_id: int,
     n: int = 1,
     max_canvases: int = 1,
-    sampler: SamplerSettings = SamplerSettings(),
+    sampler: SamplerSettings = RELEASED_SAMPLER,
     clamps: Mapping[int, int | Collection[int]] | None = None,
     generator: torch.Generator | None = None,
     is_cancelled: Callable[[], bool] = lambda: False,
@@ -179,8 +179,10 @@ def denoise(
 
     `clamps` maps positions of the middle (0 = first token of the first canvas) to the token id that must appear
     there, or to a collection of ids one of which must. Raises CancelledError between two steps once `is_cancelled()` turns true. `canvas_length` overrides
-    the model's (a shorter canvas for a short hole: every step's cost grows with it).
+    the model's (a shorter canvas for a short hole: every step's cost grows with it). Knobs `sampler` leaves unset
+    are the released ones.
     """
+    sampler = sampler.over(RELEASED_SAMPLER)
     canvas_length = canvas_length or model.config.canvas_length
     vocab_size = model.config.text_config.vocab_size
     device = model.device

@@ -29,6 +29,10 @@ class ModelNotReadyError(DgemmaError):
     """A fill was asked for before the model finished loading, or after it failed to load."""
 
 
+class FramingError(DgemmaError):
+    """The client's byte stream has lost its message boundaries (a wrong or missing Content-Length)."""
+
+
 class SettingsError(DgemmaError):
     """A settings value could not be used."""
 

@@ -1,11 +1,14 @@
 """Load a DiffusionGemma checkpoint and its tokenizer: the embedded model, a directory, or a Hugging Face id.
 
 Nothing is downloaded unless the user allowed it, and `trust_remote_code` is never turned on: the architecture
-ships with transformers.
+ships with transformers. With downloads off nothing leaves the machine: `local_files_only` alone still let the hub
+fetch its list of AI agents (for the user agent of requests it was not going to make) from huggingface.co, so the
+hub is put in offline mode for the load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from .base_model import Progress, converted_dir, recipe_dir
 from .errors import ModelLoadError
 from .modeling import EOS, byte_tokenizer, configure_generation, special_ids, tiny_model, wrap_tokenizer
 from .prompts import PromptFormat, prompt_format_for
-from .settings import Settings
+from .settings import RELEASED_SAMPLER, SamplerSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class LoadedModel:
     # into config.json for such a checkpoint; any other model gets prompts cut at the cursor.
     heals_indentation: bool = False
     decoding: str = "diffusion"  # "diffusion" or "greedy" (`autoregressive.greedy_decode`)
+    sampler: SamplerSettings = RELEASED_SAMPLER  # the checkpoint's own (`checkpoint_sampler`); settings go over it
 
 
 def embedded_dir() -> Path:
@@ -62,13 +66,21 @@ def load(settings: Settings, progress: Progress = lambda message, fraction: None
     local_only = name == EMBEDDED or not settings.allow_download
     if not Path(source).is_dir() and _looks_like_path(str(source)):
         raise ModelLoadError(f"model directory {source} does not exist")
+    with _hub_offline(local_only):
+        model, tokenizer = _from_pretrained(name, source, local_only, settings)
+    return _finish(name, model, tokenizer, settings)
+
+
+def _from_pretrained(name: str, source, local_only: bool, settings: Settings):
     from transformers import AutoConfig, AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
+    cached = not local_only or Path(source).is_dir()
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
     except (OSError, ValueError) as error:
-        hint = "" if not local_only or Path(source).is_dir() else " (not in the local Hugging Face cache; set allowDownload to fetch it)"
-        raise ModelLoadError(f"cannot load model {name!r}{hint}: {error}") from error
+        if not cached and isinstance(error, OSError):
+            raise ModelLoadError(_NOT_CACHED.format(name=name)) from error
+        raise ModelLoadError(f"cannot load model {name!r}: {error}") from error
     if getattr(config, "model_type", None) != "diffusion_gemma":
         raise ModelLoadError(f"{name!r} is a {config.model_type!r} model, not DiffusionGemma")
     device = _device(settings.device)
@@ -79,9 +91,32 @@ def load(settings: Settings, progress: Progress = lambda message, fraction: None
         )
         tokenizer = _tokenizer(source, local_only, AutoTokenizer)
     except (OSError, ValueError, RuntimeError) as error:
-        raise ModelLoadError(f"cannot load model {name!r}: {error}") from error
-    model.to(device).eval()
-    return _finish(name, model, tokenizer, settings)
+        hint = "" if cached else f" ({_NOT_CACHED.format(name=name)})"
+        raise ModelLoadError(f"cannot load model {name!r}: {error}{hint}") from error
+    return model.to(device).eval(), tokenizer
+
+
+_NOT_CACHED = (
+    "model {name!r} is not in the local cache; allowDownload is off, so nothing was fetched "
+    "(set allowDownload to download it)"
+)
+
+
+@contextlib.contextmanager
+def _hub_offline(offline: bool):
+    """The Hugging Face hub in offline mode while the block runs, when `offline`: no request of any kind (its
+    agent detection fetched a list from huggingface.co even with `local_files_only`). The hub reads the flag on each
+    call; it is put back after, so that a later load with downloads allowed can fetch."""
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    saved, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
 
 
 def _tokenizer(source, local_only: bool, auto_tokenizer):
@@ -118,7 +153,31 @@ def _finish(name: str, model, tokenizer, settings: Settings) -> LoadedModel:
         name, prompt_format.name, decoding, model.config.canvas_length,
     )
     heals = prompt_format.name == "fim" and bool(getattr(model.config, "fim_heal_indentation", False))
-    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals, decoding)
+    sampler = checkpoint_sampler(model)
+    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals, decoding, sampler)
+
+
+def checkpoint_sampler(model) -> SamplerSettings:
+    """The sampler a checkpoint was tuned for: the released fields of its generation_config.json, and
+    `dgemma_self_conditioning` from its config.json (transformers' diffusion generation config rejects keys it does
+    not know); RELEASED_SAMPLER for what it leaves unset. A value that does not make a valid sampler is ignored."""
+    generation = model.generation_config
+    bound = getattr(generation, "sampler_config", None)
+    bound = bound.get("entropy_bound") if isinstance(bound, dict) else getattr(bound, "entropy_bound", None)
+    own = {
+        "max_denoising_steps": getattr(generation, "max_denoising_steps", None),
+        "entropy_bound": bound,
+        "t_max": getattr(generation, "t_max", None),
+        "t_min": getattr(generation, "t_min", None),
+        "stability_threshold": getattr(generation, "stability_threshold", None),
+        "confidence_threshold": getattr(generation, "confidence_threshold", None),
+        "self_conditioning": getattr(model.config, "dgemma_self_conditioning", None),
+    }
+    try:
+        return SamplerSettings(**own).over(RELEASED_SAMPLER)
+    except (TypeError, ValueError) as error:
+        log.warning("the checkpoint's sampler values %s are not usable (%s); using the released ones", own, error)
+        return RELEASED_SAMPLER
 
 
 def _looks_like_path(name: str) -> bool:
@@ -142,4 +201,6 @@ def _dtype(wanted: str, device: torch.device) -> torch.dtype:
     return getattr(torch, wanted)
 
 
-__all__ = ["EMBEDDED", "TINY", "LoadedModel", "byte_tokenizer", "embedded_available", "embedded_dir", "load"]
+__all__ = [
+    "EMBEDDED", "TINY", "LoadedModel", "byte_tokenizer", "checkpoint_sampler", "embedded_available", "embedded_dir", "load"
+]

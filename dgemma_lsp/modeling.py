@@ -213,6 +213,10 @@ def tiny_model(tokenizer: PreTrainedTokenizerFast | None = None, seed: int = 0, 
     model = DiffusionGemmaForBlockDiffusion(build_config(small, ids))
     model.eval()
     configure_generation(model, ids)
+    # Its own sampler, as a checkpoint declares one (`loading.checkpoint_sampler`): random weights gain nothing from
+    # the released 48 steps, and tests want them quick.
+    model.generation_config.max_denoising_steps = 4
+    model.config.dgemma_self_conditioning = False
     return model, tokenizer
 
 

@@ -59,14 +59,17 @@ def hole_need(text: str, hole: Hole, language: str | None) -> Need:
 
 
 @functools.lru_cache(maxsize=8)
-def opening_clamps(need: Need, tokenizer, eos_id: int, lead: str = "") -> dict[int, frozenset[int]]:
+def opening_clamps(
+    need: Need, tokenizer, eos_id: int, lead: str = "", comment_starts: tuple[str, ...] = ()
+) -> dict[int, frozenset[int]]:
     """The token ids each of the fill's first positions may hold, for `engine.denoise`'s `clamps`; empty for ANY,
     or where no token fits (the sampler must always have something to choose). Once per need and tokenizer.
 
     A block opener starts with a keyword token, and the next token must not go on with the word (`if` + `res`
     spells `ifres`): it starts with a space or punctuation, or it ends the fill (`else` gets its colon later).
     `lead` is what the first token must start with before the code (a space, where a healed canvas writes the
-    indentation itself: ` else`).
+    indentation itself: ` else`). A statement does not start with a comment (`comment_starts`, or a token that
+    could begin one: `/`): asked for a body, a small model otherwise often writes `// TODO` and stops.
     """
     if need is Need.ANY:
         return {}
@@ -74,11 +77,16 @@ def opening_clamps(need: Need, tokenizer, eos_id: int, lead: str = "") -> dict[i
     special = set(tokenizer.all_special_ids)
     code = frozenset(i for i, text in enumerate(texts) if text.strip() and i not in special)
     first = frozenset(i for i in code if texts[i].startswith(lead) and texts[i][len(lead) :].strip())
-    if need is Need.STATEMENT:  # code first: not the end of the fill, not whitespace
-        return {0: first} if first else {}
+    if need is Need.STATEMENT:  # code first: not the end of the fill, not whitespace, not a comment
+        statements = frozenset(i for i in first if not _opens_comment(texts[i][len(lead) :].lstrip(), comment_starts))
+        return {0: statements} if statements else {}
     keywords = frozenset(i for i in first if texts[i][len(lead) :] in PYTHON_BLOCK_OPENERS)
     apart = frozenset(i for i in code if not _is_word(texts[i][0])) | {eos_id}
     return {0: keywords, 1: apart} if keywords else {}
+
+
+def _opens_comment(code: str, comment_starts: tuple[str, ...]) -> bool:
+    return any(code.startswith(start) or start.startswith(code) for start in comment_starts)
 
 
 def _is_word(char: str) -> bool:

@@ -90,7 +90,7 @@ class Filler:
                     eos_id=loaded.eos_id,
                     n=n,
                     max_canvases=canvas.max_canvases,
-                    sampler=settings.sampler,
+                    sampler=settings.sampler.over(loaded.sampler),
                     clamps=clamps,
                     generator=generator,
                     is_cancelled=is_cancelled,
@@ -217,7 +217,9 @@ class Filler:
         clamps, first, lead = healing_clamps(healed, loaded.tokenizer, loaded.eos_id) if healed else ({}, 0, "")
         if not self.settings.completion.syntax_guided or not loaded.prompt_format.answers_in_place or first is None:
             return clamps
-        needed = opening_clamps(hole_need(text, hole, language), loaded.tokenizer, loaded.eos_id, lead)
+        spec = language_named(language) if language else None
+        comments = spec.comment_starts if spec else ()
+        needed = opening_clamps(hole_need(text, hole, language), loaded.tokenizer, loaded.eos_id, lead, comments)
         merged = dict(clamps)
         for position, allowed in needed.items():
             healing = clamps.get(first + position)  # a set where healing narrows this position too, else None

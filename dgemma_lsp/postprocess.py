@@ -355,13 +355,15 @@ def finish_fill(part: str, *, text: str, hole: Hole) -> str:
         return ""
     line_end = _line_end(text, hole.end)
     after_line = text[hole.end : line_end].rstrip("\r")
+    # A line end after the fill puts what follows on a line of its own: the space kept for it (`normalize`'s
+    # `keep_last_space`) would be left trailing.
     if hole.end > hole.start and text[hole.end - 1] == "\n":
-        part += "\n"  # the hole swallowed a line end: give it back
+        part = part.rstrip(" \t") + "\n"  # the hole swallowed a line end: give it back
     elif "\n" in part and after_line.strip()[:1] in tuple(CLOSERS):
         # `{|}` filled with lines: the `}` goes on its own line at the indentation of the line that opened it.
-        part += "\n" + indent_of(text[_line_start(text, hole.start) : line_end])
+        part = part.rstrip(" \t") + "\n" + indent_of(text[_line_start(text, hole.start) : line_end])
     elif hole.kind is FillKind.BLOCK and hole.start == _line_start(text, hole.start) and after_line.strip():
-        part += "\n"  # lines inserted at column 0 before existing code
+        part = part.rstrip(" \t") + "\n"  # lines inserted at column 0 before existing code
     newline = document_newline(text)
     return part.replace("\n", newline) if newline != "\n" else part
 

@@ -78,8 +78,8 @@ class Session:
     SUGGESTIONS_KEPT = 8  # recent suggestions a user may still be typing into (one per recent cursor spot)
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
-        self.documents = DocumentStore()
+        self.settings = self._initial_settings = settings or Settings()
+        self.documents = DocumentStore(self.settings.limits.max_file_bytes)
         self.filler: Filler | None = None
         self.load_error: str | None = None
         self.loading = False
@@ -87,6 +87,7 @@ class Session:
         # piling threads onto a 2-core laptop.
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dgemma-model")
         self._inline_cancel: threading.Event | None = None
+        self._inline_uri: str | None = None  # the document of the running inline fill
         self._ids = itertools.count(1)
         self._suggestions: collections.deque[Suggestion] = collections.deque(maxlen=self.SUGGESTIONS_KEPT)
         self._prefetch_cancel = threading.Event()
@@ -111,6 +112,7 @@ class Session:
             self.settings.remote,
         )
         self.settings = new
+        self.documents.set_max_bytes(new.limits.max_file_bytes)
         if self.filler is not None:
             self.filler.settings = new
         return reload
@@ -207,12 +209,37 @@ class Session:
         """Whether the `exclude` setting keeps the document from the model (a `.env`, key or credential file)."""
         return walk.excluded_by(unquote(urlparse(uri).path), self.settings.exclude) is not None
 
+    def fillable(self, uri: str) -> bool:
+        """Whether fills may run on the document: not excluded, not over `limits.maxFileBytes`, not binary."""
+        try:
+            self._fillable(uri)
+        except UnsupportedDocumentError:
+            return False
+        return True
+
     def _fillable(self, uri: str) -> Document:
         document = self.documents.get(uri)
         if self.excluded(uri):
             raise UnsupportedDocumentError(f"{uri} matches the exclude setting")
         document.check_fillable(self.settings.limits.max_file_bytes)
         return document
+
+    def change_document(
+        self, uri: str, changes: list[types.TextDocumentContentChangeEvent], version: int | None
+    ) -> None:
+        """Apply a `didChange`, and cancel the inline fill running for the older text: its answer is stale."""
+        self.documents.change(uri, changes, version)
+        if self._inline_uri == uri:
+            if self._inline_cancel is not None:
+                self._inline_cancel.set()
+            if self._inline_task is not None:  # a server's fill: its HTTP stream closes now
+                self._inline_task.cancel()
+
+    def _current(self, plan: PlannedFill) -> bool:
+        """Whether the document is still the version `plan` was made for (not edited, closed or reopened since)."""
+        return plan.document.uri in self.documents and self.documents.get(plan.document.uri) is plan.document and (
+            plan.document.version == plan.version
+        )
 
     # --- running fills (model thread) ---------------------------------------------------------------------------
 
@@ -232,16 +259,25 @@ class Session:
         if supersede:
             if self._inline_cancel is not None:
                 self._inline_cancel.set()
-            self._inline_cancel = cancel
+            self._inline_cancel, self._inline_uri = cancel, plan.document.uri
         request_id = request_id or f"r{next(self._ids)}"
         language = _language(plan.document)
         submitted = time.perf_counter()
 
         def job():
             waited = time.perf_counter() - submitted  # behind a superseded fill's last step, or a prefetch
-            outcome = filler.fill(
-                plan.text, plan.hole, language, candidates=candidates, is_cancelled=cancel.is_set, request_id=request_id
-            )
+            try:
+                if cancel.is_set():  # superseded while it waited: not even the prompt is encoded
+                    raise CancelledError("cancelled before it started")
+                outcome = filler.fill(
+                    plan.text, plan.hole, language, candidates=candidates, is_cancelled=cancel.is_set,
+                    request_id=request_id,
+                )
+            except CancelledError:
+                # Caught here, not through the futures: there its traceback (the fill's frames and their KV
+                # caches) sat in a reference cycle with them until the cyclic collector came, gigabytes later.
+                log.info("fill %s cancelled", request_id)
+                return None
             outcome.timings["queue"] = outcome.timings.get("queue", 0.0) + waited
             return outcome
 
@@ -251,9 +287,6 @@ class Session:
         except asyncio.CancelledError:
             cancel.set()
             raise
-        except CancelledError:
-            log.info("fill %s cancelled", request_id)
-            return None
 
     async def _run_remote(self, filler, plan: PlannedFill, candidates: int | None, supersede: bool, request_id: str):
         """`run` for a model on a server, on the event loop: cancelling the fill's task closes its HTTP stream at
@@ -264,7 +297,7 @@ class Session:
         if supersede:
             if self._inline_task is not None:
                 self._inline_task.cancel()
-            self._inline_task = task
+            self._inline_task, self._inline_uri = task, plan.document.uri
         try:
             outcome = await task
         except asyncio.CancelledError:
@@ -299,6 +332,9 @@ class Session:
         candidates = self.settings.completion.invoked_candidates if invoked else None
         outcome = await self.run(plan, candidates=candidates, supersede=True, request_id=request_id)
         if outcome is None:
+            return []
+        if not self._current(plan):  # edited while the fill ran: its answer would land in the wrong text
+            log.info("inline %s: the document changed during the fill, answer dropped", request_id)
             return []
         fills = outcome.fills
         if fills:  # the first candidate is the one shown while the user types
@@ -354,10 +390,26 @@ class Session:
         return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=[edit])])
 
     def shutdown(self) -> None:
+        """The client's `shutdown`: stop the fills in flight (the model thread stays, for a next TCP client)."""
         if self._inline_cancel is not None:
             self._inline_cancel.set()
         if self._inline_task is not None:
             self._inline_task.cancel()
+        self._prefetch_cancel.set()
+
+    def reset(self) -> None:
+        """Forget a client that went away (TCP): its documents, suggestions and settings. The model stays loaded."""
+        self.shutdown()
+        self.documents.clear()
+        self._suggestions.clear()
+        self.settings = self._initial_settings
+        self.documents.set_max_bytes(self.settings.limits.max_file_bytes)
+        if self.filler is not None:
+            self.filler.settings = self.settings
+
+    def close(self) -> None:
+        """The process ends: stop the fills; queued ones never start."""
+        self.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 

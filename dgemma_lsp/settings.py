@@ -20,25 +20,50 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """The released sampler's knobs; defaults are `DiffusionGemmaGenerationConfig`'s."""
+    """The released sampler's knobs. Unset (None) means the checkpoint's own value (`loading.checkpoint_sampler`:
+    its generation_config.json), else the released default (RELEASED_SAMPLER); `over` resolves them."""
 
-    max_denoising_steps: int = 48
-    entropy_bound: float = 0.1
-    t_max: float = 0.8
-    t_min: float = 0.4
-    stability_threshold: int = 1
-    confidence_threshold: float = 0.005
-    # Feed each step's logits back as self-conditioning. The model is trained with it half the time, so it also
-    # works without; off saves a softmax and a [C, V] x [V, H] matmul per step (see README "Performance").
-    self_conditioning: bool = True
+    max_denoising_steps: int | None = None
+    entropy_bound: float | None = None
+    t_max: float | None = None
+    t_min: float | None = None
+    stability_threshold: int | None = None
+    confidence_threshold: float | None = None
+    # Feed each step's logits back as self-conditioning. The released model is trained with it half the time, so
+    # it also works without; off saves a softmax and a [C, V] x [V, H] matmul per step.
+    self_conditioning: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.max_denoising_steps < 1:
+        if self.max_denoising_steps is not None and self.max_denoising_steps < 1:
             raise ValueError("max_denoising_steps must be at least 1")
-        if not 0 < self.t_min <= self.t_max:
-            raise ValueError("temperatures must satisfy 0 < t_min <= t_max")
-        if self.entropy_bound <= 0 or self.confidence_threshold <= 0:
+        if any(t is not None and t <= 0 for t in (self.t_min, self.t_max)):
+            raise ValueError("temperatures must be positive")
+        if self.t_min is not None and self.t_max is not None and self.t_min > self.t_max:
+            raise ValueError("temperatures must satisfy t_min <= t_max")
+        if any(v is not None and v <= 0 for v in (self.entropy_bound, self.confidence_threshold)):
             raise ValueError("entropy_bound and confidence_threshold must be positive")
+
+    def over(self, defaults: SamplerSettings) -> SamplerSettings:
+        """These settings where set, `defaults` elsewhere; `defaults` with a logged message where the two do not
+        make a valid whole (a `tMin` set above the checkpoint's `tMax`)."""
+        chosen = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+        try:
+            return dataclasses.replace(defaults, **chosen)
+        except ValueError as error:
+            log.warning("settings: sampler %s rejected over the checkpoint's (%s); using the checkpoint's", chosen, error)
+            return defaults
+
+
+# `DiffusionGemmaGenerationConfig`'s values for the released checkpoint: what a checkpoint that names none gets.
+RELEASED_SAMPLER = SamplerSettings(
+    max_denoising_steps=48,
+    entropy_bound=0.1,
+    t_max=0.8,
+    t_min=0.4,
+    stability_threshold=1,
+    confidence_threshold=0.005,
+    self_conditioning=True,
+)
 
 
 @dataclass(frozen=True)
@@ -107,11 +132,7 @@ class Settings:
     threads: int = 1  # torch threads on CPU; small models run fastest on one (see the notes on OpenMP spinning)
     context: ContextSettings = field(default_factory=ContextSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
-    # The released sampler's knobs except two, measured on HumanEval-Infilling (README "Performance"): a 32-token
-    # canvas needs far fewer than 48 steps, and on a CPU self-conditioning costs a quarter of each step.
-    sampler: SamplerSettings = field(
-        default_factory=lambda: SamplerSettings(max_denoising_steps=4, self_conditioning=False)
-    )
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)  # unset: each checkpoint's own
     limits: LimitSettings = field(default_factory=LimitSettings)
     remote: RemoteSettings = field(default_factory=RemoteSettings)
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE  # see DEFAULT_EXCLUDE; `walk.excluded_by` matches them

@@ -26,6 +26,7 @@ class LanguageSpec:
     language_ids: tuple[str, ...]
     extensions: tuple[str, ...]
     load: Callable[[], object]  # returns the grammar's PyCapsule
+    comment_starts: tuple[str, ...] = ("//", "/*")  # what opens a comment
 
 
 def _python():
@@ -65,7 +66,7 @@ def _rust():
 
 
 LANGUAGES: tuple[LanguageSpec, ...] = (
-    LanguageSpec("python", ("python",), (".py", ".pyi"), _python),
+    LanguageSpec("python", ("python",), (".py", ".pyi"), _python, ("#",)),
     LanguageSpec("javascript", ("javascript", "javascriptreact"), (".js", ".mjs", ".cjs", ".jsx"), _javascript),
     LanguageSpec("typescript", ("typescript",), (".ts", ".mts", ".cts"), _typescript),
     LanguageSpec("tsx", ("typescriptreact",), (".tsx",), _tsx),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import queue
+import subprocess
 import sys
+import threading
 import time
 
 from lsprotocol import types
@@ -106,3 +110,96 @@ async def inline(client: LanguageClient, uri: str, position: types.Position, inv
             context=types.InlineCompletionContext(trigger_kind=kind),
         )
     )
+
+
+# --- raw connections: the base protocol byte for byte, for tests of framing, bad params and the exit code --------
+
+
+def frame(message: dict, header: str = "Content-Length") -> bytes:
+    body = json.dumps(message).encode()
+    return f"{header}: {len(body)}\r\n\r\n".encode() + body
+
+
+def read_message(stream) -> dict:
+    """One message from a binary stream; EOFError when it closes."""
+    length = None
+    while True:
+        line = stream.readline()
+        if not line:
+            raise EOFError("connection closed")
+        if line in (b"\r\n", b"\n"):
+            break
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    body = stream.read(length)
+    if len(body) < length:
+        raise EOFError("connection closed inside a message")
+    return json.loads(body)
+
+
+class RawServer:
+    """`dgemma-lsp serve` over real stdio pipes. A thread reads what the server writes, so a test can wait for a
+    reply, or for the process to end, with a time limit instead of hanging."""
+
+    def __init__(self, log_path, *extra: str, model: str = "tiny", settings: str | None = None) -> None:
+        command = [sys.executable, "-m", "dgemma_lsp", "serve", "--model", model, "--log-file", str(log_path), *extra]
+        if settings:
+            command += ["--settings", settings]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=SERVER_ENV)
+        self.received: queue.Queue = queue.Queue()
+        self.notifications: list[dict] = []  # what came while waiting for a reply: notifications, other replies
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                self.received.put(read_message(self.process.stdout))
+        except (EOFError, ValueError, OSError):
+            self.received.put(None)  # the server closed its end
+
+    def send(self, message: dict | bytes) -> None:
+        self.process.stdin.write(message if isinstance(message, bytes) else frame(message))
+        self.process.stdin.flush()
+
+    def request(self, id: int, method: str, params: dict | None = None) -> dict:
+        return {"jsonrpc": "2.0", "id": id, "method": method, **({} if params is None else {"params": params})}
+
+    def notification(self, method: str, params: dict | None = None) -> dict:
+        return {"jsonrpc": "2.0", "method": method, **({} if params is None else {"params": params})}
+
+    def reply(self, id: int | None, timeout: float = 30.0) -> dict | None:
+        """The response to request `id`; None when the server closed its end or `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = self.received.get(timeout=left)
+            except queue.Empty:
+                return None
+            if message is None:
+                self.received.put(None)
+                return None
+            if message.get("id") == id and "method" not in message:
+                return message
+            self.notifications.append(message)
+        return None
+
+    def initialize(self) -> None:
+        self.send(self.request(1, "initialize", {"capabilities": {}}))
+        assert self.reply(1, timeout=60) is not None, "initialize was not answered"
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass

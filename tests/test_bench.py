@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dgemma_lsp.bench import engine, lsp, readme
+from dgemma_lsp.bench import engine, load, lsp, readme
 from dgemma_lsp.bench.common import percentile
 from dgemma_lsp.cli import main
 from dgemma_lsp.holes import FillKind
@@ -87,9 +87,55 @@ def test_bench_lsp_replays_typing_against_the_real_server(tmp_path):
     assert summary["peak_rss_mb"] is None or summary["peak_rss_mb"] > 50
 
 
+CHANGES = [(0.0, 1), (1.0, 2), (2.0, 3)]  # (time sent, version): didOpen, then two didChange
+
+
+@pytest.mark.parametrize(
+    "version, items, arrived, error, expected",
+    [
+        (2, 1, 1.5, False, "answered"),  # no edit since the request
+        (2, 0, 1.5, False, "answered"),  # empty, but for the current text
+        (2, 0, 2.5, False, "cancelled"),  # an edit came first, and the answer is empty
+        (2, 1, 2.5, False, "stale"),  # an edit came first, yet the answer has items
+        (3, 1, 2.5, False, "answered"),
+        (2, 0, 2.5, True, "error"),
+        (2, 0, None, False, "unanswered"),
+    ],
+)
+def test_bench_load_judges_each_answer_against_the_latest_edit_sent(version, items, arrived, error, expected):
+    request = load.Sent(0, version, sent=0.5, arrived=arrived, items=items, error=error)
+    assert load.judge(request, CHANGES) == expected
+    if expected == "stale":
+        assert load.edit_lead_ms(request, CHANGES) == pytest.approx(500)  # v3 was sent at 2.0, the answer came at 2.5
+
+
+@pytest.mark.parametrize("text, expected", [("300@20,100@3", [(300, 20.0), (100, 3.0)]), ("5@0.5", [(5, 0.5)]),
+                                            ("300", None), ("0@20", None), ("10@-1", None), ("", None)])
+def test_bench_load_phases_are_parsed(text, expected):
+    assert load.parse_phases(text) == expected
+
+
+def test_bench_load_runs_against_the_real_server_and_its_counts_add_up(tmp_path):
+    assert main(["bench", "load", "--model", "tiny", "--phases", "6@20,3@5", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "load.json").read_text())
+    summary = report["summary"]
+    assert [p["requests"] for p in summary["phases"]] == [6, 3] and summary["total"]["requests"] == 9
+    for counts in (*summary["phases"], summary["total"]):
+        assert sum(counts[outcome] for outcome in load.OUTCOMES) == counts["requests"]
+        assert counts["with_suggestion"] <= counts["answered"] and len(counts["stale_edit_lead_ms"]) == counts["stale"]
+        assert counts["latency_ms_p50"] <= counts["latency_ms_p95"]
+    total = summary["total"]
+    assert total["unanswered"] == 0 and total["error"] == 0 and total["answered"] >= 1
+    assert [sum(p[key] for p in summary["phases"]) for key in load.OUTCOMES] == [total[key] for key in load.OUTCOMES]
+    assert len(report["requests"]) == 9 and all(r["arrived"] >= r["sent"] for r in report["requests"])
+    assert summary["rss_before_mb"] is None or summary["rss_before_mb"] > 50 and summary["rss_growth"] is not None
+    assert set(summary["server"]) == {"filled", "reused", "no_hole", "cancelled"}
+
+
 def test_bad_arguments_are_refused(tmp_path, capsys):
     assert main(["bench", "engine", "--model", "tiny", "--limit", "0", "--out", str(tmp_path)]) == 2
     assert main(["bench", "readme", "--out", str(tmp_path / "none"), "--readme", str(tmp_path / "R.md")]) == 2
+    assert main(["bench", "load", "--model", "tiny", "--phases", "10", "--out", str(tmp_path)]) == 2
     assert not (tmp_path / "R.md").exists()
 
 

@@ -5,6 +5,7 @@ import pytest
 from lsprotocol import types
 
 from dgemma_lsp.session import Session
+from dgemma_lsp.settings import parse_settings
 
 YES = "+ "  # a line of the stub function: offered at every character
 NO = "- "
@@ -49,3 +50,17 @@ def test_the_command_from_a_signatures_indentation_fills_that_body():
     session.documents.open(uri, "class A:\n    def f(self):\n        pass\n", 1, "python")
     plan = session.plan_function(uri, types.Position(1, 0))
     assert plan is not None and plan.text[plan.hole.start : plan.hole.end] == "pass"
+
+
+def test_over_the_size_limit_nothing_is_parsed_or_offered():
+    """`limits.maxFileBytes` bounds parsing too: no tree, no stub, no fill; a raised limit parses the buffer."""
+    session = Session(parse_settings({"limits": {"maxFileBytes": 100}}))
+    uri = "file:///m.py"
+    text = "def f(x):\n    pass\n" + "# padding\n" * 20
+    session.documents.open(uri, text, 1, "python")
+    stub = types.Range(types.Position(1, 4), types.Position(1, 4))
+    assert session.documents.get(uri).tree is None
+    assert not session.fillable(uri) and session.stub_at(uri, stub) is None
+    session.configure({"limits": {"maxFileBytes": 1_000}})
+    assert session.documents.get(uri).tree is not None
+    assert session.fillable(uri) and session.stub_at(uri, stub) is not None

@@ -14,6 +14,7 @@ from lsprotocol.types import (
     TextDocumentContentChangeWholeDocument,
 )
 
+from dgemma_lsp import syntax
 from dgemma_lsp.documents import Document, DocumentStore
 from dgemma_lsp.errors import InvalidPositionError, UnknownDocumentError, UnsupportedDocumentError
 from dgemma_lsp.syntax import function_sites, language_named, parse
@@ -218,6 +219,54 @@ def test_unknown_language_has_no_tree_but_offsets_work():
     assert document.position_at(8) == Position(line=0, character=10)
     assert document.offset_at(Position(line=1, character=5)) == 14
     assert document.byte_offset(8) == len("héllo 😀𝔘".encode())
+
+
+class CountingParser:
+    """A parser that records each parse: True for an incremental one (given the edited tree), False for a fresh one."""
+
+    def __init__(self, parser, calls: list[bool]) -> None:
+        self.parser, self.calls = parser, calls
+
+    def parse(self, source, *old):
+        self.calls.append(bool(old))
+        return self.parser.parse(source, *old)
+
+
+@pytest.fixture
+def parses(monkeypatch) -> list[bool]:
+    """The parses of the documents opened in the test, in order."""
+    calls: list[bool] = []
+    new_parser = syntax.new_parser
+    monkeypatch.setattr(syntax, "new_parser", lambda name: CountingParser(new_parser(name), calls))
+    return calls
+
+
+def test_a_buffer_over_the_limit_is_never_parsed_and_crossing_the_limit_works(parses):
+    line = "x = 1\n"
+    document = DocumentStore(max_bytes=20 * len(line)).open("file:///big.py", line * 30, 1)
+    assert document.tree is None and parses == []  # no parse on open
+    for step in range(5):  # typing over the limit: no parse
+        document.apply([partial(document.text, 0, 0, "y")], step + 2)
+    assert document.tree is None and parses == []
+    cut = document.text.index(line * 15)
+    document.apply([partial(document.text, cut, cut + 15 * len(line), "")])  # shrinks under: a fresh parse
+    fresh = document.tree
+    document.apply([partial(document.text, 0, 0, "z")])  # under the limit: incremental
+    assert parses == [False, True] and fresh is not None
+    assert str(document.tree.root_node) == str(parse(document.text, "python").root_node)
+    parses.clear()
+    document.apply([partial(document.text, 0, 0, line * 10)])  # grows over: the tree is dropped, no parse
+    assert document.tree is None and parses == []
+
+
+def test_a_new_limit_parses_or_drops_the_trees_of_open_documents(parses):
+    store = DocumentStore(max_bytes=10)
+    document = store.open("file:///m.py", "def f():\n    pass\n", 1)
+    assert document.tree is None
+    store.set_max_bytes(1_000)
+    assert document.tree is not None and parses == [False]
+    store.set_max_bytes(10)
+    assert document.tree is None and parses == [False]
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,23 @@ async def test_ten_megabyte_file_gets_an_empty_result(client: LanguageClient):
     await assert_alive(client)
 
 
+async def test_over_the_configured_size_limit_completions_and_code_actions_are_empty(client: LanguageClient):
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"dgemma": {"limits": {"maxFileBytes": 1_000}}})
+    )
+    text = "def area(radius):\n    pass\n" + "# padding\n" * 200
+    open_document(client, URI, text, "python")
+    result = await inline(client, URI, position_of(text, "    "))
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=URI),
+            range=types.Range(types.Position(1, 4), types.Position(1, 8)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    assert not result.items and not actions
+
+
 async def test_unknown_language_gets_plain_text_infill(client: LanguageClient):
     text = "shopping list:\n- apples\n- \n"
     open_document(client, "file:///work/notes.txt", text, "plaintext")
@@ -146,6 +163,22 @@ async def test_newer_inline_request_supersedes_the_running_one(slow_client: Lang
     await asyncio.sleep(1.5)
     assert await quick_fill_after(client) < 30  # the newer request cancels the endless one
     result = await asyncio.wait_for(first, timeout=10)
+    assert not result.items
+
+
+async def test_an_edit_cancels_the_fill_for_the_older_text(slow_client: LanguageClient):
+    """No answer computed for an older version arrives after the edit: the fill is stopped and the answer empty."""
+    client = slow_client
+    request = asyncio.ensure_future(inline(client, URI, position_of(PYTHON, "return ")))
+    await asyncio.sleep(1.5)  # well into an endless fill
+    start = position_of(PYTHON, "radius * radius")
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start, start), text="2 * ")],
+        )
+    )
+    result = await asyncio.wait_for(request, timeout=10)
     assert not result.items
 
 

@@ -1,12 +1,11 @@
-"""`dgemma-lsp serve --tcp` speaks LSP over a socket, and logs nothing to stdout in either mode."""
+"""`dgemma-lsp serve --tcp` speaks LSP over a socket, outlives its clients, and logs nothing to stdout."""
 
-import json
 import socket
 import subprocess
 import sys
 import time
 
-from lsp_client import SERVER_ENV
+from lsp_client import SERVER_ENV, frame, read_message
 
 
 def free_port() -> int:
@@ -15,57 +14,69 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def frame(message: dict) -> bytes:
-    body = json.dumps(message).encode()
-    return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
-
-
-def read_message(stream) -> dict:
-    length = None
-    while True:
-        line = stream.readline()
-        if not line:
-            raise EOFError("connection closed")
-        if line in (b"\r\n", b"\n"):
-            break
-        name, _, value = line.decode().partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
-    return json.loads(stream.read(length))
-
-
-def test_tcp_server_answers_initialize_and_shutdown():
-    port = free_port()
-    server = subprocess.Popen(
+def start_server(port: int) -> subprocess.Popen:
+    return subprocess.Popen(
         [sys.executable, "-m", "dgemma_lsp", "serve", "--tcp", "--port", str(port), "--model", "tiny"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=SERVER_ENV,
     )
+
+
+def connect(port: int) -> socket.socket:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=30)
+        except OSError:
+            assert time.monotonic() < deadline, "the server never listened"
+            time.sleep(0.1)
+
+
+def request(stream, id: int, method: str, params: dict | None = None) -> dict:
+    """Send a request and return its reply; notifications (progress, messages) that come first are skipped."""
+    stream.write(frame({"jsonrpc": "2.0", "id": id, "method": method, **({"params": params} if params else {})}))
+    stream.flush()
+    while "method" in (message := read_message(stream)) or message.get("id") != id:
+        pass
+    return message
+
+
+def test_tcp_server_answers_initialize_and_shutdown():
+    port = free_port()
+    server = start_server(port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                connection = socket.create_connection(("127.0.0.1", port), timeout=30)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server never listened"
-                time.sleep(0.1)
+        connection = connect(port)
         stream = connection.makefile("rwb")
-        stream.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}))
-        stream.flush()
-        reply = read_message(stream)
-        assert reply["id"] == 1
-        capabilities = reply["result"]["capabilities"]
+        capabilities = request(stream, 1, "initialize", {"capabilities": {}})["result"]["capabilities"]
         assert "inlineCompletionProvider" in capabilities  # InlineCompletionOptions() serialises as {}
         assert "dgemma.fillFunction" in capabilities["executeCommandProvider"]["commands"]
-        stream.write(frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
-        stream.flush()
-        while (message := read_message(stream)).get("id") != 2:
-            pass  # notifications (progress, messages) may come first
-        assert message["result"] is None
+        assert request(stream, 2, "shutdown")["result"] is None
         connection.close()
     finally:
         server.kill()
         stdout, _ = server.communicate(timeout=10)
     assert stdout == b"", "nothing may be written to stdout"
+
+
+def test_tcp_server_serves_the_next_client_after_one_leaves():
+    port = free_port()
+    server = start_server(port)
+    try:
+        connect(port).close()  # a port probe: connects and leaves without a word
+        for client in range(2):  # each leaves after `shutdown`, without `exit`
+            connection = connect(port)
+            stream = connection.makefile("rwb")
+            assert "capabilities" in request(stream, 1, "initialize", {"capabilities": {}})["result"]
+            assert request(stream, 2, "shutdown")["result"] is None
+            connection.close()
+        connection = connect(port)
+        stream = connection.makefile("rwb")
+        request(stream, 1, "initialize", {"capabilities": {}})
+        request(stream, 2, "shutdown")
+        stream.write(frame({"jsonrpc": "2.0", "method": "exit"}))
+        stream.flush()
+        assert server.wait(10) == 0  # `exit` ends the process, as the spec says
+    finally:
+        server.kill()
+        server.communicate(timeout=10)

@@ -93,6 +93,19 @@ def test_a_statement_starts_with_code(tokenizer):
     assert len(clamps[0]) > 0.9 * len(tokenizer)
 
 
+@pytest.mark.parametrize(
+    ("comment_starts", "comments", "code"),
+    [(("#",), ["#", " #"], ["//", "/", "return"]), (("//", "/*"), ["//", " //", "/", "/*"], ["#", "return", "*"])],
+)
+def test_a_statement_does_not_start_with_a_comment(tokenizer, comment_starts, comments, code):
+    eos = special_ids(tokenizer)[EOS]
+    allowed = opening_clamps(Need.STATEMENT, tokenizer, eos, "", comment_starts)[0]
+    ids = {text: tokenizer.convert_tokens_to_ids(tokenizer.tokenize(text))[0] for text in comments + code}
+    assert all(tokenizer.decode([ids[text]]) == text for text in ids)  # each is one token of the vocabulary
+    assert not {ids[text] for text in comments} & allowed
+    assert {ids[text] for text in code} <= allowed
+
+
 def test_no_clamps_without_a_need_or_without_fitting_tokens(tokenizer):
     from dgemma_lsp.modeling import byte_tokenizer
 

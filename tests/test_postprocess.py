@@ -504,3 +504,15 @@ def test_large_file_is_fast(text):
     assert text.count("\n", start, end) <= 2 * 200 + 1
     if "total" in text:
         assert text[start:end].startswith("def f357(") and text.count("\n", start, end) == 7
+
+
+@pytest.mark.parametrize("raw", ["return this.items.pop(); ", "return this.items.pop(); \n"])
+def test_a_body_fill_leaves_no_trailing_space_before_the_closing_line(raw):
+    """The stub's body ends on the closing brace's line, so the space a model puts after its last statement was
+    kept for code that follows on that line; the fill then ends with a line break, and the space would trail."""
+    from dgemma_lsp.targets import find_targets
+
+    text = "class Stack {\n  pop() {\n    throw new Error(\"not implemented\");\n  }\n}\n"
+    (target,) = find_targets(text, "typescript")
+    fill = postprocess(raw, text=text, hole=target.hole, language="typescript")
+    assert fill == "\n    return this.items.pop();\n  "

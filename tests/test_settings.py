@@ -40,7 +40,8 @@ def test_values_are_read(raw, path, expected):
         ({"context": {"prefixTokens": True}}, ("context", "prefix_tokens")),
         ({"context": "big"}, ("context",)),
         ({"completion": {"candidates": 0}}, ("completion",)),  # rejected by the section's own check
-        ({"sampler": {"tMin": 0.9}}, ("sampler",)),  # t_min above t_max
+        ({"sampler": {"tMin": 0.9, "tMax": 0.5}}, ("sampler",)),  # t_min above t_max
+        ({"sampler": {"tMin": -1.0}}, ("sampler",)),
     ],
 )
 def test_bad_values_fall_back_to_defaults_with_a_log(raw, path, caplog):
@@ -80,3 +81,23 @@ def test_non_objects_keep_the_base(raw):
 )
 def test_exclude_is_a_list_of_globs(raw, expected):
     assert parse_settings(raw).exclude == expected
+
+
+def test_unset_sampler_knobs_are_the_checkpoints():
+    from dgemma_lsp.settings import RELEASED_SAMPLER, SamplerSettings
+
+    checkpoint = SamplerSettings(**{**RELEASED_SAMPLER.__dict__, "max_denoising_steps": 4, "t_max": 0.6})
+    assert Settings().sampler.over(checkpoint) == checkpoint
+    chosen = parse_settings({"sampler": {"maxDenoisingSteps": 12, "selfConditioning": False}}).sampler
+    resolved = chosen.over(checkpoint)
+    assert (resolved.max_denoising_steps, resolved.self_conditioning, resolved.t_max) == (12, False, 0.6)
+
+
+def test_a_sampler_knob_that_clashes_with_the_checkpoints_falls_back_with_a_log(caplog):
+    from dgemma_lsp.settings import RELEASED_SAMPLER
+
+    chosen = parse_settings({"sampler": {"tMin": 0.9}}).sampler  # valid alone: the checkpoint decides t_max
+    assert chosen.t_min == 0.9
+    with caplog.at_level(logging.WARNING):
+        assert chosen.over(RELEASED_SAMPLER) == RELEASED_SAMPLER  # t_max 0.8 < 0.9
+    assert caplog.records

@@ -32,9 +32,13 @@ def test_an_edit_before_the_hole_invalidates_it():
 # --- through the session: a fake filler counts fills, so reuse and prefetch are seen without a model ----------
 
 import asyncio  # noqa: E402
+import gc  # noqa: E402
+import threading  # noqa: E402
+import weakref  # noqa: E402
 
 from lsprotocol import types  # noqa: E402
 
+from dgemma_lsp.errors import CancelledError  # noqa: E402
 from dgemma_lsp.pipeline import Fill, FillOutcome  # noqa: E402
 from dgemma_lsp.session import Session  # noqa: E402
 from dgemma_lsp.settings import parse_settings  # noqa: E402
@@ -97,4 +101,90 @@ async def test_after_an_accept_the_prefetched_suggestion_is_served():
     type_text(session, cursor, "y * 2")  # the user accepts
     after = await session.complete_inline(URI, cursor_after(session, cursor + 5), invoked=False)
     assert [item.insert_text for item in after] == ["y * 2"] and len(filler.calls) == 2
+    session.shutdown()
+
+
+class SlowFiller(FakeFiller):
+    """Answers only once the test lets it, and pays no heed to cancellation: as a fill in its last step."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(answer)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def fill(self, text, hole, language, **kwargs):
+        self.started.set()
+        self.release.wait(10)
+        return super().fill(text, hole, language, **kwargs)
+
+
+@pytest.mark.parametrize("edit", ["change", "reopen", "close"])
+async def test_a_fill_that_ends_after_an_edit_is_not_answered(edit):
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = filler = SlowFiller("y * 2")
+    session.documents.open(URI, SOURCE, 1, "python")
+    cursor = SOURCE.index("return ") + len("return ")
+    request = asyncio.ensure_future(session.complete_inline(URI, cursor_after(session, cursor), invoked=False))
+    await asyncio.get_running_loop().run_in_executor(None, filler.started.wait, 10)
+    if edit == "change":
+        position = cursor_after(session, 0)
+        session.change_document(URI, [types.TextDocumentContentChangePartial(range=types.Range(position, position),
+                                                                             text="# x\n")], 2)
+    elif edit == "reopen":
+        session.documents.close(URI)
+        session.documents.open(URI, SOURCE, 1, "python")
+    else:
+        session.documents.close(URI)
+    filler.release.set()
+    assert await request == []
+    session.shutdown()
+
+
+class Held:
+    """What a fill holds while it runs (a model's KV cache, in the server)."""
+
+
+class CancelledFiller(FakeFiller):
+    """Stops between two steps, as a superseded fill does, while holding `Held` objects."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.held: list[weakref.ref] = []
+
+    def fill(self, text, hole, language, *, is_cancelled=lambda: False, **kwargs):
+        self.calls.append(text)
+        cache = Held()
+        self.held.append(weakref.ref(cache))
+        raise CancelledError("cancelled at canvas 0, step 1")
+
+
+async def test_a_cancelled_fill_frees_what_it_held_at_once():
+    """Without the cyclic garbage collector: a superseded fill's tensors (its traceback's frames) were kept in a
+    cycle through the futures; at 20 requests a second the server grew by gigabytes before a collection came."""
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = filler = CancelledFiller()
+    session.documents.open(URI, SOURCE, 1, "python")
+    position = cursor_after(session, SOURCE.index("return ") + len("return "))
+    gc.disable()
+    try:
+        for _ in range(3):
+            assert await session.complete_inline(URI, position, invoked=False) == []
+        assert len(filler.held) == 3 and all(held() is None for held in filler.held)
+    finally:
+        gc.enable()
+        session.shutdown()
+
+
+async def test_a_fill_superseded_while_queued_does_not_start():
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = filler = SlowFiller("y * 2")
+    session.documents.open(URI, SOURCE, 1, "python")
+    position = cursor_after(session, SOURCE.index("return ") + len("return "))
+    first = asyncio.ensure_future(session.complete_inline(URI, position, invoked=False))
+    await asyncio.get_running_loop().run_in_executor(None, filler.started.wait, 10)
+    queued = [asyncio.ensure_future(session.complete_inline(URI, position, invoked=False)) for _ in range(3)]
+    await asyncio.sleep(0.1)  # all planned and queued behind the first; each newer one supersedes the one before
+    filler.release.set()
+    answers = await asyncio.gather(first, *queued)
+    assert len(filler.calls) == 2  # the first (already running) and the last; the two in between never started
+    assert answers[1:3] == [[], []] and answers[3]
     session.shutdown()

@@ -1,4 +1,4 @@
-"""The `dgemma-lsp bench {lsp,engine,readme}` subcommands; each benchmark module owns its arguments."""
+"""The `dgemma-lsp bench {lsp,load,engine,readme}` subcommands; each benchmark module owns its arguments."""
 
 from __future__ import annotations
 
@@ -11,22 +11,24 @@ from .common import DEFAULT_OUT
 def add_bench_parser(commands, common) -> None:
     bench = commands.add_parser("bench", help="benchmarks: LSP latency while typing, diffusion vs autoregressive")
     which = bench.add_subparsers(dest="benchmark", required=True)
-    from . import engine, lsp
+    from . import engine, load, lsp
 
     lsp_parser = which.add_parser("lsp", help="replay typing against the real server over stdio; latency, CPU, RSS")
     lsp.add_arguments(lsp_parser)
+    load_parser = which.add_parser("load", help="a request per keystroke at 20/s, then 3/s: stale answers, RSS growth")
+    load.add_arguments(load_parser)
     engine_parser = which.add_parser("engine", help="diffusion vs autoregressive decoding of the same weights")
     engine.add_arguments(engine_parser)
     readme_parser = which.add_parser("readme", help="rewrite the README's results table from the JSON reports")
     readme_parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder holding lsp.json, engine.json")
     readme_parser.add_argument("--readme", type=Path, default=Path("README.md"))
-    for parser in (lsp_parser, engine_parser, readme_parser):
+    for parser in (lsp_parser, load_parser, engine_parser, readme_parser):
         common(parser)
         parser.set_defaults(log_level="WARNING")
 
 
 def run_bench(args: argparse.Namespace, cli_settings: dict) -> int:
-    from . import engine, lsp, readme
+    from . import engine, load, lsp, readme
 
-    runner = {"lsp": lsp.run, "engine": engine.run, "readme": readme.run}[args.benchmark]
+    runner = {"lsp": lsp.run, "load": load.run, "engine": engine.run, "readme": readme.run}[args.benchmark]
     return runner(args, cli_settings)

@@ -121,7 +121,7 @@ def run_hole(filler, hole: Hole, decoder: str, seed: int, *, fixed_length: bool 
         # pins them; no syntax clamps, so both decoders see the same prompt and nothing else.
         pinned = healing_clamps(canvas.healed, loaded.tokenizer, loaded.eos_id)[0] if canvas.healed else None
         result = denoise(loaded.model, canvas.prompt_ids, eos_id=eos_id, max_canvases=canvases,
-                         sampler=settings.sampler, clamps=pinned, generator=generator, canvas_length=canvas_length)
+                         sampler=settings.sampler.over(loaded.sampler), clamps=pinned, generator=generator, canvas_length=canvas_length)
         ids, steps, used = result.candidates[0], result.steps, result.canvases
     else:
         result = greedy_decode(loaded.model, canvas.prompt_ids, eos_id=eos_id,
@@ -250,7 +250,7 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
     report = {"benchmark": "engine", "machine": machine(), "model": settings.model,
               "canvas_length": args.canvas_length or filler.loaded.model.config.canvas_length,
               "threads": settings.threads,
-              "sampler": dataclasses.asdict(settings.sampler), "limit": args.limit, "seed": args.seed,
+              "sampler": dataclasses.asdict(settings.sampler.over(filler.loaded.sampler)), "limit": args.limit, "seed": args.seed,
               "fixed_length": args.fixed_length,
               "summary": summary, "fills": rows}
     name = "engine-fixed" if args.fixed_length else "engine"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -219,11 +220,14 @@ def process_stats(pid: int) -> dict:
         return {"cpu_seconds": None, "peak_rss_mb": None}
 
 
-async def replay_session(args, files: list[tuple[str, str]], settings: dict, log_file: Path) -> dict:
+@contextlib.asynccontextmanager
+async def serving(model: str | None, settings: dict, log_file: Path):
+    """`dgemma-lsp serve` over stdio, initialized and its model loaded: yields the client and the seconds that took.
+    When the block ends the server is shut down (`shutdown`, `exit`), or killed after a failure."""
     command = [sys.executable, "-m", "dgemma_lsp", "serve", "--settings", json.dumps(settings),
                "--log-file", str(log_file), "--log-level", "INFO"]
-    if args.model:
-        command += ["--model", args.model]
+    if model:
+        command += ["--model", model]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.PIPE,
@@ -235,7 +239,21 @@ async def replay_session(args, files: list[tuple[str, str]], settings: dict, log
         await initialized
         client.notify("initialized", {})
         await asyncio.wait_for(client.ready.wait(), timeout=120)
-        ready = time.perf_counter() - started
+        yield client, time.perf_counter() - started
+        _, shutdown = client.request("shutdown", None)
+        await asyncio.wait_for(shutdown, timeout=30)
+        client.notify("exit", None)
+        await asyncio.wait_for(process.wait(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        client.reader.cancel()
+
+
+async def replay_session(args, files: list[tuple[str, str]], settings: dict, log_file: Path) -> dict:
+    async with serving(args.model, settings, log_file) as (client, ready):
+        started = time.perf_counter() - ready
         replay = Replay()
         rng = random.Random(args.seed)
         first_completion = None
@@ -250,16 +268,7 @@ async def replay_session(args, files: list[tuple[str, str]], settings: dict, log
                     await future
                     first_completion = time.perf_counter() - started
                 await editor.retype(offset, typed, key_gaps(typed, rng, args.cps))
-        stats = process_stats(process.pid)
-        _, shutdown = client.request("shutdown", None)
-        await asyncio.wait_for(shutdown, timeout=30)
-        client.notify("exit", None)
-        await asyncio.wait_for(process.wait(), timeout=30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        client.reader.cancel()
+        stats = process_stats(client.process.pid)
     return {"ready_s": ready, "first_completion_s": first_completion, "replay": replay, **stats}
 
 

@@ -23,7 +23,7 @@ def register(server) -> None:
         uri, selection = params.text_document.uri, params.range
         actions = []
         with lsp_errors("code action"):
-            if session.excluded(uri):
+            if not session.fillable(uri):  # excluded, too large or binary: nothing to offer
                 return actions
             if session.stub_at(uri, selection) is not None:
                 actions.append(_action("Fill this function", FILL_FUNCTION, [uri, selection.start]))

@@ -1,4 +1,5 @@
-"""Document synchronisation: full and incremental; each change also updates the document's syntax tree."""
+"""Document synchronisation: full and incremental; each change also updates the document's syntax tree and
+cancels the inline fill running for the older text."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from lsprotocol import types
 
 
 def register(server) -> None:
-    documents = server.session.documents
+    session = server.session
+    documents = session.documents
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls, params: types.DidOpenTextDocumentParams) -> None:
@@ -15,7 +17,7 @@ def register(server) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls, params: types.DidChangeTextDocumentParams) -> None:
-        documents.change(params.text_document.uri, params.content_changes, params.text_document.version)
+        session.change_document(params.text_document.uri, params.content_changes, params.text_document.version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls, params: types.DidCloseTextDocumentParams) -> None:
