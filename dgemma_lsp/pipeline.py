@@ -22,6 +22,7 @@ from .modeling import newline_ids
 from .needs import hole_need, opening_clamps
 from .postprocess import indent_of, indent_width, postprocess
 from .settings import Settings
+from .syntax import language_named
 
 log = logging.getLogger(__name__)
 
