@@ -6,11 +6,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .holes import FillKind, Hole
-from .modeling import token_texts
-from .prompts import PromptFormat
 from .settings import CompletionSettings, ContextSettings
+
+if TYPE_CHECKING:  # a remote model's context (`remote.py`) is collected here without torch loaded
+    from .prompts import PromptFormat
 
 Offsets = list[tuple[int, int]]  # each token's (start, end) character offsets
 Tokenize = Callable[[str], tuple[list[int], Offsets]]
@@ -197,6 +199,8 @@ def healing_clamps(healed: str, tokenizer, eos_id: int) -> tuple[dict[int, int |
     its own (`\t` + `x`), the last pinned token may also be one that goes on into a word (`\treturn`), so the
     code may start one position earlier.
     """
+    from .modeling import token_texts
+
     texts = token_texts(tokenizer)
     probe = tokenizer(healed + "x", add_special_tokens=False)["input_ids"]
     pinned, rest = probe[:-1], texts[probe[-1]].removesuffix("x")

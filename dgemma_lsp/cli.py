@@ -113,7 +113,8 @@ def _configure_logging(log_file: str | None, level: str) -> None:
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    for noisy in ("pygls", "transformers"):
+    # The HTTP client's own lines add nothing to `remote`'s and must never carry a request's headers (the API key).
+    for noisy in ("pygls", "transformers", "httpx2", "httpcore2", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

@@ -39,3 +39,13 @@ class SettingsError(DgemmaError):
 
 class CancelledError(DgemmaError):
     """The request was cancelled or superseded; raised between two denoising steps."""
+
+
+class RemoteError(DgemmaError):
+    """A remote model server (`remote.py`) failed a fill. `kind` groups failures the user fixes the same way
+    ("unreachable", "unauthorized", "not-found", "rejected", "timeout", "malformed", "server"): the editor is told
+    once per kind, not once per keystroke."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind

@@ -22,7 +22,7 @@ class HoleResult:
     name: str | None
     start: tuple[int, int]  # 1-based (line, column) in the file as read
     end: tuple[int, int]
-    status: str  # "found" (check), "filled", "empty", "rejected", "verify-failed", "nothing-to-fill"
+    status: str  # "found" (check), "filled", "empty", "rejected", "verify-failed", "nothing-to-fill", "model-error"
     fill: str | None = None
     candidates_tried: int = 0
     detail: str = ""  # why the hole was left: the last candidate's reason

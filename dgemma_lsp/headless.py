@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import lint, syntax, targets, walk
 from .atomic import ChangedOnDiskError, read_snapshot, write_if_unchanged
-from .errors import DgemmaError, InvalidPositionError
+from .errors import DgemmaError, InvalidPositionError, RemoteError
 from .fill_report import EXIT_INTERRUPTED, EXIT_USAGE, FileResult, HoleResult, Report
 from .holes import FillKind
 from .settings import Settings, parse_settings
@@ -79,7 +79,13 @@ def fill_file(
             result.status = "nothing-to-fill"
         else:
             started = time.perf_counter()
-            outcome = filler.fill(current, target.hole, language, candidates=candidates)
+            try:
+                outcome = filler.fill(current, target.hole, language, candidates=candidates)
+            except RemoteError as error:  # a model server that failed this hole (down, timed out): the next may work
+                result.status, result.detail = "model-error", str(error)
+                results.append(result)
+                on_hole(result)
+                continue
             result.timings_ms = {stage: round(s * 1000, 1) for stage, s in outcome.timings.items()}
             result.status = "filled" if outcome.fills else "empty"
             for fill in outcome.fills:
@@ -223,7 +229,19 @@ def _fill_one(filler, source, snapshot, holes, n, verifier, mode, progress) -> F
 
 
 def load_filler(settings: Settings, on_error: Callable[[str], None] | None = None):
-    """The pipeline over the configured model, or None after telling `on_error` (stderr) why it cannot load."""
+    """The pipeline over the configured model, or None after telling `on_error` (stderr) why it cannot load. A
+    server URL gets a `RemoteFiller`, checked once (reachable, serves the model) before any file is read."""
+    on_error = on_error or (lambda message: print(message, file=sys.stderr))
+    from .remote import RemoteFiller, is_remote
+
+    if is_remote(settings.model):
+        try:
+            filler = RemoteFiller(settings)
+            filler.run_sync(filler.check())
+            return filler
+        except DgemmaError as error:
+            on_error(f"dgemma-lsp: {error}")
+            return None
     import torch  # here, not at the top: `dgemma-lsp serve` builds this parser and must start fast
 
     from . import loading
@@ -235,7 +253,7 @@ def load_filler(settings: Settings, on_error: Callable[[str], None] | None = Non
     try:
         return Filler(loading.load(settings, terminal_progress()), settings)
     except DgemmaError as error:
-        (on_error or (lambda message: print(message, file=sys.stderr)))(f"dgemma-lsp: {error}")
+        on_error(f"dgemma-lsp: {error}")
         return None
 
 

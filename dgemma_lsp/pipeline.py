@@ -10,20 +10,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import torch
 
 from .autoregressive import continuation_logprobs, greedy_branches
 from .canvas import Canvas, build_canvas, head_within, healing_clamps, token_offsets
 from .engine import DenoiseResult, Draft, PromptCache, denoise
+from .fills import Fill, FillOutcome, finish_middles, keeps_syntax, rank_by_syntax
 from .holes import FillKind, Hole
 from .loading import LoadedModel
 from .modeling import newline_ids
 from .needs import hole_need, opening_clamps
-from .postprocess import indent_of, indent_width, postprocess, window_around
+from .postprocess import indent_of, indent_width, postprocess
 from .settings import Settings
-from .syntax import error_count, language_named
+from .syntax import language_named
 
 log = logging.getLogger(__name__)
 
@@ -31,21 +30,7 @@ log = logging.getLogger(__name__)
 # that use what the line defines, little enough that scoring stays a fraction of decoding.
 SCORED_SUFFIX_TOKENS = 48
 
-
-@dataclass(frozen=True)
-class Fill:
-    text: str  # what to insert in place of document[start:end], post-processed
-    start: int
-    end: int
-    raw: str  # the model's middle before post-processing
-
-
-@dataclass
-class FillOutcome:
-    fills: list[Fill]
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    steps: int = 0  # decoder forwards
-    encoded_tokens: int = 0  # prompt tokens encoded now (the rest came from the prompt cache)
+__all__ = ["Fill", "FillOutcome", "Filler", "body_end", "finish_middles", "is_inert", "keeps_syntax", "rank_by_syntax"]
 
 
 class Filler:
@@ -298,30 +283,3 @@ def is_inert(fill: str, language: str | None) -> bool:
         return False
     lines = [line.strip() for line in fill.splitlines() if line.strip()]
     return bool(lines) and all(line.startswith(spec.comment_starts + spec.output_calls) for line in lines)
-
-
-def keeps_syntax(fill: Fill, text: str, language: str | None) -> bool:
-    """Whether the file, with the fill in place, has no more syntax errors than without it (judged on a window of
-    lines around the hole); True where the language has no grammar."""
-    if language is None or language_named(language) is None:
-        return True
-    before, after = window_around(text, fill.start, fill.end, language)
-    return error_count(before + fill.text + after, language) <= error_count(before + after, language)
-
-
-def rank_by_syntax(fills: list[Fill], text: str, language: str | None) -> list[Fill]:
-    """Candidates that leave the file with no more syntax errors than it had come first, in sampling order.
-
-    A small model's candidates often differ only in whether they close a bracket or finish a statement; the first
-    one shown should be one that keeps the file well-formed. Nothing is dropped: while the user is mid-line the
-    file may be broken anyway, and a fill that "adds" an error can still be what they want. One candidate needs
-    no ranking, so the common inline request pays no extra parse.
-    """
-    if len(fills) < 2 or language is None or language_named(language) is None:
-        return fills
-    # Every fill replaces the same hole, so one syntax window around it (not the whole file) judges them all.
-    before, after = window_around(text, fills[0].start, fills[0].end, language)
-    baseline = error_count(before + after, language)
-    keeps_syntax = [error_count(before + f.text + after, language) <= baseline for f in fills]
-    order = sorted(range(len(fills)), key=lambda i: not keeps_syntax[i])
-    return [fills[i] for i in order]

@@ -12,9 +12,9 @@
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 
+from .chat import chat_messages, unfence
 from .errors import ModelLoadError
 from .modeling import BOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
@@ -74,14 +74,6 @@ class PrefixFormat(PromptFormat):
         return [self.tokenizer.bos_token_id, *prefix_ids]
 
 
-HOLE_MARKER = "<|fill|>"
-_INSTRUCTION = (
-    "Fill in the code at {marker} in this {language} file. Reply with only the code that replaces {marker}: "
-    "no explanation, no repetition of the surrounding code.\n\n```{fence}\n{prefix}{marker}{suffix}\n```"
-)
-_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)(?:\n?```\s*)?$", re.DOTALL)
-
-
 class ChatFormat(PromptFormat):
     name = "chat"
     answers_in_place = False
@@ -94,19 +86,14 @@ class ChatFormat(PromptFormat):
     def prompt_ids(
         self, prefix: str, suffix: str, language: str | None, encoded: tuple[list[int], list[int]] | None = None
     ) -> list[int]:
-        content = _INSTRUCTION.format(
-            marker=HOLE_MARKER, language=language or "source", fence=language or "", prefix=prefix, suffix=suffix
-        )
-        ids = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=True
-        )
+        messages = chat_messages(prefix, suffix, language)
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # some tokenizers return a BatchEncoding
             ids = ids["input_ids"]
         return list(ids)
 
     def extract(self, generated: str) -> str:
-        match = _FENCE.match(generated)
-        return match.group(1) if match else generated
+        return unfence(generated)
 
 
 def prompt_format_for(tokenizer, wanted: str = "auto") -> PromptFormat:

@@ -13,6 +13,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
@@ -21,8 +22,9 @@ from lsprotocol import types
 
 from . import spans, syntax, walk
 from .documents import Document, DocumentStore
-from .errors import CancelledError, ModelLoadError, ModelNotReadyError, UnsupportedDocumentError
+from .errors import CancelledError, ModelLoadError, ModelNotReadyError, RemoteError, UnsupportedDocumentError
 from .holes import FillKind, Hole
+from .remote import Outage, is_remote
 from .settings import Settings, parse_settings
 
 if TYPE_CHECKING:  # torch and transformers take seconds to import; `initialize` is answered before they load
@@ -89,19 +91,25 @@ class Session:
         self._ids = itertools.count(1)
         self._suggestions: collections.deque[Suggestion] = collections.deque(maxlen=self.SUGGESTIONS_KEPT)
         self._prefetch_cancel = threading.Event()
+        self._inline_task: asyncio.Task | None = None  # a remote model's latest inline fill (superseded: cancelled)
+        self.outage = Outage()
+        # How the user hears of a remote server's trouble: (LSP MessageType name, text); the server sets it.
+        self.show_message: Callable[[str, str], None] = lambda level, text: None
 
     # --- settings and model -------------------------------------------------------------------------------------
 
     def configure(self, raw) -> bool:
         """Apply editor settings; True when the model must be reloaded."""
         new = parse_settings(raw, self.settings)
-        reload = (new.model, new.allow_download, new.prompt_format, new.decoding, new.device, new.dtype) != (
+        loaded_by = (new.model, new.allow_download, new.prompt_format, new.decoding, new.device, new.dtype, new.remote)
+        reload = loaded_by != (
             self.settings.model,
             self.settings.allow_download,
             self.settings.prompt_format,
             self.settings.decoding,
             self.settings.device,
             self.settings.dtype,
+            self.settings.remote,
         )
         self.settings = new
         self.documents.set_max_bytes(new.limits.max_file_bytes)
@@ -115,6 +123,11 @@ class Session:
         self.loading = True
         started = time.perf_counter()
         try:
+            if is_remote(self.settings.model):  # nothing to load: `check_remote` asks the server on the event loop
+                from .remote import RemoteFiller
+
+                self.filler, self.load_error = RemoteFiller(self.settings), None
+                return
             import torch
 
             from . import loading
@@ -133,6 +146,29 @@ class Session:
             log.error("model load failed: %s", error)
         finally:
             self.loading = False
+
+    async def check_remote(self) -> None:
+        """For a server URL: ask the server which model it serves, and tell the user now if it cannot answer."""
+        filler = self.filler
+        if getattr(filler, "remote", False):
+            try:
+                await filler.check()
+            except RemoteError as error:
+                self._remote_failed(error)
+            else:
+                self._remote_answered()
+
+    def _remote_failed(self, error: RemoteError) -> None:
+        log.warning("remote model: %s", error)
+        message = self.outage.failed(error)
+        if message:
+            self.show_message("Error", message)
+
+    def _remote_answered(self) -> None:
+        message = self.outage.succeeded()
+        if message:
+            log.info("remote model: %s", message)
+            self.show_message("Info", message)
 
     def require_filler(self) -> Filler:
         if self.filler is None:
@@ -193,8 +229,11 @@ class Session:
     ) -> None:
         """Apply a `didChange`, and cancel the inline fill running for the older text: its answer is stale."""
         self.documents.change(uri, changes, version)
-        if self._inline_cancel is not None and self._inline_uri == uri:
-            self._inline_cancel.set()
+        if self._inline_uri == uri:
+            if self._inline_cancel is not None:
+                self._inline_cancel.set()
+            if self._inline_task is not None:  # a server's fill: its HTTP stream closes now
+                self._inline_task.cancel()
 
     def _current(self, plan: PlannedFill) -> bool:
         """Whether the document is still the version `plan` was made for (not edited, closed or reopened since)."""
@@ -213,6 +252,8 @@ class Session:
         the latest matters.
         """
         filler = self.require_filler()
+        if getattr(filler, "remote", False):
+            return await self._run_remote(filler, plan, candidates, supersede, request_id or f"r{next(self._ids)}")
         self._prefetch_cancel.set()  # a prefetch is only a guess: anything the user asks for comes first
         cancel = threading.Event()
         if supersede:
@@ -247,6 +288,29 @@ class Session:
             cancel.set()
             raise
 
+    async def _run_remote(self, filler, plan: PlannedFill, candidates: int | None, supersede: bool, request_id: str):
+        """`run` for a model on a server, on the event loop: cancelling the fill's task closes its HTTP stream at
+        once. A failure is reported once per kind (`Outage`) and gives an empty result."""
+        fill = filler.fill_async(plan.text, plan.hole, _language(plan.document), candidates=candidates,
+                                 request_id=request_id)
+        task = asyncio.ensure_future(fill)
+        if supersede:
+            if self._inline_task is not None:
+                self._inline_task.cancel()
+            self._inline_task, self._inline_uri = task, plan.document.uri
+        try:
+            outcome = await task
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():  # the request itself was cancelled ($/cancelRequest)
+                raise
+            log.info("fill %s superseded", request_id)
+            return None
+        except RemoteError as error:
+            self._remote_failed(error)
+            return None
+        self._remote_answered()
+        return outcome
+
     async def complete_inline(self, uri: str, position: types.Position, *, invoked: bool) -> list[types.InlineCompletionItem]:
         """Inline completion items at `position`: the rest of an earlier suggestion the user is typing into, or a
         fresh fill (superseding the previous one). Logs one timing line per request (parsed by `bench lsp`)."""
@@ -275,7 +339,8 @@ class Session:
         fills = outcome.fills
         if fills:  # the first candidate is the one shown while the user types
             self._suggestions.append(_suggestion(uri, plan.text, fills[0]))
-            if not invoked and self.settings.completion.prefetch:
+            # Not for a server: a GPU shared by a team spends no time on guesses.
+            if not invoked and self.settings.completion.prefetch and not getattr(self.filler, "remote", False):
                 self._prefetch_after_accept(uri, plan, fills[0])
         total = time.perf_counter() - started
         timings = outcome.timings
@@ -328,6 +393,8 @@ class Session:
         """The client's `shutdown`: stop the fills in flight (the model thread stays, for a next TCP client)."""
         if self._inline_cancel is not None:
             self._inline_cancel.set()
+        if self._inline_task is not None:
+            self._inline_task.cancel()
         self._prefetch_cancel.set()
 
     def reset(self) -> None:

@@ -95,6 +95,23 @@ class LimitSettings:
     max_file_bytes: int = 2_000_000  # larger buffers are not filled (an empty result, not an error)
 
 
+@dataclass(frozen=True)
+class RemoteSettings:
+    """A model served over HTTP (`model` is an OpenAI-compatible base URL, `remote.py`). The API key itself is
+    never a setting: only the name of the environment variable that holds it."""
+
+    served_model: str | None = None  # the `model` field of each request; None: the first the server lists
+    api_key_env: str = "DGEMMA_API_KEY"  # environment variable holding the key; unset or empty: no Authorization
+    timeout: float = 10.0  # seconds for one fill, connection to last byte
+    line_tokens: int = 64  # max_tokens for a rest-of-line fill (the stream is closed once the line is complete)
+    block_tokens: int = 512  # max_tokens for a block or function body
+    temperature: float | None = None  # None: the server's own (vLLM `--generation-config vllm`)
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or min(self.line_tokens, self.block_tokens) < 1:
+            raise ValueError("timeout and token limits must be positive")
+
+
 # Files that hold secrets: no completion, code action or headless fill sends their text to the model, and no fill
 # writes into them. Globs without a "/" match the file name, with one the whole path; case is ignored.
 DEFAULT_EXCLUDE = (".env*", "*.pem", "*.key", "id_*", "*secret*")
@@ -102,7 +119,9 @@ DEFAULT_EXCLUDE = (".env*", "*.pem", "*.key", "id_*", "*secret*")
 
 @dataclass(frozen=True)
 class Settings:
-    model: str = "embedded"  # "embedded", "tiny" (random weights, tests), a checkpoint directory, or a HF id
+    # "embedded", "tiny" (random weights, tests), a checkpoint directory, a HF id, or an OpenAI-compatible server's
+    # base URL (`http://host:8000/v1`: vLLM serving DiffusionGemma; see `remote`)
+    model: str = "embedded"
     allow_download: bool = False  # a HF id is resolved from the local cache only unless this is true
     prompt_format: Literal["auto", "fim", "chat", "prefix"] = "auto"  # auto: what the checkpoint declares
     # "diffusion" (the denoiser), "greedy" (the encoder as a causal LM, one token per forward), or "auto": what the
@@ -115,6 +134,7 @@ class Settings:
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)  # unset: each checkpoint's own
     limits: LimitSettings = field(default_factory=LimitSettings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE  # see DEFAULT_EXCLUDE; `walk.excluded_by` matches them
 
 

@@ -160,3 +160,15 @@ def test_bench_engine_prompts_a_healed_checkpoint_as_the_server_does(monkeypatch
     assert tokenizer.decode(plain_prompt).endswith("\n        <fim_middle>")
     assert pins and isinstance(pins[0], int) and tokenizer.decode([pins[0]]).strip(" ") == ""  # indentation pinned
     assert healed["middle"] == plain["middle"] == "        return 1"
+
+
+def test_the_lsp_summary_says_how_many_requests_were_cancelled_in_flight():
+    requests = [lsp.Request(0.0, answered=0.1), lsp.Request(0.0, cancelled=True), lsp.Request(0.0, answered=0.3),
+                lsp.Request(0.0, cancelled=True)]
+    result = {"replay": lsp.Replay(requests=requests), "cpu_seconds": 1.0, "peak_rss_mb": 80.0, "ready_s": 0.5,
+              "first_completion_s": 0.9}
+    summary = lsp.summarize(result, [], streams_closed=2)
+    assert summary["cancelled_share"] == 0.5 and summary["streams_closed_on_cancel"] == 2
+    text = lsp.format_summary(summary)
+    assert "cancelled in flight  50% of requests (2 HTTP streams" in text and "p95 300 ms" in text
+    assert "HTTP streams" not in lsp.format_summary(lsp.summarize(result, []))  # a local model has none

@@ -8,7 +8,9 @@ that matches what the user is about to type is accepted (the rest of it inserted
 
 Reported: latency from request to response for answered requests (p50 / p95 / max), the share of requests
 answered and cancelled, the server's CPU seconds and peak RSS, the time from start to the first completion, and
-per fill the server's own overhead (time outside the model and the queue) from its log.
+per fill the server's own overhead (time outside the model and the queue) from its log. With `--model` a server URL
+(README "Team server"), the model time is the remote server's, network included, and the report also counts the
+HTTP streams the language server closed because their request was cancelled in flight.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .common import DEFAULT_OUT, machine, percentile, pyplot, save_figure, write
 
 CAPABILITIES = {"window": {"workDoneProgress": True}, "textDocument": {"inlineCompletion": {}}}
 LONG_FILE_LINES = 5000
+_CLOSED_ON_CANCEL = re.compile(r"remote \S+: cancelled, stream closed")
 _TIMING = re.compile(r"inline (r\d+): (filled|reused|no hole), total=([\d.]+)ms(?: queue=([\d.]+)ms forward=([\d.]+)ms "
                      r"sampler=([\d.]+)ms overhead=([\d.]+)ms)?")
 
@@ -282,7 +285,8 @@ def server_timings(log_text: str) -> list[dict]:
     return rows
 
 
-def summarize(result: dict, timings: list[dict]) -> dict:
+def summarize(result: dict, timings: list[dict], streams_closed: int | None = None) -> dict:
+    """`streams_closed`: for a model on a server, the HTTP streams the server log says were closed by a cancel."""
     requests: list[Request] = result["replay"].requests
     answered = [r for r in requests if r.answered is not None]
     latencies = [(r.answered - r.sent) * 1000 for r in answered]
@@ -293,6 +297,9 @@ def summarize(result: dict, timings: list[dict]) -> dict:
         "answered": len(answered),
         "cancelled": sum(r.cancelled for r in requests),
         "answered_share": len(answered) / len(requests) if requests else None,
+        # cancelled by the client while in flight (a key pressed before the answer came)
+        "cancelled_share": sum(r.cancelled for r in requests) / len(requests) if requests else None,
+        "streams_closed_on_cancel": streams_closed,
         "with_items": sum(r.items > 0 for r in answered),
         "errors": sum(r.error for r in answered),
         "latency_ms_p50": statistics.median(latencies) if latencies else None,
@@ -318,10 +325,14 @@ def format_summary(s: dict) -> str:
         return "-" if value is None else f"{value:.0f} ms"
 
     share = "-" if s["answered_share"] is None else f"{s['answered_share']:.0%}"
+    cancelled = "-" if s.get("cancelled_share") is None else f"{s['cancelled_share']:.0%}"
+    closed = s.get("streams_closed_on_cancel")
     return "\n".join([
         f"inline requests      {s['requests']} ({s['answered']} answered = {share}, {s['cancelled']} cancelled by the "
         f"client; {s['with_items']} with a suggestion, {s['reused']} reused, {s['accepted']} accepted)",
         f"latency (answered)   p50 {ms(s['latency_ms_p50'])}   p95 {ms(s['latency_ms_p95'])}   max {ms(s['latency_ms_max'])}",
+        f"cancelled in flight  {cancelled} of requests"
+        + (f" ({closed} HTTP streams to the model server closed on cancel)" if closed is not None else ""),
         f"server overhead      p50 {ms(s['overhead_ms_p50'])}   p95 {ms(s['overhead_ms_p95'])}   (per completed fill; "
         f"model forwards p50 {ms(s['forward_ms_p50'])}, sampler p50 {ms(s['sampler_ms_p50'])})",
         f"first completion     {s['first_completion_s']:.2f} s after start (model ready at {s['model_ready_s']:.2f} s)",
@@ -364,8 +375,10 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
     log_file = args.out / "lsp-server.log"  # kept: the per-fill stage timings are in it
     log_file.unlink(missing_ok=True)
     result = asyncio.run(replay_session(args, files, settings, log_file))
-    timings = server_timings(log_file.read_text(encoding="utf-8", errors="replace"))
-    summary = summarize(result, timings)
+    log_text = log_file.read_text(encoding="utf-8", errors="replace")
+    remote = str(args.model or "").startswith(("http://", "https://"))
+    timings = server_timings(log_text)
+    summary = summarize(result, timings, len(_CLOSED_ON_CANCEL.findall(log_text)) if remote else None)
     print(format_summary(summary))
     requests = [r.__dict__ for r in result["replay"].requests]
     report = {"benchmark": "lsp", "machine": machine(), "model": args.model or "embedded", "settings": settings,

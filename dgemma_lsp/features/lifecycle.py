@@ -8,11 +8,18 @@ import uuid
 
 from lsprotocol import types
 
+from ..remote import display_url
+
 log = logging.getLogger(__name__)
 
 
 def register(server) -> None:
     session = server.session
+
+    def show_message(level: str, text: str) -> None:
+        server.window_show_message(types.ShowMessageParams(type=types.MessageType[level], message=text))
+
+    session.show_message = show_message
 
     @server.feature(types.INITIALIZE)
     def initialize(ls, params: types.InitializeParams) -> None:
@@ -43,7 +50,7 @@ async def load_with_progress(ls) -> None:
             await ls.work_done_progress.create_async(token)
             ls.work_done_progress.begin(
                 token, types.WorkDoneProgressBegin(
-                    title="dgemma-lsp", message=f"loading model {session.settings.model}", percentage=0
+                    title="dgemma-lsp", message=f"loading model {display_url(session.settings.model)}", percentage=0
                 ),
             )
         except Exception as error:  # a client may refuse the token; loading must go on regardless
@@ -57,6 +64,7 @@ async def load_with_progress(ls) -> None:
             loop.call_soon_threadsafe(ls.work_done_progress.report, token, report)
 
     await loop.run_in_executor(session.executor, session.load_model, progress)
+    await session.check_remote()  # a server URL: is it there, and which model does it serve?
     if token is not None:
         message = "model ready" if session.load_error is None else "model failed to load"
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
