@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+
 import torch
 
 from .autoregressive import continuation_logprobs, greedy_branches
