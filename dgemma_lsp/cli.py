@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from . import __version__
+from dgemma_lsp import __version__
 
 EXIT_READER_GONE = 128 + 13  # the shell's status for a process killed by SIGPIPE
 
@@ -26,16 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=2087)
     _common(serve)
 
-    from . import headless, infill_jsonl
-    from .evaluation import add_arguments, add_eval_parser
+    from dgemma_lsp.evaluation.humaneval import add_arguments, add_eval_parser
+    from dgemma_lsp.headless import fill_files, infill
 
     fill = commands.add_parser("fill", help="fill stubs and TODOs in files or folders, headless (diff by default)")
-    headless.add_arguments(fill)
+    fill_files.add_arguments(fill)
     _common(fill)
-    infill = commands.add_parser("infill", help="fill JSONL rows of prefix and suffix")
-    infill_jsonl.add_arguments(infill)
-    _common(infill)
-    for quiet in (fill, infill):
+    infill_rows = commands.add_parser("infill", help="fill JSONL rows of prefix and suffix")
+    infill.add_arguments(infill_rows)
+    _common(infill_rows)
+    for quiet in (fill, infill_rows):
         quiet.set_defaults(log_level="WARNING")  # one INFO line per fill would drown the report
 
     add_eval_parser(commands, _common)
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     _common(evaluate)
     evaluate.set_defaults(log_level="WARNING")  # one INFO line per fill would drown the progress lines
 
-    from .bench.commands import add_bench_parser
+    from dgemma_lsp.evaluation.bench.commands import add_bench_parser
 
     add_bench_parser(commands, _common)
 
@@ -63,19 +63,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_headless(args, cli_settings: dict) -> int:
-    from . import headless, infill_jsonl
+    from dgemma_lsp.headless import fill_files, infill
 
     if args.command in ("eval", "evaluate"):
-        from .evaluation import run
+        from dgemma_lsp.evaluation.humaneval import run
 
         return run(args, cli_settings)
     if args.command == "bench":
-        from .bench.commands import run_bench
+        from dgemma_lsp.evaluation.bench.commands import run_bench
 
         return run_bench(args, cli_settings)
     if args.command == "infill":
-        return infill_jsonl.run(args, cli_settings)
-    return headless.run_from_args(args, cli_settings)
+        return infill.run(args, cli_settings)
+    return fill_files.run_from_args(args, cli_settings)
 
 
 def _silence_stdout() -> None:
@@ -119,7 +119,7 @@ def _configure_logging(log_file: str | None, level: str) -> None:
 
 
 def _serve(args, cli_settings: dict) -> int:
-    from .server import create_server
+    from dgemma_lsp.lsp.server import create_server
 
     server = create_server(cli_settings=cli_settings)
     if args.tcp:

@@ -50,7 +50,9 @@ class SamplerSettings:
         try:
             return dataclasses.replace(defaults, **chosen)
         except ValueError as error:
-            log.warning("settings: sampler %s rejected over the checkpoint's (%s); using the checkpoint's", chosen, error)
+            log.warning(
+                "settings: sampler %s rejected over the checkpoint's (%s); using the checkpoint's", chosen, error
+            )
             return defaults
 
 
@@ -86,7 +88,10 @@ class CompletionSettings:
     line_branches: int = 4
 
     def __post_init__(self) -> None:
-        if min(self.candidates, self.invoked_candidates, self.line_canvases, self.block_canvases, self.line_branches) < 1:
+        if (
+            min(self.candidates, self.invoked_candidates, self.line_canvases, self.block_canvases, self.line_branches)
+            < 1
+        ):
             raise ValueError("candidates, canvases and branches must be at least 1")
 
 

@@ -15,13 +15,13 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
 
-import torch  # noqa: E402
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "model" / "work" / "corpus" / "valid.jsonl"
@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from dgemma_lsp import loading
+    from dgemma_lsp.diffusion import loading
     from dgemma_lsp.settings import Settings
 
     loaded = loading.load(Settings(model=args.model, prompt_format="prefix"))

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fim  # noqa: E402
+import fim
 
-from dgemma_lsp.modeling import EOS, PAD, special_ids  # noqa: E402
+from dgemma_lsp.diffusion.tokens import EOS, PAD, special_ids
 
 
 @dataclass
@@ -45,7 +45,7 @@ def make_item(example: fim.FimExample, canvas_length: int, rng: random.Random, i
     targets = encoder_ids[1:] + [filled[k * canvas_length]]
     n = len(example.prompt)
     weights = [prompt_weight if j + 1 < n else 1.0 for j in range(len(encoder_ids))]
-    return Item(encoder_ids, targets, weights, n, filled[k * canvas_length:(k + 1) * canvas_length])
+    return Item(encoder_ids, targets, weights, n, filled[k * canvas_length : (k + 1) * canvas_length])
 
 
 def read_corpus(path: Path, languages: Collection[str] | None = None) -> list[tuple[str, str]]:
@@ -53,8 +53,11 @@ def read_corpus(path: Path, languages: Collection[str] | None = None) -> list[tu
     what travels to a lent GPU machine), in file order; only the given languages when `languages` is set."""
     opener = lzma.open if str(path).endswith(".xz") else open
     with opener(path, "rt", encoding="utf-8") as f:
-        return [(r["language"], r["text"]) for r in map(json.loads, f)
-                if r.get("text") and (not languages or r["language"] in languages)]
+        return [
+            (r["language"], r["text"])
+            for r in map(json.loads, f)
+            if r.get("text") and (not languages or r["language"] in languages)
+        ]
 
 
 class ExampleStream:
@@ -67,8 +70,9 @@ class ExampleStream:
 
     CHARS_PER_HOLE = 3000  # long files give several holes per visit (capped), short ones one
 
-    def __init__(self, records, tokenizer, canvas_length, settings: fim.FimSettings, seed, prompt_weight,
-                 position=(0, 0, 0)):
+    def __init__(
+        self, records, tokenizer, canvas_length, settings: fim.FimSettings, seed, prompt_weight, position=(0, 0, 0)
+    ):
         self.records, self.tokenizer, self.canvas_length = records, tokenizer, canvas_length
         self.settings, self.seed, self.prompt_weight = settings, seed, prompt_weight
         self.position = tuple(position)
@@ -89,8 +93,11 @@ class ExampleStream:
                 sites = fim.Sites(text, language)
                 for h in range(holes):
                     example = fim.sample_example(text, language, self.tokenizer, rng, self.settings, sites)
-                    item = None if example is None else make_item(
-                        example, self.canvas_length, rng, self.ids, self.prompt_weight)
+                    item = (
+                        None
+                        if example is None
+                        else make_item(example, self.canvas_length, rng, self.ids, self.prompt_weight)
+                    )
                     if h >= hole and item is not None:
                         yield item, (epoch, i, h)
                 hole = 0
@@ -128,8 +135,9 @@ def collate(items: list[Item], ids: dict) -> dict[str, torch.Tensor]:
     lengths = torch.tensor([len(i.encoder_ids) for i in items])  # [B]
     attention_mask = left_pad([[1] * len(i.encoder_ids) for i in items], 0, torch.long)  # [B, T]
     position_ids = (torch.arange(length)[None, :] - (length - lengths)[:, None]).clamp(min=0)  # [B, T]
-    is_response = left_pad([[j + 1 >= i.prompt_len for j in range(len(i.encoder_ids))] for i in items], False,
-                           torch.bool)  # [B, T]: the position's target is a response token
+    is_response = left_pad(
+        [[j + 1 >= i.prompt_len for j in range(len(i.encoder_ids))] for i in items], False, torch.bool
+    )  # [B, T]: the position's target is a response token
     return dict(
         input_ids=left_pad([i.encoder_ids for i in items], ids[PAD], torch.long),
         attention_mask=attention_mask,
@@ -153,8 +161,18 @@ class BatchSource:
     batches faster than one core makes them (~100k tokens/s here); on a CPU the model is the bottleneck.
     """
 
-    def __init__(self, records, tokenizer, canvas_length: int, settings: fim.FimSettings, seed, prompt_weight: float,
-                 batch_tokens: int, workers: int = 0, position=None):
+    def __init__(
+        self,
+        records,
+        tokenizer,
+        canvas_length: int,
+        settings: fim.FimSettings,
+        seed,
+        prompt_weight: float,
+        batch_tokens: int,
+        workers: int = 0,
+        position=None,
+    ):
         self.workers, self.canvas_length = workers, canvas_length
         if workers == 0:
             start = tuple(position) if position else (0, 0, 0)
@@ -165,12 +183,16 @@ class BatchSource:
             return
         position = position or {"next": 0, "slices": [[0, 0, 0] for _ in range(workers)]}
         if not isinstance(position, dict) or len(position["slices"]) != workers:
-            raise ValueError(f"this run's data position does not fit {workers} data workers: resume with the same count")
+            raise ValueError(
+                f"this run's data position does not fit {workers} data workers: resume with the same count"
+            )
         self.positions, self.next = [list(p) for p in position["slices"]], position["next"]
-        shards = _Shards(records, tokenizer, canvas_length, settings, seed, prompt_weight, batch_tokens,
-                         self.positions, self.next)
-        loader = torch.utils.data.DataLoader(shards, batch_size=None, num_workers=workers, prefetch_factor=4,
-                                             persistent_workers=True)
+        shards = _Shards(
+            records, tokenizer, canvas_length, settings, seed, prompt_weight, batch_tokens, self.positions, self.next
+        )
+        loader = torch.utils.data.DataLoader(
+            shards, batch_size=None, num_workers=workers, prefetch_factor=4, persistent_workers=True
+        )
         self.loader = iter(loader)
 
     def next_batch(self) -> tuple[dict[str, torch.Tensor], list]:
@@ -187,8 +209,9 @@ class _Shards(torch.utils.data.IterableDataset):
     """One DataLoader worker's batches: a slice of every n-th file, its own seed, from its saved position. Worker 0
     takes the slice whose turn is next."""
 
-    def __init__(self, records, tokenizer, canvas_length, settings, seed, prompt_weight, batch_tokens, positions,
-                 first: int):
+    def __init__(
+        self, records, tokenizer, canvas_length, settings, seed, prompt_weight, batch_tokens, positions, first: int
+    ):
         super().__init__()
         self.args = (tokenizer, canvas_length, settings, seed, prompt_weight)
         self.records, self.batch_tokens, self.positions, self.first = records, batch_tokens, positions, first
@@ -198,8 +221,15 @@ class _Shards(torch.utils.data.IterableDataset):
         w, n = (worker.id, worker.num_workers) if worker is not None else (0, 1)
         part = (w + self.first) % n
         tokenizer, canvas_length, settings, seed, prompt_weight = self.args
-        stream = ExampleStream(self.records[part::n], tokenizer, canvas_length, settings, f"{seed}:{part}/{n}",
-                               prompt_weight, tuple(self.positions[part]))
+        stream = ExampleStream(
+            self.records[part::n],
+            tokenizer,
+            canvas_length,
+            settings,
+            f"{seed}:{part}/{n}",
+            prompt_weight,
+            tuple(self.positions[part]),
+        )
         batcher, ids = Batcher(stream, self.batch_tokens), special_ids(tokenizer)
         while True:
             items, position = batcher.next_batch(canvas_length)

@@ -17,15 +17,15 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin on a shared machine
 
-import argparse  # noqa: E402
-import copy  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import sysconfig  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import copy
+import json
+import statistics
+import sysconfig
+import time
+from pathlib import Path
 
-import torch  # noqa: E402
+import torch
 
 
 def int8_weights(model):
@@ -58,7 +58,7 @@ def median_ms(run, reps: int) -> float:
 def measure(model, prompt: list[int], canvas_lengths: list[int], reps: int, vocab: int) -> dict:
     from transformers import DynamicCache
 
-    from dgemma_lsp.modeling import cache_argument
+    from dgemma_lsp.diffusion.configs import cache_argument
 
     encoder = model.model.encoder
     config = model.config.get_text_config()
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=10)
     args = parser.parse_args()
 
-    from dgemma_lsp import loading
+    from dgemma_lsp.diffusion import loading
     from dgemma_lsp.settings import Settings
 
     loaded = loading.load(Settings(model=args.model))

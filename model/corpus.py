@@ -29,11 +29,14 @@ from multiprocessing import Pool
 from pathlib import Path, PurePosixPath
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heldout import humaneval_hit, is_held_out_package, is_held_out_path  # noqa: E402
-from licenses import (  # noqa: E402
-    debian_license, license_excluded, npm_license, python_license,
+from heldout import humaneval_hit, is_held_out_package, is_held_out_path
+from licenses import (
+    debian_license,
+    license_excluded,
+    npm_license,
+    python_license,
 )
-from sources import DEBIAN_GO, DEBIAN_RUST, NPM, PYPI  # noqa: E402
+from sources import DEBIAN_GO, DEBIAN_RUST, NPM, PYPI
 
 MODEL = Path(__file__).resolve().parent
 WORK = MODEL / "work"

@@ -16,7 +16,7 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 device=${DEVICE:-cuda}
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, \
 'cuda', torch.cuda.is_available())"
-python3 model/train.py --run device --device "$device" --init-from dgemma_lsp/embedded \
+python3 model/train.py --run device --device "$device" --init-from dgemma_lsp/diffusion/embedded \
     --train .device/train.jsonl.xz --valid .device/valid.jsonl.xz --time-budget-min "$minutes" \
     --data-workers "${WORKERS:-12}" --batch-tokens "${BATCH_TOKENS:-65536}" --threads 4 --log-every 20 \
     --eval-every 200 --checkpoint-every 1000 --checkpoint-every-min 3 --canvas-draws 4 --heal-indentation "$@" | tail -n 40

@@ -1,6 +1,6 @@
 """Export a trained run into the package: fp16 safetensors, config, generation config and tokenizer.
 
-    python model/export.py model/runs/main /tmp/main   # a directory for `--model`; never dgemma_lsp/embedded/
+    python model/export.py model/runs/main /tmp/main   # a directory for `--model`; never dgemma_lsp/diffusion/embedded/
 
 Weights are stored in float16 to halve the package; the server loads them with `dtype=torch.float32` (this CPU
 has no fast half-precision math). The export is checked by reloading it offline and comparing logits with the
@@ -13,28 +13,23 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # everything here is local; a network lookup would be a bug
 
-import argparse  # noqa: E402
-import copy  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
 
-import torch  # noqa: E402
-from tokenizers import Tokenizer  # noqa: E402
-from transformers import DiffusionGemmaForBlockDiffusion, DynamicCache  # noqa: E402
+import torch
+from tokenizers import Tokenizer
+from transformers import DiffusionGemmaForBlockDiffusion, DynamicCache
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "model"))
 from train import build_model  # noqa: E402
 
-from dgemma_lsp.modeling import (  # noqa: E402
-    cache_argument,
-    configure_generation,
-    parameter_count,
-    special_ids,
-    wrap_tokenizer,
-)
+from dgemma_lsp.diffusion.configs import cache_argument, configure_generation, parameter_count  # noqa: E402
+from dgemma_lsp.diffusion.tokens import special_ids, wrap_tokenizer  # noqa: E402
 
 MAX_BYTES = 40 * 2**20
 RELOAD_ATOL = 1e-4  # reloaded fp16 weights vs the same weights rounded to fp16 in memory: only float noise
@@ -66,7 +61,9 @@ def same_tokenizer(a: bytes, b: bytes) -> bool:
 def probe_logits(model: DiffusionGemmaForBlockDiffusion, prompt: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
     """Encoder (AR) logits over the prompt and decoder logits over a canvas, concatenated: [1, T + C, V]."""
     cache = DynamicCache(config=model.config.text_config)
-    hidden = model.model.encoder(input_ids=prompt, **cache_argument(model.model.encoder, cache)).last_hidden_state  # [1, T, H]
+    hidden = model.model.encoder(
+        input_ids=prompt, **cache_argument(model.model.encoder, cache)
+    ).last_hidden_state  # [1, T, H]
     cap = model.final_logit_softcapping
     ar = torch.tanh(model.lm_head(hidden).float() / cap) * cap  # [1, T, V]
     diffusion = model(decoder_input_ids=canvas, **cache_argument(model, cache)).logits  # [1, C, V]
@@ -111,8 +108,9 @@ def export(run_dir: Path, out_dir: Path, checkpoint: Path | None = None) -> dict
         "fp16_max_abs": (got - expected).abs().max().item(),
         "fp16_mean_abs": (got - expected).abs().mean().item(),
         "fp16_argmax_agreement": (got.argmax(-1) == expected.argmax(-1)).float().mean().item(),
-        "generation": {k: getattr(reloaded.generation_config, k) for k in ("bos_token_id", "eos_token_id",
-                                                                            "pad_token_id")},
+        "generation": {
+            k: getattr(reloaded.generation_config, k) for k in ("bos_token_id", "eos_token_id", "pad_token_id")
+        },
     }
     problems = []
     if report["reload_max_abs"] > RELOAD_ATOL:

@@ -23,9 +23,10 @@ from pathlib import Path
 import tree_sitter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dgemma_lsp import syntax  # noqa: E402
-from dgemma_lsp.canvas import trailing_indentation  # noqa: E402
-from dgemma_lsp.modeling import EOS, fim_prompt_ids, special_ids  # noqa: E402
+from dgemma_lsp.diffusion.prompts import fim_prompt_ids
+from dgemma_lsp.diffusion.tokens import EOS, special_ids
+from dgemma_lsp.fill.context import trailing_indentation
+from dgemma_lsp.text import syntax
 
 KINDS = ("rest_of_line", "line", "block", "function_body", "expression", "random_span")
 EMPTY = "empty"
@@ -74,8 +75,12 @@ class FimSettings:
 
     mix: dict[str, float] = field(
         default_factory=lambda: {
-            "rest_of_line": 0.25, "line": 0.2, "block": 0.2, "function_body": 0.15,
-            "expression": 0.1, "random_span": 0.1,
+            "rest_of_line": 0.25,
+            "line": 0.2,
+            "block": 0.2,
+            "function_body": 0.15,
+            "expression": 0.1,
+            "random_span": 0.1,
         }
     )
     empty_rate: float = 0.05
@@ -83,7 +88,7 @@ class FimSettings:
     suffix_tokens: int = 128
     middle_tokens: int = 128  # 4 canvases of 32
     # Move a hole line's indentation from the end of the prefix to the start of the middle, so the canvas holds
-    # the line as the file tokenizes it (`dgemma_lsp.canvas.trailing_indentation`).
+    # the line as the file tokenizes it (`dgemma_lsp.fill.context.trailing_indentation`).
     heal_indentation: bool = False
 
     @classmethod
@@ -143,8 +148,9 @@ class Sites:
         query = _query(self.language)
         found = tree_sitter.QueryCursor(query).captures(tree.root_node) if query else {}
         # The binding returns captures in no stable order; sort them so sampling is reproducible.
-        self._captures = {name: sorted(nodes, key=lambda n: (n.start_byte, n.end_byte, n.type))
-                          for name, nodes in found.items()}
+        self._captures = {
+            name: sorted(nodes, key=lambda n: (n.start_byte, n.end_byte, n.type)) for name, nodes in found.items()
+        }
         self._captures.setdefault("block.inner", []).append(tree.root_node)  # top-level statements: a block too
         if len(data) != len(self.text):  # byte offsets differ from character offsets: map them
             self._char_of = [0] * (len(data) + 1)
@@ -262,8 +268,9 @@ SAMPLERS = {
 }
 
 
-def sample_span(text: str, language: str, rng: random.Random, settings: FimSettings = FimSettings(),
-                sites: Sites | None = None) -> Span | None:
+def sample_span(
+    text: str, language: str, rng: random.Random, settings: FimSettings = FimSettings(), sites: Sites | None = None
+) -> Span | None:
     """Draw a hole kind from the mix (or `empty`) and a hole of that kind; falls back to other kinds, None if the
     file has no non-blank line."""
     sites = sites or Sites(text, language)
@@ -297,7 +304,7 @@ def tail_within(text: str, tokenizer, budget: int) -> str:
     window = budget * 16  # no token is longer than this many characters: skip tokenizing the far past
     if len(text) > window:
         cut = text.find("\n", len(text) - window)
-        text = text[cut + 1:] if cut != -1 else text[-window:]
+        text = text[cut + 1 :] if cut != -1 else text[-window:]
     while True:
         enc = _encode(tokenizer, text)
         if len(enc.ids) <= budget:
@@ -328,7 +335,7 @@ def cap_middle(text: str, span: Span, tokenizer, budget: int) -> Span:
     """Shorten a middle longer than `budget` tokens: end it before the newline nearest the cap (the rest of the
     middle becomes suffix), or at a token boundary when the first line alone is too long."""
     while True:
-        middle = text[span.start:span.end]
+        middle = text[span.start : span.end]
         enc = _encode(tokenizer, middle)
         if len(enc.ids) <= budget:
             return span
@@ -353,8 +360,8 @@ def build_example(text: str, span: Span, tokenizer, settings: FimSettings = FimS
     if settings.heal_indentation:
         span = Span(span.kind, span.start - len(trailing_indentation(text[: span.start])), span.end)
     prefix = tail_within(text[: span.start], tokenizer, settings.prefix_tokens)
-    middle = text[span.start:span.end]
-    suffix = head_within(text[span.end:], tokenizer, settings.suffix_tokens)
+    middle = text[span.start : span.end]
+    suffix = head_within(text[span.end :], tokenizer, settings.suffix_tokens)
     ids = special_ids(tokenizer)
     prompt = fim_prompt_ids(_encode(tokenizer, prefix).ids, _encode(tokenizer, suffix).ids, ids)
     response = _encode(tokenizer, middle).ids + [ids[EOS]]
@@ -362,7 +369,11 @@ def build_example(text: str, span: Span, tokenizer, settings: FimSettings = FimS
 
 
 def sample_example(
-    text: str, language: str, tokenizer, rng: random.Random, settings: FimSettings = FimSettings(),
+    text: str,
+    language: str,
+    tokenizer,
+    rng: random.Random,
+    settings: FimSettings = FimSettings(),
     sites: Sites | None = None,
 ) -> FimExample | None:
     span = sample_span(text, language, rng, settings, sites)

@@ -1,6 +1,6 @@
 """Heal the converted Gemma 3's global layers: teach their queries and keys to work with the local RoPE base.
 
-    python model/heal_global.py                        # -> dgemma_lsp/embedded/adapter.safetensors + log
+    python model/heal_global.py                        # -> dgemma_lsp/diffusion/embedded/adapter.safetensors + log
     python model/heal_global.py --sequences 256 --epochs 6
 
 Gemma 3 270M's global layers (5, 11, 17) rotate with base 1M; DiffusionGemma has one RoPE base for all the
@@ -17,19 +17,19 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import torch  # noqa: E402
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "model" / "work" / "corpus" / "train.jsonl"
-ADAPTER = ROOT / "dgemma_lsp" / "embedded" / "adapter.safetensors"
+ADAPTER = ROOT / "dgemma_lsp" / "diffusion" / "embedded" / "adapter.safetensors"
 LOG = ROOT / "model" / "logs" / "heal" / "log.jsonl"
 TRAINED = ("q_proj.weight", "k_proj.weight", "q_norm.weight", "k_norm.weight")
 
@@ -139,9 +139,9 @@ def main() -> None:
     from tokenizers import Tokenizer
     from transformers import DiffusionGemmaConfig
 
-    from dgemma_lsp.gemma3 import build_model, convert_state_dict, read_gguf, reference_model
-    from dgemma_lsp.loading import embedded_dir
-    from dgemma_lsp.modeling import wrap_tokenizer
+    from dgemma_lsp.diffusion.gemma3 import build_model, convert_state_dict, read_gguf, reference_model
+    from dgemma_lsp.diffusion.loading import embedded_dir
+    from dgemma_lsp.diffusion.tokens import wrap_tokenizer
 
     recipe = embedded_dir()
     gemma_ids = json.loads((recipe / "base.json").read_text())["gemma_ids"]

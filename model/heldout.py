@@ -73,7 +73,7 @@ def humaneval_snippets() -> tuple[tuple[str, ...], re.Pattern]:
             names.extend(re.findall(r"^\s*def (\w+)\(", prompt, flags=re.M))
             for sig in re.findall(rf"^def {re.escape(row['entry_point'])}\(.*$", prompt, flags=re.M):
                 snippets.append(sig)
-    candidate = re.compile(r"def (?:%s)\(" % "|".join(sorted(map(re.escape, set(names)))))
+    candidate = re.compile(r"def (?:{})\(".format("|".join(sorted(map(re.escape, set(names))))))
     # The fast pre-check is only sound if every snippet itself contains a candidate `def` line.
     assert all(candidate.search(s) for s in snippets), "a HumanEval snippet has no def line"
     return tuple(snippets), candidate

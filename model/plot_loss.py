@@ -1,7 +1,7 @@
 """Plot a run's loss log: training losses (left) and held-out losses (right) against tokens seen.
 
-    python model/plot_loss.py model/runs/main                 # writes model/loss.png
-    python model/plot_loss.py model/runs/main --out other.png
+python model/plot_loss.py model/runs/main                 # writes model/loss.png
+python model/plot_loss.py model/runs/main --out other.png
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display on the build machine
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 DEFAULT_OUT = Path(__file__).with_name("loss.png")
 
@@ -41,8 +41,9 @@ def plot(run_dir: Path, out: Path) -> None:
         axis.grid(alpha=0.3)
     if train:
         last = train[-1]
-        fig.suptitle(f"step {last['step']}, {last['tokens'] / 1e6:.2f}M tokens, {last['elapsed_s'] / 60:.0f} min",
-                     fontsize=10)
+        fig.suptitle(
+            f"step {last['step']}, {last['tokens'] / 1e6:.2f}M tokens, {last['elapsed_s'] / 60:.0f} min", fontsize=10
+        )
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")

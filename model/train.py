@@ -11,8 +11,8 @@ The objective (per example):
   * Decoder: block k with each token replaced by a uniform-random id with probability t ~ U(t_min, 1); CE over all
     canvas positions, no 1/t weight. `canvas_draws` corruptions of block k per example (own t and noise each), all
     against one encoding of the prompt. With probability 1/2 (drawn per batch), the logits of a first no-grad
-    decoder pass are fed back as self-conditioning. Both passes read the encoder's KV cache, so gradients reach the encoder
-    through the cached keys and values.
+    decoder pass are fed back as self-conditioning. Both passes read the encoder's KV cache, so gradients reach the
+    encoder through the cached keys and values.
   * Loss = diffusion + ar_weight * AR. The two are averaged separately, so the ~40 middle tokens of an example are
     not drowned by its ~500 prompt tokens. Prompt tokens keep AR weight 1.0 (configurable): on this data budget
     the prompt is most of the code the model ever sees, and its next-token loss is what teaches it the languages.
@@ -24,22 +24,22 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: spinning OpenMP threads stall a shared 2-core box
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import itertools  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import random  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import contextlib
+import itertools
+import json
+import math
+import random
+import signal
+import sys
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from tokenizers import Tokenizer  # noqa: E402
-from transformers import DiffusionGemmaForBlockDiffusion, DynamicCache  # noqa: E402
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from transformers import DiffusionGemmaForBlockDiffusion, DynamicCache
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,23 +47,37 @@ sys.path.insert(0, str(ROOT / "model"))
 import fim  # noqa: E402
 from batches import BatchSource, ExampleStream, collate, read_corpus  # noqa: E402
 
-from dgemma_lsp.modeling import (  # noqa: E402
-    SmallConfig,
-    build_config,
-    byte_tokenizer,
-    cache_argument,
-    parameter_count,
-    special_ids,
-    wrap_tokenizer,
-)
+from dgemma_lsp.diffusion.configs import SmallConfig, build_config, cache_argument, parameter_count  # noqa: E402
+from dgemma_lsp.diffusion.tokens import byte_tokenizer, special_ids, wrap_tokenizer  # noqa: E402
 
 CONFIG_PATH = ROOT / "model" / "config.json"
 TRAIN_DEFAULTS = dict(
-    seed=0, threads=2, device="cpu", lr=1e-3, min_lr_ratio=0.1, warmup_steps=100, weight_decay=0.1,
-    betas=[0.9, 0.95], grad_clip=1.0, batch_tokens=4096, max_steps=1_000_000, time_budget_min=None, t_min=0.001,
-    self_cond_prob=0.5, canvas_draws=1, qk_norm_init=None, data_workers=0, ar_weight=1.0, prompt_ar_weight=1.0,
-    log_every=10, eval_every=200, eval_examples=64, eval_t=[0.25, 0.5, 0.75, 1.0], checkpoint_every=100,
-    checkpoint_every_min=5.0, languages=None,
+    seed=0,
+    threads=2,
+    device="cpu",
+    lr=1e-3,
+    min_lr_ratio=0.1,
+    warmup_steps=100,
+    weight_decay=0.1,
+    betas=[0.9, 0.95],
+    grad_clip=1.0,
+    batch_tokens=4096,
+    max_steps=1_000_000,
+    time_budget_min=None,
+    t_min=0.001,
+    self_cond_prob=0.5,
+    canvas_draws=1,
+    qk_norm_init=None,
+    data_workers=0,
+    ar_weight=1.0,
+    prompt_ar_weight=1.0,
+    log_every=10,
+    eval_every=200,
+    eval_examples=64,
+    eval_t=[0.25, 0.5, 0.75, 1.0],
+    checkpoint_every=100,
+    checkpoint_every_min=5.0,
+    languages=None,
 )
 
 
@@ -88,8 +102,12 @@ def encoder_logits(model: DiffusionGemmaForBlockDiffusion, hidden: torch.Tensor)
 
 def encode(model, batch) -> tuple[DynamicCache, torch.Tensor]:
     cache = DynamicCache(config=model.config.text_config)
-    out = model.model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                              position_ids=batch["position_ids"], **cache_argument(model.model.encoder, cache))
+    out = model.model.encoder(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=batch["position_ids"],
+        **cache_argument(model.model.encoder, cache),
+    )
     return cache, out.last_hidden_state  # [B, T, H]
 
 
@@ -102,11 +120,14 @@ def ar_loss(model, hidden, batch, select: torch.Tensor) -> tuple[torch.Tensor, t
 
 
 def decode(model, cache, batch, canvas_ids, self_conditioning_logits=None, self_conditioning_mask=None):
-    return model(decoder_input_ids=canvas_ids, **cache_argument(model, cache),
-                 decoder_attention_mask=batch["decoder_attention_mask"],
-                 decoder_position_ids=batch["decoder_position_ids"],
-                 self_conditioning_logits=self_conditioning_logits,
-                 self_conditioning_mask=self_conditioning_mask).logits  # [B, C, V]
+    return model(
+        decoder_input_ids=canvas_ids,
+        **cache_argument(model, cache),
+        decoder_attention_mask=batch["decoder_attention_mask"],
+        decoder_position_ids=batch["decoder_position_ids"],
+        self_conditioning_logits=self_conditioning_logits,
+        self_conditioning_mask=self_conditioning_mask,
+    ).logits  # [B, C, V]
 
 
 def losses(model, batch, cfg: dict, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +149,9 @@ def losses(model, batch, cfg: dict, generator: torch.Generator) -> tuple[torch.T
 
     cache, hidden = encode(model, batch)
     ar_sum, ar_weight = ar_loss(model, hidden, batch, batch["weights"] > 0)
-    decoding = {key: batch[key].repeat_interleave(draws, dim=0) for key in ("decoder_attention_mask", "decoder_position_ids")}
+    decoding = {
+        key: batch[key].repeat_interleave(draws, dim=0) for key in ("decoder_attention_mask", "decoder_position_ids")
+    }
     if draws > 1:
         cache.batch_repeat_interleave(draws)
     sc_logits = None
@@ -140,8 +163,9 @@ def losses(model, batch, cfg: dict, generator: torch.Generator) -> tuple[torch.T
     return diffusion, ar_sum / ar_weight
 
 
-def left_to_right_cut(canvas: torch.Tensor, eos_id: int, vocab_size: int, generator: torch.Generator
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def left_to_right_cut(
+    canvas: torch.Tensor, eos_id: int, vocab_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A canvas as a one-token-at-a-time sampler sees it: per row a cut k drawn uniformly from 0 to the first EOS
     (the whole canvas in a row without one), the tokens before k clean, from k on uniform noise. Returns the noisy
     canvas [B, C] and k [B]."""
@@ -180,14 +204,16 @@ def evaluate(model, batches: list[dict], eval_t: list[float]) -> dict[str, float
                 rows = batch["canvas"].shape[0]
                 noisy = corrupt(batch["canvas"], torch.full((rows,), t), vocab_size, generator)
                 logits = decode(model, cache, batch, noisy)
-                sums[f"diffusion@{t}"] += F.cross_entropy(logits.flatten(0, 1).float(), batch["canvas"].flatten(),
-                                                          reduction="sum").item()
+                sums[f"diffusion@{t}"] += F.cross_entropy(
+                    logits.flatten(0, 1).float(), batch["canvas"].flatten(), reduction="sum"
+                ).item()
                 counts[f"diffusion@{t}"] += batch["canvas"].numel()
             noisy, cut = left_to_right_cut(batch["canvas"], eos_id, vocab_size, cut_generator)
             logits = decode(model, cache, batch, noisy)
             row = torch.arange(len(cut), device=cut.device)
-            sums["decoder_next"] += F.cross_entropy(logits[row, cut].float(), batch["canvas"][row, cut],
-                                                    reduction="sum").item()
+            sums["decoder_next"] += F.cross_entropy(
+                logits[row, cut].float(), batch["canvas"][row, cut], reduction="sum"
+            ).item()
             counts["decoder_next"] += len(cut)
     model.train()
     return {k: round(sums[k] / max(counts[k], 1e-9), 4) for k in sums}
@@ -255,11 +281,20 @@ def make_optimizer(model: torch.nn.Module, tc: dict) -> torch.optim.AdamW:
 def save_checkpoint(path: Path, model, optimizer, state: dict, generator: torch.Generator) -> None:
     """Atomically: a crash mid-write leaves the previous checkpoint intact."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-        "rng": {"generator": generator.get_state(), "torch": torch.get_rng_state(),
-                "python": random.getstate(), "numpy": np.random.get_state()},
-    }, tmp)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "state": state,
+            "rng": {
+                "generator": generator.get_state(),
+                "torch": torch.get_rng_state(),
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+            },
+        },
+        tmp,
+    )
     os.replace(tmp, path)
 
 
@@ -280,8 +315,14 @@ def eval_batches(valid_path: Path | None, tokenizer, cfg: dict) -> list[dict]:
     if valid_path is None or not Path(valid_path).exists():
         return []
     tc, canvas_length = cfg["train"], cfg["model"]["canvas_length"]
-    stream = ExampleStream(read_corpus(valid_path), tokenizer, canvas_length, fim.FimSettings.from_dict(cfg["fim"]),
-                           seed=10_000 + tc["seed"], prompt_weight=tc["prompt_ar_weight"])
+    stream = ExampleStream(
+        read_corpus(valid_path),
+        tokenizer,
+        canvas_length,
+        fim.FimSettings.from_dict(cfg["fim"]),
+        seed=10_000 + tc["seed"],
+        prompt_weight=tc["prompt_ar_weight"],
+    )
     items = [item for item, _ in itertools.islice(stream, tc["eval_examples"])]
     batches, batch = [], []
     for item in items:
@@ -294,8 +335,17 @@ def eval_batches(valid_path: Path | None, tokenizer, cfg: dict) -> list[dict]:
     return [to_device(collate(b, ids), device) for b in [*batches, batch] if b]
 
 
-def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Path | None = None,
-          resume: bool = False, stop_at_step: int | None = None, echo=print, init_from: Path | None = None) -> dict:
+def train(
+    run_dir: Path,
+    cfg: dict,
+    tokenizer,
+    train_path: Path,
+    valid_path: Path | None = None,
+    resume: bool = False,
+    stop_at_step: int | None = None,
+    echo=print,
+    init_from: Path | None = None,
+) -> dict:
     """Train (or resume) the run in `run_dir`; returns the final state. Stops at `max_steps`, at the time budget,
     at `stop_at_step` (for tests: the schedule still follows `max_steps`), or on SIGINT/SIGTERM, always saving a
     checkpoint first."""
@@ -330,18 +380,38 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
         else:
             init_attention_gains(model, tc["qk_norm_init"])
         log_path.write_text("")
-    (run_dir / "run.json").write_text(json.dumps({**cfg, "vocab_size": len(tokenizer), "special_ids": ids,
-                                                  "train_path": str(train_path), "valid_path": str(valid_path)},
-                                                 indent=2) + "\n")
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                **cfg,
+                "vocab_size": len(tokenizer),
+                "special_ids": ids,
+                "train_path": str(train_path),
+                "valid_path": str(valid_path),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     tokenizer.backend_tokenizer.save(str(run_dir / "tokenizer.json"))
 
     canvas_length = cfg["model"]["canvas_length"]
-    batches = BatchSource(read_corpus(train_path, tc["languages"]), tokenizer, canvas_length,
-                          fim.FimSettings.from_dict(cfg["fim"]), tc["seed"], tc["prompt_ar_weight"],
-                          tc["batch_tokens"], tc["data_workers"], state["position"] if resume else None)
+    batches = BatchSource(
+        read_corpus(train_path, tc["languages"]),
+        tokenizer,
+        canvas_length,
+        fim.FimSettings.from_dict(cfg["fim"]),
+        tc["seed"],
+        tc["prompt_ar_weight"],
+        tc["batch_tokens"],
+        tc["data_workers"],
+        state["position"] if resume else None,
+    )
     held_out = eval_batches(valid_path, tokenizer, cfg)
-    echo(f"model {parameter_count(model) / 1e6:.2f}M params on {device}, vocab {len(tokenizer)}, "
-         f"canvas {canvas_length}, {len(held_out)} eval batches, from step {state['step']}")
+    echo(
+        f"model {parameter_count(model) / 1e6:.2f}M params on {device}, vocab {len(tokenizer)}, "
+        f"canvas {canvas_length}, {len(held_out)} eval batches, from step {state['step']}"
+    )
 
     stop = []
     previous = {s: signal.signal(s, lambda *_: stop.append(True)) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -393,22 +463,36 @@ def train(run_dir: Path, cfg: dict, tokenizer, train_path: Path, valid_path: Pat
             window["tokens"] += tokens
             if state["step"] % tc["log_every"] == 0:
                 now = time.monotonic()
-                log({"step": state["step"], "tokens": state["tokens"], "elapsed_s": round(elapsed(), 1),
-                     **{k: round(window[k] / window["n"], 5) for k in ("loss", "diffusion", "ar", "grad_norm")},
-                     "lr": lr, "tok_per_s": round(window["tokens"] / (now - window["t0"]), 1)})
+                log(
+                    {
+                        "step": state["step"],
+                        "tokens": state["tokens"],
+                        "elapsed_s": round(elapsed(), 1),
+                        **{k: round(window[k] / window["n"], 5) for k in ("loss", "diffusion", "ar", "grad_norm")},
+                        "lr": lr,
+                        "tok_per_s": round(window["tokens"] / (now - window["t0"]), 1),
+                    }
+                )
                 window.update(n=0, loss=0.0, diffusion=0.0, ar=0.0, grad_norm=0.0, tokens=0, t0=now)
             if held_out and state["step"] % tc["eval_every"] == 0:
-                log({"step": state["step"], "tokens": state["tokens"], "elapsed_s": round(elapsed(), 1),
-                     "eval": evaluate(model, held_out, tc["eval_t"])})
-            if (state["step"] % tc["checkpoint_every"] == 0
-                    or time.monotonic() - last_save >= tc["checkpoint_every_min"] * 60):
+                log(
+                    {
+                        "step": state["step"],
+                        "tokens": state["tokens"],
+                        "elapsed_s": round(elapsed(), 1),
+                        "eval": evaluate(model, held_out, tc["eval_t"]),
+                    }
+                )
+            if (
+                state["step"] % tc["checkpoint_every"] == 0
+                or time.monotonic() - last_save >= tc["checkpoint_every_min"] * 60
+            ):
                 checkpoint()
     finally:
         checkpoint()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    echo(f"stopped at step {state['step']}, {state['tokens']} tokens, {state['elapsed']:.0f} s; "
-         f"checkpoint {ckpt_path}")
+    echo(f"stopped at step {state['step']}, {state['tokens']} tokens, {state['elapsed']:.0f} s; checkpoint {ckpt_path}")
     return state
 
 
@@ -418,25 +502,54 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "model" / "runs")
     parser.add_argument("--config", type=Path, default=CONFIG_PATH)
     parser.add_argument("--resume", action="store_true", help="continue from <run>/checkpoint.pt with its config")
-    parser.add_argument("--tokenizer", type=Path, default=ROOT / "dgemma_lsp" / "embedded" / "tokenizer.json")
+    parser.add_argument(
+        "--tokenizer", type=Path, default=ROOT / "dgemma_lsp" / "diffusion" / "embedded" / "tokenizer.json"
+    )
     parser.add_argument("--byte-tokenizer", action="store_true", help="develop without a trained tokenizer")
     parser.add_argument("--train", type=Path, default=ROOT / "model" / "work" / "corpus" / "train.jsonl")
     parser.add_argument("--valid", type=Path, default=ROOT / "model" / "work" / "corpus" / "valid.jsonl")
     parser.add_argument("--stop-at-step", type=int, help="stop early without changing the lr schedule")
     parser.add_argument("--init-from", type=Path, help="start from an exported model directory (same config)")
-    parser.add_argument("--heal-indentation", action="store_true",
-                        help="cut hole lines' indentation into the middle (fim.heal_indentation); "
-                             "a resumed run keeps the format it began with")
-    parser.add_argument("--eval-only", type=Path, metavar="DIR",
-                        help="print the held-out losses of an exported model directory and exit")
-    for key in ("time_budget_min", "max_steps", "batch_tokens", "threads", "lr", "warmup_steps", "log_every",
-                "eval_every", "eval_examples", "checkpoint_every", "checkpoint_every_min", "seed", "canvas_draws",
-                "qk_norm_init", "device", "data_workers", "ar_weight", "prompt_ar_weight"):
+    parser.add_argument(
+        "--heal-indentation",
+        action="store_true",
+        help="cut hole lines' indentation into the middle (fim.heal_indentation); "
+        "a resumed run keeps the format it began with",
+    )
+    parser.add_argument(
+        "--eval-only",
+        type=Path,
+        metavar="DIR",
+        help="print the held-out losses of an exported model directory and exit",
+    )
+    for key in (
+        "time_budget_min",
+        "max_steps",
+        "batch_tokens",
+        "threads",
+        "lr",
+        "warmup_steps",
+        "log_every",
+        "eval_every",
+        "eval_examples",
+        "checkpoint_every",
+        "checkpoint_every_min",
+        "seed",
+        "canvas_draws",
+        "qk_norm_init",
+        "device",
+        "data_workers",
+        "ar_weight",
+        "prompt_ar_weight",
+    ):
         default = TRAIN_DEFAULTS[key]
         kind = str if isinstance(default, str) else int if isinstance(default, int) else float
         parser.add_argument("--" + key.replace("_", "-"), type=kind)
-    parser.add_argument("--languages", type=lambda value: [v.strip() for v in value.split(",") if v.strip()],
-                        help="train on these corpus languages only (comma-separated; held-out loss keeps them all)")
+    parser.add_argument(
+        "--languages",
+        type=lambda value: [v.strip() for v in value.split(",") if v.strip()],
+        help="train on these corpus languages only (comma-separated; held-out loss keeps them all)",
+    )
     args = parser.parse_args()
 
     if args.eval_only:
@@ -454,8 +567,11 @@ def main() -> None:
     overrides = {k: getattr(args, k) for k in TRAIN_DEFAULTS if hasattr(args, k)}
     if args.resume:
         saved = json.loads((run_dir / "run.json").read_text())
-        cfg = {"model": saved["model"], "fim": saved["fim"],
-               "train": {**TRAIN_DEFAULTS, **saved["train"], **{k: v for k, v in overrides.items() if v is not None}}}
+        cfg = {
+            "model": saved["model"],
+            "fim": saved["fim"],
+            "train": {**TRAIN_DEFAULTS, **saved["train"], **{k: v for k, v in overrides.items() if v is not None}},
+        }
         tokenizer = wrap_tokenizer(Tokenizer.from_file(str(run_dir / "tokenizer.json")))
         train_path, valid_path = Path(saved["train_path"]), Path(saved["valid_path"])
     else:
@@ -464,8 +580,16 @@ def main() -> None:
             cfg["fim"]["heal_indentation"] = True
         tokenizer = load_tokenizer(None if args.byte_tokenizer else args.tokenizer)
         train_path, valid_path = args.train, args.valid
-    train(run_dir, cfg, tokenizer, train_path, valid_path, resume=args.resume, stop_at_step=args.stop_at_step,
-          init_from=args.init_from)
+    train(
+        run_dir,
+        cfg,
+        tokenizer,
+        train_path,
+        valid_path,
+        resume=args.resume,
+        stop_at_step=args.stop_at_step,
+        init_from=args.init_from,
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     python model/train_tokenizer.py     # writes model/bytelevel-tokenizer.json, then fills manifest tokens
 
 Byte-level BPE (exact round trip of any UTF-8, no normalizer, no post-processor), vocabulary 12,288 with the ten
-`dgemma_lsp.modeling.SPECIAL_TOKENS` at ids 0..9. A code-aware split runs before the byte mapping: identifiers
+`dgemma_lsp.diffusion.tokens.SPECIAL_TOKENS` at ids 0..9. A code-aware split runs before the byte mapping: identifiers
 (letters, digits, `_`) with one optional leading space or punctuation mark, numbers in groups of at most three
 digits, punctuation runs, newlines, and runs of spaces/tabs (indentation) as their own pieces.
 """
@@ -25,7 +25,7 @@ sys.path.insert(0, str(MODEL))
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
 
-from dgemma_lsp.modeling import SPECIAL_TOKENS  # noqa: E402
+from dgemma_lsp.diffusion.tokens import SPECIAL_TOKENS  # noqa: E402
 
 OUTPUT = ROOT / "model/bytelevel-tokenizer.json"  # the retired from-scratch model's tokenizer
 CORPUS = MODEL / "work/corpus"

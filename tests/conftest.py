@@ -25,7 +25,7 @@ def tiny_fillers():
     """The seeded tiny model's filler, and the same filler as if its checkpoint healed indentation."""
     import dataclasses
 
-    from dgemma_lsp.evaluation import _filler
+    from dgemma_lsp.evaluation.humaneval import _filler
 
     filler, _ = _filler({"model": "tiny"}, seed=0)
     return filler, type(filler)(dataclasses.replace(filler.loaded, heals_indentation=True), filler.settings)
@@ -34,7 +34,7 @@ def tiny_fillers():
 @pytest.fixture
 def indented_return_task():
     """A single-line HumanEval-Infilling task whose middle is an indented `return` line."""
-    from dgemma_lsp.evaluation import data_dir, load_tasks
+    from dgemma_lsp.evaluation.humaneval import data_dir, load_tasks
 
     tasks = load_tasks(data_dir() / "HumanEval-SingleLineInfilling.jsonl.gz")
     return next(t for t in tasks if t.middle.startswith("        return"))

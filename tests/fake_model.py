@@ -21,8 +21,8 @@ import types
 
 import torch
 
-from dgemma_lsp import loading
-from dgemma_lsp.modeling import FIM_MIDDLE
+from dgemma_lsp.diffusion import loading
+from dgemma_lsp.diffusion.tokens import FIM_MIDDLE
 from dgemma_lsp.settings import parse_settings
 
 _real_load = loading.load

@@ -23,7 +23,7 @@ import {
 const SECTION = 'dgemma';
 // `dgemma.*` groups that configure the editor side; every other key declared in package.json goes to the server.
 const CLIENT_GROUPS = new Set(['server', 'inlineCompletions']);
-// Commands the server registers (dgemma_lsp/session.py); ours only gather the arguments.
+// Commands the server registers (dgemma_lsp/lsp/session.py); ours only gather the arguments.
 const SERVER_FILL_FUNCTION = 'dgemma.fillFunction';
 const SERVER_FILL_SELECTION = 'dgemma.fillSelection';
 const RESTART_DEBOUNCE_MS = 1000;
@@ -265,7 +265,7 @@ class StatusFromProgress implements StaticFeature {
       const listener = this.languageClient.onProgress(WorkDoneProgress.type, token, (value) => {
         if (value.kind === 'end') {
           listener.dispose();
-          // dgemma_lsp/features/lifecycle.py ends the load with "model ready" or "model failed to load".
+          // dgemma_lsp/lsp/features/lifecycle.py ends the load with "model ready" or "model failed to load".
           const failed = value.message?.includes('failed') ?? false;
           setStatus(failed ? 'error' : 'ready', value.message ?? 'model ready');
         } else {

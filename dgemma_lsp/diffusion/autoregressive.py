@@ -1,0 +1,159 @@
+"""Greedy autoregressive decoding with DiffusionGemma's encoder: the same weights as the diffusion sampler, one
+token per forward.
+
+The encoder is a causal LM trained jointly with the denoiser (an AR cross-entropy on the clean response), and its
+next-token logits are the tied LM head on its last hidden state, as in training (`model/train.py`). That makes this
+the fair baseline for "how much faster is diffusion": same weights, same prompt, the encoder's KV cache, greedy.
+
+A model that reads only the text before the cursor can still use the text after it: decode several candidates
+(`greedy_branches`, one per first token) and keep the one under which the text after the hole is most likely
+(`continuation_logprobs`). That is Bayes' rule for infilling, p(middle | prefix, suffix) ∝ p(middle + suffix |
+prefix), with the model's own causal LM as the judge.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+from dgemma_lsp.diffusion.configs import cache_argument
+from dgemma_lsp.diffusion.sampler import as_clamps, clamp_logits
+from dgemma_lsp.errors import CancelledError
+
+
+@dataclass
+class GreedyResult:
+    tokens: list[int]  # the middle's token ids, cut before EOS
+    finished: bool  # EOS was produced within max_new_tokens
+    forwards: int  # encoder calls: one for the prompt, then one per generated token after the first
+    forward_seconds: float  # wall time inside those calls
+
+
+@dataclass
+class Branches:
+    candidates: list[list[int]]  # one middle per first token, in the order of that token's logit
+    finished: list[bool]
+    forwards: int  # encoder calls, each over all branches still decoding
+    forward_seconds: float
+
+
+def greedy_decode(model, prompt_ids: list[int], **options) -> GreedyResult:
+    """Greedy decoding after `prompt_ids` (batch 1); `greedy_branches` with one branch."""
+    branches = greedy_branches(model, prompt_ids, width=1, **options)
+    return GreedyResult(branches.candidates[0], branches.finished[0], branches.forwards, branches.forward_seconds)
+
+
+@torch.inference_mode()
+def greedy_branches(
+    model,
+    prompt_ids: list[int],
+    *,
+    width: int,
+    eos_id: int,
+    max_new_tokens: int,
+    stop_ids: frozenset[int] = frozenset(),
+    clamps: Mapping[int, int | Collection[int]] | None = None,
+    cache: DynamicCache | None = None,
+    stop: Callable[[list[int]], int | None] | None = None,
+    is_cancelled: Callable[[], bool] = lambda: False,
+) -> Branches:
+    """Up to `width` greedy continuations of `prompt_ids`, one per first token among the `width` likeliest, each
+    until EOS, a token in `stop_ids` (kept), or `max_new_tokens`. The branches decode as one batch; a finished one
+    leaves it.
+
+    `stop_ids` lets a rest-of-line fill stop at the first token holding a newline, as an AR server would.
+    `clamps` narrows the i-th generated token to an id or a set of ids, as the sampler's clamps narrow canvas
+    position i (`engine.as_clamps`): the argmax (and the choice of first tokens) is over those ids only. `cache`,
+    when given, already holds the first tokens of `prompt_ids` (`engine.PromptCache`); only the rest are encoded,
+    and the cache is extended (and widened to the branches). `stop(tokens)`, called after each token, may end a
+    branch: it returns how many tokens to keep, or None.
+
+    The LM head's soft-capping (tanh) is monotonic, so it cannot change an argmax and is skipped.
+    """
+    if width < 1:
+        raise ValueError("width must be at least 1")
+    device = model.device
+    allowed = as_clamps(clamps, device)
+    encoder = model.model.encoder
+    if cache is None:
+        cache = DynamicCache(config=model.config.get_text_config())
+    position = cache.get_seq_length()
+    rows: list[list[int]] = [[]]
+    finished = [False]
+    live = [0]  # the rows still decoding, in the cache's batch order
+    forward_seconds, forwards = 0.0, 0
+    inputs = torch.tensor([prompt_ids[position:]], dtype=torch.long, device=device)  # [1, T]
+    for step in range(max_new_tokens):
+        if is_cancelled():
+            raise CancelledError(f"cancelled after {step} tokens")
+        positions = torch.arange(position, position + inputs.shape[1], device=device).expand(len(live), -1)  # [B, T]
+        started = time.perf_counter()
+        hidden = encoder(input_ids=inputs, **cache_argument(encoder, cache), position_ids=positions).last_hidden_state
+        logits = model.lm_head(hidden[:, -1])  # [B, V]: the last position predicts the next token
+        if step in allowed:
+            logits = clamp_logits(logits[:, None], {0: allowed[step]})[:, 0]
+        if step == 0 and width > 1:
+            top = logits[0].topk(min(width, logits.shape[-1]))
+            firsts = [int(i) for i, value in zip(top.indices, top.values) if value > -1e9]  # clamped ids are -1e9
+            cache.batch_repeat_interleave(len(firsts))
+            rows, finished, live, tokens = [[] for _ in firsts], [False] * len(firsts), list(range(len(firsts))), firsts
+        else:
+            tokens = logits.argmax(-1).tolist()
+        forward_seconds += time.perf_counter() - started
+        forwards += 1
+        position += inputs.shape[1]
+        going_on = []  # indices into `live` of the rows that decode further
+        for index, (row, token) in enumerate(zip(live, tokens)):
+            if token == eos_id:
+                finished[row] = True
+                continue
+            rows[row].append(token)
+            keep = stop(rows[row]) if stop is not None else None
+            if keep is not None:
+                del rows[row][keep:]
+            if token in stop_ids or keep is not None:
+                finished[row] = True
+            else:
+                going_on.append(index)
+        if not going_on:
+            break
+        if len(going_on) < len(live):
+            cache.batch_select_indices(torch.tensor(going_on, device=device))
+            live = [live[i] for i in going_on]
+        inputs = torch.tensor([[rows[row][-1]] for row in live], dtype=torch.long, device=device)  # [B, 1]
+    return Branches(rows, finished, forwards, forward_seconds)
+
+
+@torch.inference_mode()
+def continuation_logprobs(
+    model, cache: DynamicCache, last_prompt_id: int, continuations: list[list[int]], pad_id: int = 0
+) -> list[float]:
+    """log p(continuation | prompt) for each continuation, in nats, scored as one batch.
+
+    `cache` holds the prompt but its last token (`last_prompt_id`), as `PromptCache.encode` leaves it; it is
+    widened to the batch and extended, so pass a copy if it is still needed. Continuations are padded on the
+    right: the encoder is causal, so padding after a continuation cannot change its scores.
+    """
+    if not continuations:
+        return []
+    device = model.device
+    length = max(len(ids) for ids in continuations)
+    rows = [[last_prompt_id, *ids] + [pad_id] * (length - len(ids)) for ids in continuations]
+    inputs = torch.tensor(rows, dtype=torch.long, device=device)  # [B, 1 + L]
+    start = cache.get_seq_length()
+    if len(continuations) > 1:
+        cache.batch_repeat_interleave(len(continuations))
+    positions = torch.arange(start, start + length + 1, device=device).expand(len(rows), -1)  # [B, 1 + L]
+    encoder = model.model.encoder
+    hidden = encoder(input_ids=inputs, **cache_argument(encoder, cache), position_ids=positions).last_hidden_state
+    logits = model.lm_head(hidden[:, :-1]).float()  # [B, L, V]: position i predicts continuation token i
+    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    scores = logits.log_softmax(-1).gather(-1, inputs[:, 1:, None])[..., 0]  # [B, L]
+    mask = torch.arange(length, device=device)[None, :] < torch.tensor([len(ids) for ids in continuations])[:, None]
+    return (scores * mask).sum(-1).tolist()

@@ -1,0 +1,222 @@
+"""From a hole to the model's input: context collected outward from the hole under a token budget, the prompt,
+and how many canvases the middle may take."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dgemma_lsp.fill.holes import FillKind, Hole
+from dgemma_lsp.settings import CompletionSettings, ContextSettings
+
+if TYPE_CHECKING:  # a remote model's context (`remote.py`) is collected here without torch loaded
+    from dgemma_lsp.diffusion.prompts import PromptFormat
+
+Offsets = list[tuple[int, int]]  # each token's (start, end) character offsets
+Tokenize = Callable[[str], tuple[list[int], Offsets]]
+
+# Characters tokenized first per token of budget: code averages ~4 characters a token, so one tokenization of a
+# window this size usually holds the whole budget. A window that falls short grows once, by GROWTH.
+CHARS_PER_TOKEN = 6
+GROWTH = 8
+
+
+@dataclass(frozen=True)
+class Context:
+    prefix: str  # text before the hole, cut at a line start
+    suffix: str  # text after the hole, cut at a line end
+    prefix_ids: list[int]
+    suffix_ids: list[int]
+
+    @property
+    def prefix_tokens(self) -> int:
+        return len(self.prefix_ids)
+
+    @property
+    def suffix_tokens(self) -> int:
+        return len(self.suffix_ids)
+
+
+@dataclass(frozen=True)
+class Canvas:
+    prompt_ids: list[int]
+    max_canvases: int
+    context: Context
+    healed: str = ""  # document text before the hole that the middle must start with (`trailing_indentation`)
+
+
+def trailing_indentation(prefix: str) -> str:
+    """The spaces and tabs after the prefix's last newline when nothing else follows it, else "".
+
+    A byte-level BPE tokenizer glues a space to the word after it: `    else` is `   ` + ` else`. A prefix cut
+    after the indentation ends in a token the file never holds there (`    `), and the middle then starts with
+    `else`, a token rare anywhere else, so what a small model learned from the same lines as ordinary text does
+    not carry over. A model trained with healed indentation (`model/fim.py`) gets the prompt cut at the newline
+    and writes the line from its start, in the file's own tokens; the canvas's first tokens are pinned to the
+    indentation already typed (`healing_clamps`), which is then cut from the fill.
+    """
+    line = prefix[prefix.rfind("\n") + 1 :]
+    return line if line and not line.strip(" \t") else ""
+
+
+def token_offsets(tokenizer) -> Tokenize:
+    """`Tokenize` for a fast (Rust `tokenizers`) tokenizer; offsets are what makes one tokenization enough."""
+
+    def tokenize(text: str) -> tuple[list[int], Offsets]:
+        if not text:
+            return [], []
+        encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return encoding["input_ids"], encoding["offset_mapping"]
+
+    return tokenize
+
+
+def tail_within(text: str, budget: int, tokenize: Tokenize) -> tuple[str, list[int]]:
+    """The longest tail of `text` within `budget` tokens, starting at a line start when it can, and its ids.
+
+    One tokenization of a window near the cursor (never the whole buffer) finds the cut from token offsets; where
+    a line start is a token boundary (usual for a code tokenizer) the window's ids from there are the tail's, else
+    the tail is tokenized once more. A single line longer than the budget is cut inside the line: a minified line
+    must not blow the context.
+    """
+    if budget <= 0 or not text:
+        return "", []
+    window, ids, offsets = _window(text, budget, tokenize, lambda size: text[-size:])
+    if len(ids) <= budget and len(window) == len(text):
+        return text, ids
+    first = max(len(ids) - budget, 0)  # the first token that fits
+    line = next((i for i in range(max(first, 1), len(ids)) if _starts_line(window, offsets, i)), None)
+    if line is not None:
+        return window[offsets[line][0] :], ids[line:]
+    start = _char_start(offsets, first)
+    if start > 0 and window[start - 1] != "\n":
+        line_start = window.find("\n", start)
+        if line_start != -1 and line_start + 1 < len(window):
+            start = line_start + 1
+    # Tokens merge differently once the text before the cut is gone; drop more until the count holds.
+    tail = window[start:]
+    while True:
+        tail_ids, tail_offsets = tokenize(tail)
+        if len(tail_ids) <= budget:
+            return tail, tail_ids
+        tail = tail[max(_char_start(tail_offsets, len(tail_ids) - budget), 1) :]
+
+
+def head_within(text: str, budget: int, tokenize: Tokenize) -> tuple[str, list[int]]:
+    """The longest head of `text` that ends after a newline (or is the whole text) within `budget` tokens, and its
+    ids; like the training data's suffixes (`model/fim.py`)."""
+    if budget <= 0 or not text:
+        return "", []
+    window, ids, offsets = _window(text, budget, tokenize, lambda size: text[:size])
+    if len(ids) <= budget and len(window) == len(text):
+        return text, ids
+    line = next((i for i in range(min(budget, len(ids) - 1), 0, -1) if _starts_line(window, offsets, i)), None)
+    if line is not None:
+        return window[: offsets[line][0]], ids[:line]
+    end = offsets[budget][0] if len(ids) > budget else len(window)  # before the first token left out
+    newline = window.rfind("\n", 0, end)
+    head = window[: newline + 1] if newline != -1 else window[:end]
+    while True:
+        head_ids, head_offsets = tokenize(head)
+        if len(head_ids) <= budget:
+            return head, head_ids
+        head = head[: min(head_offsets[budget][0], len(head) - 1)]
+
+
+def _window(text: str, budget: int, tokenize: Tokenize, take) -> tuple[str, list[int], Offsets]:
+    """A window of `text` (cut by `take(size)`) holding more than `budget` tokens, or the whole text; tokenized."""
+    window = take(budget * CHARS_PER_TOKEN)
+    ids, offsets = tokenize(window)
+    if len(ids) <= budget and len(window) < len(text):  # very long tokens (whitespace runs, a byte model)
+        window = take(_largest_window(budget))
+        ids, offsets = tokenize(window)
+    return window, ids, offsets
+
+
+def _largest_window(budget: int) -> int:
+    return budget * CHARS_PER_TOKEN * GROWTH
+
+
+def _char_start(offsets: Offsets, first: int) -> int:
+    """Where the text for tokens[first:] starts: byte-level tokens split a character into several tokens with
+    the same offsets; a character whose first bytes belong to tokens before `first` is left out whole."""
+    start = offsets[first][0]
+    if first > 0 and offsets[first - 1][1] > start:
+        return offsets[first][1]
+    return start
+
+
+def _starts_line(window: str, offsets: Offsets, index: int) -> bool:
+    """Whether token `index` (> 0) starts a line exactly where the token before it ends: a clean cut, so the ids
+    on either side are the tokenization of the text on that side. Offsets trimmed of spaces (`trim_offsets`) leave a
+    gap between the two tokens and do not count."""
+    start, end = offsets[index]
+    return 0 < start < end and window[start - 1] == "\n" and offsets[index - 1][1] == start
+
+
+def collect_context(text: str, hole: Hole, budgets: ContextSettings, tokenize: Tokenize) -> Context:
+    # One character more than the largest window: nothing per request copies or tokenizes the whole buffer, and
+    # a cut slice is still seen as longer than any window (so its tail starts at a line start).
+    before = text[max(0, hole.start - _largest_window(budgets.prefix_tokens) - 1) : hole.start]
+    after = text[hole.end : hole.end + _largest_window(budgets.suffix_tokens) + 1]
+    prefix, prefix_ids = tail_within(before, budgets.prefix_tokens, tokenize)
+    suffix, suffix_ids = head_within(after, budgets.suffix_tokens, tokenize)
+    return Context(prefix, suffix, prefix_ids, suffix_ids)
+
+
+def build_canvas(
+    text: str,
+    hole: Hole,
+    language: str | None,
+    prompt_format: PromptFormat,
+    budgets: ContextSettings,
+    completion: CompletionSettings,
+    heal_indentation: bool = False,
+) -> Canvas:
+    """The prompt for `hole`. With `heal_indentation` (a model trained that way), indentation typed before the
+    cursor on its line moves from the prompt to the start of the middle (`trailing_indentation`)."""
+    line_start = text.rfind("\n", 0, hole.start) + 1
+    healed = trailing_indentation(text[line_start : hole.start]) if heal_indentation else ""
+    cut = Hole(hole.kind, hole.start - len(healed), hole.end, hole.indent) if healed else hole
+    context = collect_context(text, cut, budgets, token_offsets(prompt_format.tokenizer))
+    max_canvases = completion.line_canvases if hole.kind is FillKind.LINE else completion.block_canvases
+    ids = prompt_format.prompt_ids(
+        context.prefix, context.suffix, language, encoded=(context.prefix_ids, context.suffix_ids)
+    )
+    return Canvas(ids, max_canvases, context, healed)
+
+
+@functools.lru_cache(maxsize=32)
+def healing_clamps(healed: str, tokenizer, eos_id: int) -> tuple[dict[int, int | frozenset[int]], int | None, str]:
+    """Clamps that make the middle start with `healed` as the file would tokenize it; the position where the
+    line's code starts and what its token must start with (None where that position is not fixed).
+
+    The tokens of `healed` + a word are pinned but the one that holds the word. Where that token also holds the
+    end of `healed` (`   ` + ` x` for four spaces), its position must start with that end and go on with
+    something that is not whitespace, or end the middle (EOS: an empty fill). Where the word starts a token of
+    its own (`\t` + `x`), the last pinned token may also be one that goes on into a word (`\treturn`), so the
+    code may start one position earlier.
+    """
+    from dgemma_lsp.diffusion.tokens import token_texts
+
+    texts = token_texts(tokenizer)
+    probe = tokenizer(healed + "x", add_special_tokens=False)["input_ids"]
+    pinned, rest = probe[:-1], texts[probe[-1]].removesuffix("x")
+    if (not pinned and not rest) or "".join(texts[i] for i in pinned) + rest != healed:
+        pinned = tokenizer(healed, add_special_tokens=False)["input_ids"]  # the probe word merged oddly
+        return dict(enumerate(pinned)), None, ""
+
+    def going_on(lead: str) -> frozenset[int]:
+        return frozenset(
+            i for i, t in enumerate(texts) if t.startswith(lead) and len(t) > len(lead) and not t[len(lead)].isspace()
+        )
+
+    clamps: dict[int, int | frozenset[int]] = dict(enumerate(pinned))
+    if rest:
+        clamps[len(pinned)] = going_on(rest) | {eos_id}
+        return clamps, len(pinned), rest
+    last = len(pinned) - 1
+    clamps[last] = going_on(texts[pinned[last]]) | {pinned[last]}
+    return clamps, None, ""

@@ -1,0 +1,286 @@
+"""The fill pipeline as plain functions: hole -> canvas -> denoising -> post-processing.
+
+The LSP features, the headless CLI and the evaluation harness all call `Filler.fill`; none of this imports pygls.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import torch
+
+from dgemma_lsp.diffusion.autoregressive import continuation_logprobs, greedy_branches
+from dgemma_lsp.diffusion.loading import LoadedModel
+from dgemma_lsp.diffusion.sampler import DenoiseResult, Draft, PromptCache, denoise
+from dgemma_lsp.diffusion.tokens import newline_ids
+from dgemma_lsp.fill.context import Canvas, build_canvas, head_within, healing_clamps, token_offsets
+from dgemma_lsp.fill.guidance import hole_need, opening_clamps
+from dgemma_lsp.fill.holes import FillKind, Hole
+from dgemma_lsp.fill.postprocess import indent_of, indent_width, postprocess
+from dgemma_lsp.fill.ranking import Fill, FillOutcome, finish_middles, keeps_syntax, rank_by_syntax
+from dgemma_lsp.settings import Settings
+from dgemma_lsp.text.syntax import language_named
+
+log = logging.getLogger(__name__)
+
+# How much of the text after a line hole judges the greedy branches (`Filler.greedy`): enough for the next lines
+# that use what the line defines, little enough that scoring stays a fraction of decoding.
+SCORED_SUFFIX_TOKENS = 48
+
+__all__ = ["Fill", "FillOutcome", "Filler", "body_end", "finish_middles", "is_inert", "keeps_syntax", "rank_by_syntax"]
+
+
+class Filler:
+    """Owns a loaded model and runs one fill at a time (a model is not re-entrant; requests queue on the lock)."""
+
+    def __init__(self, loaded: LoadedModel, settings: Settings) -> None:
+        self.loaded = loaded
+        self.settings = settings
+        self.prompt_cache = PromptCache()
+        self._lock = threading.Lock()
+
+    def fill(
+        self,
+        text: str,
+        hole: Hole,
+        language: str | None,
+        *,
+        candidates: int | None = None,
+        is_cancelled: Callable[[], bool] = lambda: False,
+        on_draft: Callable[[Draft], None] | None = None,
+        request_id: str = "-",
+    ) -> FillOutcome:
+        if hole.kind is FillKind.NONE:
+            return FillOutcome([])
+        settings = self.settings
+        loaded = self.loaded
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        canvas = self.canvas_for(text, hole, language)
+        timings["canvas"] = time.perf_counter() - started
+
+        n = candidates or settings.completion.candidates
+        clamps = self.clamps_for(text, hole, language, canvas.healed)
+        generator = torch.Generator(device=loaded.model.device)
+        generator.manual_seed(settings.completion.seed if settings.completion.seed is not None else torch.seed())
+        fitted_of: dict[tuple[int, ...], str] = {}  # post-processed middles, so a greedy retry's judgement is reused
+
+        def fitted(ids: list[int]) -> str:
+            key = tuple(ids)
+            if key not in fitted_of:
+                fitted_of[key] = postprocess(self.middle_text(ids, canvas), text=text, hole=hole, language=language)
+            return fitted_of[key]
+
+        with self._lock:
+            waited = time.perf_counter()
+            timings["queue"] = waited - started - timings["canvas"]
+            if loaded.decoding == "greedy":
+
+                def fits(ids: list[int]) -> bool:
+                    fill = fitted(ids)
+                    return bool(fill) and keeps_syntax(Fill(fill, hole.start, hole.end, ""), text, language)
+
+                result = self.greedy(canvas, hole, language, clamps, fitted, fits, is_cancelled)
+            else:
+                result = denoise(
+                    loaded.model,
+                    canvas.prompt_ids,
+                    eos_id=loaded.eos_id,
+                    n=n,
+                    max_canvases=canvas.max_canvases,
+                    sampler=settings.sampler.over(loaded.sampler),
+                    clamps=clamps,
+                    generator=generator,
+                    is_cancelled=is_cancelled,
+                    on_draft=on_draft,
+                    prompt_cache=self.prompt_cache,
+                )
+            timings["denoise"] = time.perf_counter() - waited
+            timings["forward"] = result.forward_seconds  # model forwards only; denoise - forward is the sampler
+
+        post_started = time.perf_counter()
+        fills: list[Fill] = []
+        for ids in result.candidates:
+            fill = fitted(ids)
+            if fill and all(fill != f.text for f in fills):
+                fills.append(Fill(fill, hole.start, hole.end, self.middle_text(ids, canvas)))
+        fills = rank_by_syntax(fills, text, language)
+        timings["postprocess"] = time.perf_counter() - post_started
+        timings["total"] = time.perf_counter() - started
+        log.info(
+            "fill %s: %s hole, %d prompt tokens, %d steps over %d canvases, %d/%d candidates kept; %s",
+            request_id,
+            hole.kind.value,
+            len(canvas.prompt_ids),
+            result.steps,
+            result.canvases,
+            len(fills),
+            n,
+            " ".join(f"{stage}={seconds * 1000:.0f}ms" for stage, seconds in timings.items()),
+        )
+        return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
+
+    def greedy(
+        self,
+        canvas: Canvas,
+        hole: Hole,
+        language: str | None,
+        clamps,
+        fitted: Callable[[list[int]], str],
+        fits: Callable[[list[int]], bool],
+        is_cancelled: Callable[[], bool],
+    ) -> DenoiseResult:
+        """The middle decoded greedily by the encoder, within the canvases' token budget. Shaped as the sampler's
+        result.
+
+        A line hole stops at the first token that holds a newline and is decoded from the `line_branches` likeliest
+        first tokens at once (`greedy_branches`). A model that reads only the prefix cannot see that the next lines
+        use a name this one must define; the branches are therefore ranked by whether they `fit` the file (no new
+        syntax errors), then by whether they do anything (`is_inert`: where code follows the hole, a comment or a
+        print is ranked after lines that do), then by how likely the model finds the text after the hole behind
+        each (`continuation_logprobs`): Bayes' rule for infilling with the causal LM as the judge. Blocks get one
+        branch: a body costs up to a hundred tokens, and it is judged by the syntax ranking alone. The prompt's
+        tokens but the last come from the prompt cache: while the user types, only what they typed is encoded.
+        """
+        loaded = self.loaded
+        budget = canvas.max_canvases * loaded.model.config.canvas_length
+        line = hole.kind is FillKind.LINE
+        stops = newline_ids(loaded.tokenizer) if line else frozenset()
+        leaves_body = None
+        if hole.kind is FillKind.BLOCK:
+            leaves_body = body_end(loaded.tokenizer, text_before_hole_line(canvas), hole)
+        width = self.settings.completion.line_branches if line else 1
+        cache, encoded, seconds = None, 1, 0.0
+        if len(canvas.prompt_ids) > 1:
+            cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
+            encoded, seconds = new + 1, self.prompt_cache.forward_seconds
+        before = copy.deepcopy(cache) if width > 1 and cache is not None else None
+        branches = greedy_branches(
+            loaded.model,
+            canvas.prompt_ids,
+            width=width,
+            eos_id=loaded.eos_id,
+            max_new_tokens=budget,
+            stop_ids=stops,
+            clamps=clamps,
+            cache=cache,
+            stop=leaves_body,
+            is_cancelled=is_cancelled,
+        )
+        candidates, finished = branches.candidates, branches.finished
+        forwards, seconds = branches.forwards, seconds + branches.forward_seconds
+        if before is not None and len(candidates) > 1:
+            started = time.perf_counter()
+            scores = self.suffix_scores(before, canvas, [fitted(ids) for ids in candidates])
+            seconds += time.perf_counter() - started
+            forwards += 1
+            code_follows = bool(canvas.context.suffix.strip())
+            inert = [code_follows and is_inert(fitted(ids), language) for ids in candidates]
+            order = sorted(range(len(candidates)), key=lambda i: (not fits(candidates[i]), inert[i], -scores[i]))
+            candidates, finished = [candidates[i] for i in order], [finished[i] for i in order]
+        return DenoiseResult(candidates, finished, forwards, 0, encoded, seconds)
+
+    def suffix_scores(self, cache, canvas: Canvas, fills: list[str]) -> list[float]:
+        """For each fill, log p(fill + the text after the hole | prompt); -inf for an empty fill (never shown).
+
+        `cache` holds the prompt but its last token. The fill follows the indentation the prompt left out
+        (`canvas.healed`), and only the head of the text after the hole is scored (SCORED_SUFFIX_TOKENS): the
+        lines right after a line hole are where its names are used.
+        """
+        tokenizer = self.loaded.tokenizer
+        suffix, _ = head_within(canvas.context.suffix, SCORED_SUFFIX_TOKENS, token_offsets(tokenizer))
+        kept = [i for i, fill in enumerate(fills) if fill]
+        continuations = [tokenizer.encode(canvas.healed + fills[i] + suffix, add_special_tokens=False) for i in kept]
+        scored = continuation_logprobs(self.loaded.model, cache, canvas.prompt_ids[-1], continuations)
+        scores = [float("-inf")] * len(fills)
+        for i, score in zip(kept, scored):
+            scores[i] = score
+        return scores
+
+    def canvas_for(self, text: str, hole: Hole, language: str | None) -> Canvas:
+        """The prompt and canvas budget for a hole, in the loaded model's format and settings."""
+        loaded, settings = self.loaded, self.settings
+        return build_canvas(
+            text, hole, language, loaded.prompt_format, settings.context, settings.completion, loaded.heals_indentation
+        )
+
+    def middle_text(self, ids: list[int], canvas: Canvas) -> str:
+        """What the model wrote after the cursor: the format's answer, less the indentation a healed prompt left
+        for the canvas to write (the user has typed it already)."""
+        return self.loaded.prompt_format.extract(self.decode(ids)).removeprefix(canvas.healed)
+
+    def clamps_for(
+        self, text: str, hole: Hole, language: str | None, healed: str = ""
+    ) -> dict[int, int | frozenset[int]]:
+        """The middle's first tokens: pinned to the healed indentation (`canvas.healing_clamps`), then narrowed
+        to what the syntax needs there (`needs`). Syntax only where the canvas starts with the middle itself: a
+        chat model's answer may open with a code fence."""
+        loaded = self.loaded
+        clamps, first, lead = healing_clamps(healed, loaded.tokenizer, loaded.eos_id) if healed else ({}, 0, "")
+        if not self.settings.completion.syntax_guided or not loaded.prompt_format.answers_in_place or first is None:
+            return clamps
+        spec = language_named(language) if language else None
+        comments = spec.comment_starts if spec else ()
+        needed = opening_clamps(hole_need(text, hole, language), loaded.tokenizer, loaded.eos_id, lead, comments)
+        merged = dict(clamps)
+        for position, allowed in needed.items():
+            healing = clamps.get(first + position)  # a set where healing narrows this position too, else None
+            merged[first + position] = (allowed & healing or healing) if healing else allowed  # never an empty set
+        return merged
+
+    def decode(self, ids: list[int]) -> str:
+        """The middle's text, cut before any undecodable byte sequence: byte-level tokens can end a canvas
+        halfway through a multi-byte character, and U+FFFD must never reach the user's file."""
+        text = self.loaded.tokenizer.decode(ids, skip_special_tokens=True)
+        return text.split("\ufffd", 1)[0]
+
+
+def text_before_hole_line(canvas: Canvas) -> str:
+    """The hole's line up to the cursor, as the prompt holds it."""
+    prefix = canvas.context.prefix
+    return prefix[prefix.rfind("\n") + 1 :]
+
+
+def body_end(tokenizer, line_before: str, hole: Hole) -> Callable[[list[int]], int | None]:
+    """For a greedy block fill: where the model has left the block. A model continuing the text before the cursor
+    does not know that the suffix closes the body; once a line of its own starts left of the body's indentation
+    (`def` of a next function, the closing `}`), the body is over: keep the tokens through the newline before it.
+
+    The body's indentation is the hole's; for a hole with none (`{|}` on the opening line), any line not right of
+    the opening line ends it."""
+    floor = indent_width(hole.indent) if hole.indent else indent_width(indent_of(line_before)) + 1
+
+    def stop(tokens: list[int]) -> int | None:
+        last = tokenizer.convert_ids_to_tokens(tokens[-1])
+        if "\n" in last or not tokenizer.decode(tokens[-1:]).strip():
+            return None  # only a token that puts code on a line can show where the line starts
+        text = tokenizer.decode(tokens)
+        if "\n" not in text:
+            return None  # still the cursor's own line
+        line = text[text.rfind("\n") + 1 :]
+        if indent_width(indent_of(line)) >= floor:
+            return None
+        for keep in range(len(tokens) - 1, 0, -1):  # back to the newline before this line
+            if "\n" in tokenizer.decode(tokens[keep - 1 : keep]):
+                return keep
+        return 0
+
+    return stop
+
+
+def is_inert(fill: str, language: str | None) -> bool:
+    """Whether a fill holds only comments and output calls (`print(...)`; the language's `output_calls`).
+
+    Nothing after the hole can depend on such a line, so the text after it cannot argue against it: under the
+    judge, p(fill + suffix) = p(fill) p(suffix), it is as likely as the code it displaces is not, and a small model
+    offers one often (`# check the balance`, `print(result)`: 11% of HumanEval single-line fills, 2 of 118
+    right). A hole in the middle of code rarely asks for one."""
+    spec = language_named(language) if language else None
+    if spec is None:
+        return False
+    lines = [line.strip() for line in fill.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith(spec.comment_starts + spec.output_calls) for line in lines)

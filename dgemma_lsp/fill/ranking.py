@@ -1,0 +1,67 @@
+"""Fills as text, whichever model wrote them: the result types, and the syntax judgement that ranks candidates.
+
+Shared by the local pipeline (`pipeline.Filler`) and a model on a server (`remote.RemoteFiller`); plain text work
+(tree-sitter, no torch), so a remote fill needs no model library loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dgemma_lsp.fill.holes import Hole
+from dgemma_lsp.fill.postprocess import postprocess, window_around
+from dgemma_lsp.text.syntax import error_count, language_named
+
+
+@dataclass(frozen=True)
+class Fill:
+    text: str  # what to insert in place of document[start:end], post-processed
+    start: int
+    end: int
+    raw: str  # the model's middle before post-processing
+
+
+@dataclass
+class FillOutcome:
+    fills: list[Fill]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    steps: int = 0  # decoder forwards
+    encoded_tokens: int = 0  # prompt tokens encoded now (the rest came from the prompt cache)
+
+
+def keeps_syntax(fill: Fill, text: str, language: str | None) -> bool:
+    """Whether the file, with the fill in place, has no more syntax errors than without it (judged on a window of
+    lines around the hole); True where the language has no grammar."""
+    if language is None or language_named(language) is None:
+        return True
+    before, after = window_around(text, fill.start, fill.end, language)
+    return error_count(before + fill.text + after, language) <= error_count(before + after, language)
+
+
+def finish_middles(middles: list[str], text: str, hole: Hole, language: str | None) -> list[Fill]:
+    """Fills from the model's middles as text (a remote model's answers): post-processed, empty and repeated ones
+    dropped, ranked by syntax. `Filler.fill` does the same from token ids, with their post-processing cached."""
+    fills: list[Fill] = []
+    for middle in middles:
+        fill = postprocess(middle, text=text, hole=hole, language=language)
+        if fill and all(fill != f.text for f in fills):
+            fills.append(Fill(fill, hole.start, hole.end, middle))
+    return rank_by_syntax(fills, text, language)
+
+
+def rank_by_syntax(fills: list[Fill], text: str, language: str | None) -> list[Fill]:
+    """Candidates that leave the file with no more syntax errors than it had come first, in sampling order.
+
+    A small model's candidates often differ only in whether they close a bracket or finish a statement; the first
+    one shown should be one that keeps the file well-formed. Nothing is dropped: while the user is mid-line the
+    file may be broken anyway, and a fill that "adds" an error can still be what they want. One candidate needs
+    no ranking, so the common inline request pays no extra parse.
+    """
+    if len(fills) < 2 or language is None or language_named(language) is None:
+        return fills
+    # Every fill replaces the same hole, so one syntax window around it (not the whole file) judges them all.
+    before, after = window_around(text, fills[0].start, fills[0].end, language)
+    baseline = error_count(before + after, language)
+    keeps_syntax = [error_count(before + f.text + after, language) <= baseline for f in fills]
+    order = sorted(range(len(fills)), key=lambda i: not keeps_syntax[i])
+    return [fills[i] for i in order]

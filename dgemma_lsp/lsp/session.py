@@ -1,0 +1,439 @@
+"""What the server knows between requests: settings, open documents, the model, in-flight fills.
+
+It speaks lsprotocol types (positions, ranges, edits) but does not import pygls, so every request path runs in a
+plain test. LSP positions become string offsets only through each document's position codec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+
+from dgemma_lsp.errors import (
+    CancelledError,
+    ModelLoadError,
+    ModelNotReadyError,
+    RemoteError,
+    UnsupportedDocumentError,
+)
+from dgemma_lsp.fill import holes
+from dgemma_lsp.fill.holes import FillKind, Hole
+from dgemma_lsp.fill.loader import load_filler
+from dgemma_lsp.fill.remote import Outage
+from dgemma_lsp.settings import Settings, parse_settings
+from dgemma_lsp.text import sources, syntax
+from dgemma_lsp.text.documents import Document, DocumentStore
+
+if TYPE_CHECKING:  # torch and transformers take seconds to import; `initialize` is answered before they load
+    from dgemma_lsp.fill.pipeline import Filler
+
+log = logging.getLogger(__name__)
+
+FILL_FUNCTION = "dgemma.fillFunction"
+FILL_SELECTION = "dgemma.fillSelection"
+
+
+@dataclass(frozen=True)
+class PlannedFill:
+    """A hole chosen on the event loop, with the text snapshot it was chosen in, ready for the model thread."""
+
+    document: Document
+    text: str
+    hole: Hole
+    range: types.Range  # the hole as an LSP range in `text` (computed while `text` was current)
+    version: int | None
+
+    @classmethod
+    def of(cls, document: Document, hole: Hole) -> PlannedFill:
+        edit_range = types.Range(document.position_at(hole.start), document.position_at(hole.end))
+        return cls(document, document.text, hole, edit_range, document.version)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An inline suggestion as it was offered, kept so that typing into it needs no new fill."""
+
+    uri: str
+    before: str  # the document text before the hole
+    after: str  # the document text from the hole on (what the suggestion was inserted before, or replaced)
+    text: str
+    replaced: int  # characters after the cursor that the suggestion replaces (hole end - hole start)
+
+    def rest(self, uri: str, text: str, offset: int) -> str | None:
+        """What is left of the suggestion when `text` is the old document with a proper prefix of the suggestion
+        typed at the cursor (`offset`); None otherwise. Plain string comparisons: no per-request cost beyond a
+        memory compare, whatever the file size."""
+        typed_length = offset - len(self.before)
+        if uri != self.uri or not 0 <= typed_length < len(self.text) or len(text) - offset != len(self.after):
+            return None
+        if not (text.startswith(self.before) and text.endswith(self.after)):
+            return None
+        return self.text[typed_length:] if self.text.startswith(text[len(self.before) : offset]) else None
+
+
+class Session:
+    SUGGESTIONS_KEPT = 8  # recent suggestions a user may still be typing into (one per recent cursor spot)
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = self._initial_settings = settings or Settings()
+        self.documents = DocumentStore(self.settings.limits.max_file_bytes)
+        self.filler: Filler | None = None
+        self.load_error: str | None = None
+        self.loading = False
+        # One model thread: fills are serialised anyway, and a single worker keeps a burst of requests from
+        # piling threads onto a 2-core laptop.
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dgemma-model")
+        self._inline_cancel: threading.Event | None = None
+        self._inline_uri: str | None = None  # the document of the running inline fill
+        self._ids = itertools.count(1)
+        self._suggestions: collections.deque[Suggestion] = collections.deque(maxlen=self.SUGGESTIONS_KEPT)
+        self._prefetch_cancel = threading.Event()
+        self._inline_task: asyncio.Task | None = None  # a remote model's latest inline fill (superseded: cancelled)
+        self.outage = Outage()
+        # How the user hears of a remote server's trouble: (LSP MessageType name, text); the server sets it.
+        self.show_message: Callable[[str, str], None] = lambda level, text: None
+
+    # --- settings and model -------------------------------------------------------------------------------------
+
+    def configure(self, raw) -> bool:
+        """Apply editor settings; True when the model must be reloaded."""
+        new = parse_settings(raw, self.settings)
+        loaded_by = (new.model, new.allow_download, new.prompt_format, new.decoding, new.device, new.dtype, new.remote)
+        reload = loaded_by != (
+            self.settings.model,
+            self.settings.allow_download,
+            self.settings.prompt_format,
+            self.settings.decoding,
+            self.settings.device,
+            self.settings.dtype,
+            self.settings.remote,
+        )
+        self.settings = new
+        self.documents.set_max_bytes(new.limits.max_file_bytes)
+        if self.filler is not None:
+            self.filler.settings = new
+        return reload
+
+    def load_model(self, progress=lambda message, fraction: None) -> None:
+        """Blocking: load the configured model. On failure keep running; fills return nothing. `progress(message,
+        fraction)` hears of a first-use conversion of the embedded model (called on this thread)."""
+        self.loading = True
+        try:
+            # A server URL loads nothing: `check_remote` asks the server on the event loop.
+            self.filler, self.load_error = load_filler(self.settings, progress), None
+        except ModelLoadError as error:
+            self.filler, self.load_error = None, str(error)
+            log.error("model load failed: %s", error)
+        finally:
+            self.loading = False
+
+    async def check_remote(self) -> None:
+        """For a server URL: ask the server which model it serves, and tell the user now if it cannot answer."""
+        filler = self.filler
+        if getattr(filler, "remote", False):
+            try:
+                await filler.check()
+            except RemoteError as error:
+                self._remote_failed(error)
+            else:
+                self._remote_answered()
+
+    def _remote_failed(self, error: RemoteError) -> None:
+        log.warning("remote model: %s", error)
+        message = self.outage.failed(error)
+        if message:
+            self.show_message("Error", message)
+
+    def _remote_answered(self) -> None:
+        message = self.outage.succeeded()
+        if message:
+            log.info("remote model: %s", message)
+            self.show_message("Info", message)
+
+    def require_filler(self) -> Filler:
+        if self.filler is None:
+            raise ModelNotReadyError(self.load_error or "the model is still loading")
+        return self.filler
+
+    # --- planning holes (event loop; cheap) ---------------------------------------------------------------------
+
+    def plan_inline(self, uri: str, position: types.Position) -> PlannedFill | None:
+        document = self._fillable(uri)
+        offset = document.offset_at(position)
+        hole = holes.choose_hole(document.text, document.tree, _language(document), offset)
+        return None if hole.kind is FillKind.NONE else PlannedFill.of(document, hole)
+
+    def plan_function(self, uri: str, position: types.Position) -> PlannedFill | None:
+        document = self._fillable(uri)
+        site = _function_at(document, position)
+        if site is None:
+            return None
+        hole = holes.hole_for_function(document.text, document.tree, _language(document), site)
+        return PlannedFill.of(document, hole)
+
+    def plan_selection(self, uri: str, selection: types.Range) -> PlannedFill | None:
+        document = self._fillable(uri)
+        start, end = document.offset_at(selection.start), document.offset_at(selection.end)
+        if start == end:
+            return None
+        hole = holes.hole_for_selection(document.text, document.tree, _language(document), start, end)
+        return PlannedFill.of(document, hole)
+
+    def stub_at(self, uri: str, selection: types.Range):
+        """The stub function under the cursor or selection start, if any (for offering "Fill this function"): anywhere
+        on it, the indentation of its signature line included."""
+        site = _function_at(self.documents.get(uri), selection.start)
+        return site if site is not None and site.is_stub else None
+
+    def excluded(self, uri: str) -> bool:
+        """Whether the `exclude` setting keeps the document from the model (a `.env`, key or credential file)."""
+        return sources.excluded_by(unquote(urlparse(uri).path), self.settings.exclude) is not None
+
+    def fillable(self, uri: str) -> bool:
+        """Whether fills may run on the document: not excluded, not over `limits.maxFileBytes`, not binary."""
+        try:
+            self._fillable(uri)
+        except UnsupportedDocumentError:
+            return False
+        return True
+
+    def _fillable(self, uri: str) -> Document:
+        document = self.documents.get(uri)
+        if self.excluded(uri):
+            raise UnsupportedDocumentError(f"{uri} matches the exclude setting")
+        document.check_fillable(self.settings.limits.max_file_bytes)
+        return document
+
+    def change_document(
+        self, uri: str, changes: list[types.TextDocumentContentChangeEvent], version: int | None
+    ) -> None:
+        """Apply a `didChange`, and cancel the inline fill running for the older text: its answer is stale."""
+        self.documents.change(uri, changes, version)
+        if self._inline_uri == uri:
+            if self._inline_cancel is not None:
+                self._inline_cancel.set()
+            if self._inline_task is not None:  # a server's fill: its HTTP stream closes now
+                self._inline_task.cancel()
+
+    def _current(self, plan: PlannedFill) -> bool:
+        """Whether the document is still the version `plan` was made for (not edited, closed or reopened since)."""
+        return (
+            plan.document.uri in self.documents
+            and self.documents.get(plan.document.uri) is plan.document
+            and (plan.document.version == plan.version)
+        )
+
+    # --- running fills (model thread) ---------------------------------------------------------------------------
+
+    async def run(
+        self,
+        plan: PlannedFill,
+        *,
+        candidates: int | None = None,
+        supersede: bool = False,
+        request_id: str | None = None,
+    ):
+        """Fill `plan` on the model thread; cancelling the awaiting task stops the loop between two steps.
+
+        With `supersede`, a newer call cancels this one: editors fire an inline request per keystroke, and only
+        the latest matters.
+        """
+        filler = self.require_filler()
+        if getattr(filler, "remote", False):
+            return await self._run_remote(filler, plan, candidates, supersede, request_id or f"r{next(self._ids)}")
+        self._prefetch_cancel.set()  # a prefetch is only a guess: anything the user asks for comes first
+        cancel = threading.Event()
+        if supersede:
+            if self._inline_cancel is not None:
+                self._inline_cancel.set()
+            self._inline_cancel, self._inline_uri = cancel, plan.document.uri
+        request_id = request_id or f"r{next(self._ids)}"
+        language = _language(plan.document)
+        submitted = time.perf_counter()
+
+        def job():
+            waited = time.perf_counter() - submitted  # behind a superseded fill's last step, or a prefetch
+            try:
+                if cancel.is_set():  # superseded while it waited: not even the prompt is encoded
+                    raise CancelledError("cancelled before it started")
+                outcome = filler.fill(
+                    plan.text,
+                    plan.hole,
+                    language,
+                    candidates=candidates,
+                    is_cancelled=cancel.is_set,
+                    request_id=request_id,
+                )
+            except CancelledError:
+                # Caught here, not through the futures: there its traceback (the fill's frames and their KV
+                # caches) sat in a reference cycle with them until the cyclic collector came, gigabytes later.
+                log.info("fill %s cancelled", request_id)
+                return None
+            outcome.timings["queue"] = outcome.timings.get("queue", 0.0) + waited
+            return outcome
+
+        future = asyncio.get_running_loop().run_in_executor(self.executor, job)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+
+    async def _run_remote(self, filler, plan: PlannedFill, candidates: int | None, supersede: bool, request_id: str):
+        """`run` for a model on a server, on the event loop: cancelling the fill's task closes its HTTP stream at
+        once. A failure is reported once per kind (`Outage`) and gives an empty result."""
+        fill = filler.fill_async(
+            plan.text, plan.hole, _language(plan.document), candidates=candidates, request_id=request_id
+        )
+        task = asyncio.ensure_future(fill)
+        if supersede:
+            if self._inline_task is not None:
+                self._inline_task.cancel()
+            self._inline_task, self._inline_uri = task, plan.document.uri
+        try:
+            outcome = await task
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():  # the request itself was cancelled ($/cancelRequest)
+                raise
+            log.info("fill %s superseded", request_id)
+            return None
+        except RemoteError as error:
+            self._remote_failed(error)
+            return None
+        self._remote_answered()
+        return outcome
+
+    async def complete_inline(
+        self, uri: str, position: types.Position, *, invoked: bool
+    ) -> list[types.InlineCompletionItem]:
+        """Inline completion items at `position`: the rest of an earlier suggestion the user is typing into, or a
+        fresh fill (superseding the previous one). Logs one timing line per request (parsed by `bench lsp`)."""
+        started = time.perf_counter()
+        request_id = f"r{next(self._ids)}"
+        document = self._fillable(uri)
+        offset = document.offset_at(position)
+        if not invoked:  # an explicit request asks for fresh candidates
+            for suggestion in reversed(self._suggestions):
+                rest = suggestion.rest(uri, document.text, offset)
+                if rest:
+                    end = document.position_at(offset + suggestion.replaced)
+                    log.info("inline %s: reused, total=%.1fms", request_id, (time.perf_counter() - started) * 1000)
+                    return [types.InlineCompletionItem(insert_text=rest, range=types.Range(position, end))]
+        plan = self.plan_inline(uri, position)
+        if plan is None:
+            log.info("inline %s: no hole, total=%.1fms", request_id, (time.perf_counter() - started) * 1000)
+            return []
+        candidates = self.settings.completion.invoked_candidates if invoked else None
+        outcome = await self.run(plan, candidates=candidates, supersede=True, request_id=request_id)
+        if outcome is None:
+            return []
+        if not self._current(plan):  # edited while the fill ran: its answer would land in the wrong text
+            log.info("inline %s: the document changed during the fill, answer dropped", request_id)
+            return []
+        fills = outcome.fills
+        if fills:  # the first candidate is the one shown while the user types
+            self._suggestions.append(_suggestion(uri, plan.text, fills[0]))
+            # Not for a server: a GPU shared by a team spends no time on guesses.
+            if not invoked and self.settings.completion.prefetch and not getattr(self.filler, "remote", False):
+                self._prefetch_after_accept(uri, plan, fills[0])
+        total = time.perf_counter() - started
+        timings = outcome.timings
+        model = timings.get("denoise", 0.0)
+        log.info(
+            "inline %s: filled, total=%.1fms queue=%.1fms forward=%.1fms sampler=%.1fms overhead=%.1fms",
+            request_id,
+            total * 1000,
+            timings.get("queue", 0.0) * 1000,
+            timings.get("forward", 0.0) * 1000,
+            (model - timings.get("forward", 0.0)) * 1000,
+            (total - timings.get("queue", 0.0) - model) * 1000,
+        )
+        return [types.InlineCompletionItem(insert_text=fill.text, range=plan.range) for fill in fills]
+
+    def _prefetch_after_accept(self, uri: str, plan: PlannedFill, fill) -> None:
+        """Fill the spot the cursor reaches if the user accepts `fill` ("as if accepted", llama.vim), so that the
+        request after an accept is answered from memory. Any real fill cancels it between two steps."""
+        filler, loop, language = self.filler, asyncio.get_running_loop(), _language(plan.document)
+        cancel = self._prefetch_cancel = threading.Event()
+        text = plan.text[: fill.start] + fill.text + plan.text[fill.end :]
+        cursor, request_id = fill.start + len(fill.text), f"p{next(self._ids)}"
+
+        def job() -> None:
+            if cancel.is_set():
+                return
+            tree = syntax.parse(text, language) if language else None
+            hole = holes.choose_hole(text, tree, language, cursor)
+            if hole.kind is FillKind.NONE or cancel.is_set():
+                return
+            try:
+                outcome = filler.fill(text, hole, language, is_cancelled=cancel.is_set, request_id=request_id)
+            except CancelledError:
+                log.info("prefetch %s cancelled", request_id)
+                return
+            if outcome.fills:  # appended on the event loop, which reads the deque
+                loop.call_soon_threadsafe(self._suggestions.append, _suggestion(uri, text, outcome.fills[0]))
+
+        self.executor.submit(job).add_done_callback(_log_failure)
+
+    # --- results as LSP types -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def workspace_edit(plan: PlannedFill, new_text: str) -> types.WorkspaceEdit:
+        edit = types.TextEdit(range=plan.range, new_text=new_text)
+        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=plan.document.uri, version=plan.version)
+        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=[edit])])
+
+    def shutdown(self) -> None:
+        """The client's `shutdown`: stop the fills in flight (the model thread stays, for a next TCP client)."""
+        if self._inline_cancel is not None:
+            self._inline_cancel.set()
+        if self._inline_task is not None:
+            self._inline_task.cancel()
+        self._prefetch_cancel.set()
+
+    def reset(self) -> None:
+        """Forget a client that went away (TCP): its documents, suggestions and settings. The model stays loaded."""
+        self.shutdown()
+        self.documents.clear()
+        self._suggestions.clear()
+        self.settings = self._initial_settings
+        self.documents.set_max_bytes(self.settings.limits.max_file_bytes)
+        if self.filler is not None:
+            self.filler.settings = self.settings
+
+    def close(self) -> None:
+        """The process ends: stop the fills; queued ones never start."""
+        self.shutdown()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _suggestion(uri: str, text: str, fill) -> Suggestion:
+    return Suggestion(uri, text[: fill.start], text[fill.start :], fill.text, fill.end - fill.start)
+
+
+def _log_failure(future: concurrent.futures.Future) -> None:
+    if future.exception() is not None:
+        log.error("prefetch failed", exc_info=future.exception())
+
+
+def _function_at(document: Document, position: types.Position) -> syntax.FunctionSite | None:
+    """The innermost function at `position`; in a line's indentation, at the code the line holds."""
+    if document.tree is None:
+        return None
+    offset = holes.past_indentation(document.text, document.offset_at(position))
+    return syntax.function_at(document.tree, _language(document), document.byte_offset(offset))
+
+
+def _language(document: Document) -> str | None:
+    return document.language.name if document.language else None

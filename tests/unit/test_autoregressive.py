@@ -1,0 +1,124 @@
+"""Greedy AR decoding with the encoder's KV cache: the same tokens as re-encoding everything each step."""
+
+import pytest
+import torch
+
+from dgemma_lsp.diffusion.autoregressive import continuation_logprobs, greedy_branches, greedy_decode
+from dgemma_lsp.diffusion.configs import cache_argument, tiny_model
+from dgemma_lsp.diffusion.tokens import EOS, special_ids
+from dgemma_lsp.errors import CancelledError
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tokenizer = tiny_model(seed=0)
+    prompt = tokenizer("def add(a, b):\n    return", add_special_tokens=False)["input_ids"]
+    return model, prompt, special_ids(tokenizer)[EOS]
+
+
+@torch.inference_mode()
+def greedy_without_cache(model, prompt, steps):
+    """The reference: the whole sequence through the encoder for every token, argmax of the tied LM head."""
+    ids = list(prompt)
+    for _ in range(steps):
+        hidden = model.model.encoder(input_ids=torch.tensor([ids])).last_hidden_state
+        ids.append(int(model.lm_head(hidden[:, -1]).argmax(-1)))
+    return ids[len(prompt) :]
+
+
+def test_cached_greedy_matches_re_encoding_every_step(tiny):
+    model, prompt, _ = tiny
+    result = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=12)
+    assert result.tokens == greedy_without_cache(model, prompt, 12)
+    assert result.forwards == 12 and not result.finished
+    assert result.forward_seconds > 0
+
+
+def test_stops_at_eos_and_at_stop_ids(tiny):
+    model, prompt, _ = tiny
+    free = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=8).tokens
+    at_eos = greedy_decode(model, prompt, eos_id=free[3], max_new_tokens=8)
+    assert at_eos.finished and at_eos.tokens == free[: free.index(free[3])]
+    stopped = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=8, stop_ids=frozenset({free[2]}))
+    assert stopped.finished and stopped.tokens == free[: free.index(free[2]) + 1]  # the stop token is kept
+
+
+def test_cancellation_between_tokens(tiny):
+    model, prompt, _ = tiny
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(CancelledError):
+        greedy_decode(model, prompt, eos_id=-1, max_new_tokens=20, is_cancelled=cancelled)
+
+
+def test_clamps_narrow_each_generated_token(tiny):
+    model, prompt, _ = tiny
+    free = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=4).tokens
+    pinned = (free[0] + 1) % 200 + 10
+    clamped = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=4, clamps={0: pinned, 2: {free[2], 7, 8}})
+    assert clamped.tokens[0] == pinned and clamped.tokens[2] in {free[2], 7, 8}
+    assert clamped.tokens != free  # the pin moved what follows it
+
+
+def test_a_cache_holding_the_prompt_start_gives_the_same_tokens(tiny):
+    from transformers import DynamicCache
+
+    model, prompt, _ = tiny
+    cache = DynamicCache(config=model.config.get_text_config())
+    with torch.inference_mode():
+        model.model.encoder(input_ids=torch.tensor([prompt[:-3]]), **cache_argument(model.model.encoder, cache))
+    resumed = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6, cache=cache)
+    assert resumed.tokens == greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6).tokens
+
+
+def test_branches_start_from_the_likeliest_first_tokens_and_each_goes_on_greedily(tiny):
+    model, prompt, _ = tiny
+    with torch.inference_mode():
+        hidden = model.model.encoder(input_ids=torch.tensor([prompt])).last_hidden_state
+        firsts = model.lm_head(hidden[:, -1])[0].topk(3).indices.tolist()
+    branches = greedy_branches(model, prompt, width=3, eos_id=-1, max_new_tokens=6)
+    assert [ids[0] for ids in branches.candidates] == firsts
+    for ids in branches.candidates:
+        assert ids == greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6, clamps={0: ids[0]}).tokens
+    assert branches.forwards == 6  # one batched forward per token, not one per branch
+
+
+def test_a_finished_branch_leaves_the_batch_and_the_others_go_on(tiny):
+    model, prompt, _ = tiny
+    wide = greedy_branches(model, prompt, width=3, eos_id=-1, max_new_tokens=8)
+    stop_at = wide.candidates[1][2]  # the second branch's third token ends every branch that writes it
+    stopped = greedy_branches(model, prompt, width=3, eos_id=-1, max_new_tokens=8, stop_ids=frozenset({stop_at}))
+    for free, cut, done in zip(wide.candidates, stopped.candidates, stopped.finished):
+        expected = free[: free.index(stop_at) + 1] if stop_at in free else free
+        assert cut == expected and done == (stop_at in free)
+
+
+def test_branches_honour_clamps_on_the_first_token(tiny):
+    model, prompt, _ = tiny
+    allowed = {11, 12}
+    branches = greedy_branches(model, prompt, width=4, eos_id=-1, max_new_tokens=3, clamps={0: allowed})
+    assert sorted(ids[0] for ids in branches.candidates) == sorted(allowed)  # only two are allowed
+
+
+@torch.inference_mode()
+def test_continuation_scores_are_the_log_likelihood_under_a_full_forward(tiny):
+    from transformers import DynamicCache
+
+    model, prompt, _ = tiny
+    continuations = [[20, 21, 22, 23], [30], [40, 41]]
+    cache = DynamicCache(config=model.config.get_text_config())
+    model.model.encoder(input_ids=torch.tensor([prompt[:-1]]), **cache_argument(model.model.encoder, cache))
+    scores = continuation_logprobs(model, cache, prompt[-1], continuations)
+    for ids, score in zip(continuations, scores):
+        hidden = model.model.encoder(input_ids=torch.tensor([prompt + ids])).last_hidden_state
+        logits = model.lm_head(hidden[0])
+        cap = model.config.get_text_config().final_logit_softcapping
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        logprobs = logits.float().log_softmax(-1)
+        expected = sum(float(logprobs[len(prompt) - 1 + i, token]) for i, token in enumerate(ids))
+        assert score == pytest.approx(expected, abs=1e-3)

@@ -1,0 +1,193 @@
+import pytest
+
+from dgemma_lsp.fill.pipeline import Fill, rank_by_syntax
+
+SOURCE = "def total(xs):\n    \n    return s\n"
+HOLE = SOURCE.index("    \n") + 4
+
+
+def fill(text: str) -> Fill:
+    return Fill(text, HOLE, HOLE, text)
+
+
+def test_a_candidate_that_keeps_the_file_parseable_comes_first():
+    broken, good = fill("s = sum(xs"), fill("s = sum(xs)")
+    assert rank_by_syntax([broken, good], SOURCE, "python") == [good, broken]
+
+
+def test_sampling_order_is_kept_among_equals():
+    first, second, broken = fill("s = sum(xs)"), fill("s = 0"), fill("s = [")
+    assert rank_by_syntax([broken, first, second], SOURCE, "python") == [first, second, broken]
+
+
+def test_nothing_is_dropped_and_a_broken_file_is_the_baseline():
+    source = "def f(:\n    \n"  # already broken: a fill that keeps it as broken is no worse
+    hole = source.index("    \n") + 4
+    fills = [Fill("x = (", hole, hole, ""), Fill("x = 1", hole, hole, "")]
+    ranked = rank_by_syntax(fills, source, "python")
+    assert sorted(f.text for f in ranked) == ["x = (", "x = 1"]
+    assert ranked[0].text == "x = 1"
+
+
+def test_unknown_language_and_single_candidates_are_left_alone():
+    fills = [fill("s = ("), fill("s = 1")]
+    assert rank_by_syntax(fills, SOURCE, None) == fills
+    assert rank_by_syntax(fills, SOURCE, "cobol") == fills
+    assert rank_by_syntax(fills[:1], SOURCE, "python") == fills[:1]
+
+
+def test_greedy_decoding_with_a_prefix_prompt_reuses_the_encoded_prompt_while_typing(tiny_fillers):
+    """A checkpoint that declares greedy decoding and prefix prompts (the embedded model): one candidate, written
+    by the encoder; the next keystroke's fill encodes only what was typed, not the whole prefix again."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.prompts import PrefixFormat
+    from dgemma_lsp.fill.holes import FillKind, Hole
+    from dgemma_lsp.fill.pipeline import Filler
+
+    tiny, _ = tiny_fillers
+    loaded = dataclasses.replace(tiny.loaded, decoding="greedy", prompt_format=PrefixFormat(tiny.loaded.tokenizer))
+    filler = Filler(loaded, tiny.settings)
+    text = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    ret\n"
+    cursor = text.index("ret\n") + 3
+    prompt = filler.canvas_for(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python").prompt_ids
+    first = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python", candidates=3)
+    assert first.encoded_tokens == len(prompt)  # the whole prompt once, shared by every branch
+    typed = text[:cursor] + "u" + text[cursor:]
+    second = filler.fill(typed, Hole(FillKind.LINE, cursor + 1, cursor + 1, "    "), "python")
+    assert second.encoded_tokens <= 3  # the new character's token(s) and the prompt's last
+    branches = tiny.settings.completion.line_branches
+    assert second.steps >= 1 and 1 <= len(first.fills) <= branches
+    for outcome in (first, second):
+        assert all("\n" not in f.text for f in outcome.fills)  # a line hole stops at the line's end
+
+
+def test_greedy_line_branches_are_ranked_by_the_text_after_the_hole(tiny_fillers, monkeypatch):
+    """Among the branches that fit the file, the one after which the text following the hole is likeliest comes
+    first; one that adds syntax errors comes after every one that does not, whatever its score; one that
+    post-processing empties is neither judged nor shown. The judge sees each fill followed by the head of the
+    text after the hole, in the model's tokens."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.autoregressive import Branches
+    from dgemma_lsp.fill import pipeline
+    from dgemma_lsp.fill.holes import FillKind, Hole
+
+    tiny, _ = tiny_fillers
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), tiny.settings)
+    tokenizer = filler.loaded.tokenizer
+    encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]
+    lines = ["if s:", "t = 1", "s = 1", "u = 1"]  # a block opener where a statement must go: emptied
+    widths, judged = [], []
+
+    def scripted_branches(model, prompt_ids, *, width, **kwargs):
+        widths.append(width)
+        return Branches([encode(line) for line in lines], [True] * len(lines), 3, 0.0)
+
+    def scripted_judge(model, cache, last_prompt_id, continuations, pad_id=0):
+        texts = [tokenizer.decode(ids) for ids in continuations]
+        judged.extend(texts)
+        return [{"s": 5.0, "t": 1.0, "u": 9.0}[text[0]] for text in texts]
+
+    def scripted_syntax(fill, text, language):
+        return not fill.text.startswith("u")  # as if `u = 1` broke the file
+
+    monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
+    monkeypatch.setattr(pipeline, "continuation_logprobs", scripted_judge)
+    monkeypatch.setattr(pipeline, "keeps_syntax", scripted_syntax)
+    text = "def total(xs):\n    \n    return s\n"
+    cursor = text.index("    \n") + 4
+    outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
+    assert [f.text for f in outcome.fills] == ["s = 1", "t = 1", "u = 1"]
+    assert widths == [tiny.settings.completion.line_branches]
+    assert sorted(judged) == sorted(f"{line}\n    return s\n" for line in lines[1:])
+
+
+def test_plain_greedy_decoding_has_no_judge(tiny_fillers, monkeypatch):
+    import dataclasses
+
+    from dgemma_lsp.fill import pipeline
+    from dgemma_lsp.fill.holes import FillKind, Hole
+    from dgemma_lsp.settings import CompletionSettings
+
+    tiny, _ = tiny_fillers
+    settings = dataclasses.replace(tiny.settings, completion=CompletionSettings(line_branches=1))
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), settings)
+    monkeypatch.setattr(pipeline, "continuation_logprobs", lambda *a, **k: pytest.fail("judged one branch"))
+    text = "def total(xs):\n    \n    return s\n"
+    cursor = text.index("    \n") + 4
+    outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
+    assert len(outcome.fills) <= 1
+
+
+@pytest.mark.parametrize(
+    ("line_before", "indent", "continuation", "kept"),
+    [
+        ("    ", "    ", "return 1\n\n\ndef g():\n    pass\n", "return 1\n\n\n"),  # a stub body, then the next def
+        (  # a body between braces, then the closing brace at the opening line's indentation
+            "func f() int {",
+            "",
+            "\n\tif x {\n\t\treturn 1\n\t}\n\treturn 2\n}\n\nfunc g",
+            "\n\tif x {\n\t\treturn 1\n\t}\n\treturn 2\n",
+        ),
+        ("    ", "    ", "x = 1\n    if x:\n        y = 2\n", None),  # still inside: nothing to cut
+    ],
+)
+def test_a_greedy_block_fill_ends_where_the_model_leaves_the_body(line_before, indent, continuation, kept):
+    from dgemma_lsp.diffusion.tokens import byte_tokenizer
+    from dgemma_lsp.fill.holes import FillKind, Hole
+    from dgemma_lsp.fill.pipeline import body_end
+
+    tokenizer = byte_tokenizer()
+    ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    stop = body_end(tokenizer, line_before, Hole(FillKind.BLOCK, 0, 0, indent))
+    cut = next((keep for n in range(1, len(ids) + 1) if (keep := stop(ids[:n])) is not None), None)
+    assert (tokenizer.decode(ids[:cut]) if cut is not None else None) == kept
+
+
+@pytest.mark.parametrize(
+    ("fill", "language", "inert"),
+    [
+        ("# check the balance", "python", True),
+        ("print(result)", "python", True),
+        ("print(x)\n    # done", "python", True),
+        ("result = print_all(xs)", "python", False),
+        ("printer = make()", "python", False),
+        ("x = 1  # one", "python", False),
+        ("console.log(x);", "typescript", True),
+        ("// later", "go", True),
+        ('fmt.Println("x")', "go", True),
+        ("dbg!(x);", "rust", True),
+        ("# heading", None, False),  # no grammar, no judgement
+        ("", "python", False),
+    ],
+)
+def test_inert_fills_are_comments_and_prints_only(fill, language, inert):
+    from dgemma_lsp.fill.pipeline import is_inert
+
+    assert is_inert(fill, language) is inert
+
+
+def test_an_inert_branch_ranks_after_code_where_code_follows(tiny_fillers, monkeypatch):
+    """Under the judge a comment costs the text after it nothing, so it can outscore the code the hole needs;
+    where code follows the hole, code comes first. At the end of a file there is nothing to weigh it against."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.autoregressive import Branches
+    from dgemma_lsp.fill import pipeline
+    from dgemma_lsp.fill.holes import FillKind, Hole
+
+    tiny, _ = tiny_fillers
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), tiny.settings)
+    tokenizer = filler.loaded.tokenizer
+    lines = ["# add them up", "print(xs)", "s = sum(xs)"]
+    branches = Branches([tokenizer(line, add_special_tokens=False)["input_ids"] for line in lines], [True] * 3, 3, 0.0)
+    monkeypatch.setattr(pipeline, "greedy_branches", lambda *a, **k: branches)
+    monkeypatch.setattr(pipeline, "continuation_logprobs", lambda m, c, last, conts, pad_id=0: [-1.0, -2.0, -9.0])
+    for text, indent, expected in [
+        ("def total(xs):\n    \n    return s\n", "    ", ["s = sum(xs)", "# add them up", "print(xs)"]),
+        ("xs = [1, 2]\n", "", ["# add them up", "print(xs)", "s = sum(xs)"]),  # the end of the file
+    ]:
+        cursor = text.index("    \n") + 4 if indent else len(text)
+        outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, indent), "python")
+        assert [f.text for f in outcome.fills] == expected

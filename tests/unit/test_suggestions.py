@@ -1,0 +1,191 @@
+"""Reusing an inline suggestion while the user types into it (`session.Suggestion.rest`)."""
+
+import pytest
+
+from dgemma_lsp.lsp.session import Suggestion
+
+BEFORE, AFTER = "def f(x):\n    return ", "\n\nprint(f(2))\n"
+SUGGESTION = Suggestion("file:///a.py", BEFORE, AFTER, "x * 2 + 1", 0)
+
+
+@pytest.mark.parametrize(
+    "uri, typed, after, expected",
+    [
+        ("file:///a.py", "", AFTER, "x * 2 + 1"),  # nothing typed yet: the whole suggestion
+        ("file:///a.py", "x * ", AFTER, "2 + 1"),  # typed into it
+        ("file:///a.py", "x * 3", AFTER, None),  # typed something else
+        ("file:///a.py", "x * 2 + 1", AFTER, None),  # typed all of it: nothing left to offer
+        ("file:///a.py", "x", AFTER + "# more\n", None),  # the text after the cursor changed
+        ("file:///b.py", "x", AFTER, None),  # another document
+    ],
+)
+def test_rest_of_a_suggestion_typed_into(uri, typed, after, expected):
+    text = BEFORE + typed + after
+    assert SUGGESTION.rest(uri, text, len(BEFORE) + len(typed)) == expected
+
+
+def test_an_edit_before_the_hole_invalidates_it():
+    text = "def g(x):\n    return " + "x" + AFTER
+    assert SUGGESTION.rest("file:///a.py", text, len(BEFORE) + 1) is None
+
+
+# --- through the session: a fake filler counts fills, so reuse and prefetch are seen without a model ----------
+
+import asyncio  # noqa: E402
+import gc  # noqa: E402
+import threading  # noqa: E402
+import weakref  # noqa: E402
+
+from lsprotocol import types  # noqa: E402
+
+from dgemma_lsp.errors import CancelledError  # noqa: E402
+from dgemma_lsp.fill.pipeline import Fill, FillOutcome  # noqa: E402
+from dgemma_lsp.lsp.session import Session  # noqa: E402
+from dgemma_lsp.settings import parse_settings  # noqa: E402
+
+URI = "file:///work/m.py"
+SOURCE = "def f(x):\n    y = x + 1\n    return \n"
+
+
+class FakeFiller:
+    """Answers every fill with `answer`, recording the texts it was asked about."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer, self.calls = answer, []
+
+    def fill(self, text, hole, language, **kwargs):
+        self.calls.append(text)
+        return FillOutcome([Fill(self.answer, hole.start, hole.end, self.answer)], {"denoise": 0.01, "forward": 0.005})
+
+
+def session_with(answer: str, prefetch: bool) -> tuple[Session, FakeFiller]:
+    session = Session(parse_settings({"completion": {"prefetch": prefetch}}))
+    session.filler = FakeFiller(answer)
+    session.documents.open(URI, SOURCE, 1, "python")
+    return session, session.filler
+
+
+def type_text(session: Session, offset: int, typed: str) -> None:
+    document = session.documents.get(URI)
+    position = document.position_at(offset)
+    change = types.TextDocumentContentChangePartial(range=types.Range(position, position), text=typed)
+    session.documents.change(URI, [change], document.version + 1)
+
+
+def cursor_after(session: Session, offset: int) -> types.Position:
+    return session.documents.get(URI).position_at(offset)
+
+
+async def test_typing_into_a_suggestion_is_answered_without_a_fill():
+    session, filler = session_with("y * 2", prefetch=False)
+    cursor = SOURCE.index("return ") + len("return ")
+    first = await session.complete_inline(URI, cursor_after(session, cursor), invoked=False)
+    assert [item.insert_text for item in first] == ["y * 2"] and len(filler.calls) == 1
+    type_text(session, cursor, "y ")
+    again = await session.complete_inline(URI, cursor_after(session, cursor + 2), invoked=False)
+    assert [item.insert_text for item in again] == ["* 2"] and len(filler.calls) == 1
+    assert again[0].range.start == cursor_after(session, cursor + 2)
+    type_text(session, cursor + 2, "+")  # diverged from the suggestion: a fresh fill
+    await session.complete_inline(URI, cursor_after(session, cursor + 3), invoked=False)
+    assert len(filler.calls) == 2
+    session.shutdown()
+
+
+async def test_after_an_accept_the_prefetched_suggestion_is_served():
+    session, filler = session_with("y * 2", prefetch=True)
+    cursor = SOURCE.index("return ") + len("return ")
+    await session.complete_inline(URI, cursor_after(session, cursor), invoked=False)
+    await asyncio.get_running_loop().run_in_executor(session.executor, lambda: None)  # the prefetch has run
+    await asyncio.sleep(0)  # and its result has reached the event loop
+    assert len(filler.calls) == 2 and "return y * 2" in filler.calls[1]  # filled as if accepted
+    type_text(session, cursor, "y * 2")  # the user accepts
+    after = await session.complete_inline(URI, cursor_after(session, cursor + 5), invoked=False)
+    assert [item.insert_text for item in after] == ["y * 2"] and len(filler.calls) == 2
+    session.shutdown()
+
+
+class SlowFiller(FakeFiller):
+    """Answers only once the test lets it, and pays no heed to cancellation: as a fill in its last step."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(answer)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def fill(self, text, hole, language, **kwargs):
+        self.started.set()
+        self.release.wait(10)
+        return super().fill(text, hole, language, **kwargs)
+
+
+@pytest.mark.parametrize("edit", ["change", "reopen", "close"])
+async def test_a_fill_that_ends_after_an_edit_is_not_answered(edit):
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = filler = SlowFiller("y * 2")
+    session.documents.open(URI, SOURCE, 1, "python")
+    cursor = SOURCE.index("return ") + len("return ")
+    request = asyncio.ensure_future(session.complete_inline(URI, cursor_after(session, cursor), invoked=False))
+    await asyncio.get_running_loop().run_in_executor(None, filler.started.wait, 10)
+    if edit == "change":
+        position = cursor_after(session, 0)
+        session.change_document(
+            URI, [types.TextDocumentContentChangePartial(range=types.Range(position, position), text="# x\n")], 2
+        )
+    elif edit == "reopen":
+        session.documents.close(URI)
+        session.documents.open(URI, SOURCE, 1, "python")
+    else:
+        session.documents.close(URI)
+    filler.release.set()
+    assert await request == []
+    session.shutdown()
+
+
+class Held:
+    """What a fill holds while it runs (a model's KV cache, in the server)."""
+
+
+class CancelledFiller(FakeFiller):
+    """Stops between two steps, as a superseded fill does, while holding `Held` objects."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.held: list[weakref.ref] = []
+
+    def fill(self, text, hole, language, *, is_cancelled=lambda: False, **kwargs):
+        self.calls.append(text)
+        cache = Held()
+        self.held.append(weakref.ref(cache))
+        raise CancelledError("cancelled at canvas 0, step 1")
+
+
+async def test_a_cancelled_fill_frees_what_it_held_at_once():
+    """Without the cyclic garbage collector: a superseded fill's tensors (its traceback's frames) were kept in a
+    cycle through the futures; at 20 requests a second the server grew by gigabytes before a collection came."""
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = filler = CancelledFiller()
+    session.documents.open(URI, SOURCE, 1, "python")
+    position = cursor_after(session, SOURCE.index("return ") + len("return "))
+    gc.disable()
+    try:
+        for _ in range(3):
+            assert await session.complete_inline(URI, position, invoked=False) == []
+        assert len(filler.held) == 3 and all(held() is None for held in filler.held)
+    finally:
+        gc.enable()
+        session.shutdown()
+
+
+async def test_a_fill_superseded_while_queued_does_not_start():
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = filler = SlowFiller("y * 2")
+    session.documents.open(URI, SOURCE, 1, "python")
+    position = cursor_after(session, SOURCE.index("return ") + len("return "))
+    first = asyncio.ensure_future(session.complete_inline(URI, position, invoked=False))
+    await asyncio.get_running_loop().run_in_executor(None, filler.started.wait, 10)
+    queued = [asyncio.ensure_future(session.complete_inline(URI, position, invoked=False)) for _ in range(3)]
+    await asyncio.sleep(0.1)  # all planned and queued behind the first; each newer one supersedes the one before
+    filler.release.set()
+    answers = await asyncio.gather(first, *queued)
+    assert len(filler.calls) == 2  # the first (already running) and the last; the two in between never started
+    assert answers[1:3] == [[], []] and answers[3]
+    session.shutdown()
