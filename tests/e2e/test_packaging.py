@@ -24,7 +24,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 def test_wheel_carries_the_queries(wheel):
     names = set(wheel.namelist())
     for language in ("python", "javascript", "typescript", "tsx", "go", "rust"):
-        assert f"dgemma_lsp/queries/{language}.scm" in names
+        assert f"dgemma_lsp/text/queries/{language}.scm" in names
 
 
 def test_wheel_carries_the_embedded_files_unchanged(wheel):

@@ -89,7 +89,7 @@ def test_readme_block_is_replaced_between_markers_or_appended():
 
 def test_bench_engine_runs_on_the_tiny_model_and_writes_json(tmp_path):
     assert main(["bench", "engine", "--model", "tiny", "--limit", "1", "--no-tests", "--out", str(tmp_path)]) == 0
-    report = json.loads((tmp_path / "decoding.json").read_text())
+    report = json.loads((tmp_path / "engine.json").read_text())
     assert report["summary"] and {r["decoder"] for r in report["fills"]} == set(decoding.DECODERS)
     assert all(r["seconds"] > 0 and r["forward_seconds"] <= r["seconds"] for r in report["fills"])
     readme_file = tmp_path / "README.md"

@@ -159,7 +159,7 @@ def test_tiny_model_end_to_end(tmp_path, capsys):
     out = tmp_path / "report.json"
     settings = json.dumps({"sampler": {"maxDenoisingSteps": 2}})
     argv = ["--benchmark", "multi-line", "--model", "tiny", "--limit", "3", "--json", str(out), "--settings", settings]
-    assert humaneval.main(argv) == 0
+    assert cli_main(["evaluate", *argv]) == 0
     table = capsys.readouterr().out
     assert "pass@1" in table and "previous-line" in table
     report = json.loads(out.read_text())
@@ -189,7 +189,7 @@ def test_only_reads_task_ids_from_a_file(tmp_path, capsys, single):
     ids.write_text(f"{single[0].task_id}\n\n{single[7].task_id}\n")
     out = tmp_path / "report.json"
     argv = ["--methods", "empty", "--only", str(ids), "--shard", "2/2", "--json", str(out)]
-    assert humaneval.main(argv) == 0
+    assert cli_main(["evaluate", *argv]) == 0
     report = json.loads(out.read_text())
     assert [r["task_id"] for r in report["results"]] == [single[7].task_id] and report["shard"] == [2, 2]
 

@@ -20,7 +20,7 @@ def add_bench_parser(commands, common) -> None:
     engine_parser = which.add_parser("engine", help="diffusion vs autoregressive decoding of the same weights")
     decoding.add_arguments(engine_parser)
     readme_parser = which.add_parser("readme", help="rewrite the README's results table from the JSON reports")
-    readme_parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder holding lsp.json, decoding.json")
+    readme_parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder holding lsp.json, engine.json")
     readme_parser.add_argument("--readme", type=Path, default=Path("README.md"))
     for parser in (lsp_parser, load_parser, engine_parser, readme_parser):
         common(parser)
