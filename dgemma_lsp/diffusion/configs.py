@@ -11,9 +11,15 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass
+from typing import cast
 
 import torch
-from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion, PreTrainedTokenizerFast
+from transformers import (
+    DiffusionGemmaConfig,
+    DiffusionGemmaForBlockDiffusion,
+    DiffusionGemmaTextConfig,
+    PreTrainedTokenizerFast,
+)
 
 from dgemma_lsp.diffusion.tokens import BOI, BOS, EOI, EOS, IMAGE, PAD, byte_tokenizer, special_ids
 
@@ -86,7 +92,10 @@ def build_config(small: SmallConfig, special_ids: dict[str, int]) -> DiffusionGe
 
 
 def small_config_of(config: DiffusionGemmaConfig) -> SmallConfig:
-    t = config.text_config
+    t = text_config_of(config)
+    # A small DiffusionGemma is a mixture of experts with a canvas: transformers leaves these unset for others.
+    assert t.num_experts is not None and t.top_k_experts is not None and t.moe_intermediate_size is not None
+    assert config.canvas_length is not None
     return SmallConfig(
         vocab_size=t.vocab_size,
         hidden_size=t.hidden_size,
@@ -102,6 +111,12 @@ def small_config_of(config: DiffusionGemmaConfig) -> SmallConfig:
         sliding_window=t.sliding_window,
         max_position_embeddings=t.max_position_embeddings,
     )
+
+
+def text_config_of(config: DiffusionGemmaConfig) -> DiffusionGemmaTextConfig:
+    """The text config, which transformers types as the constructor takes it (a dict, or None for the default);
+    a built config always holds a DiffusionGemmaTextConfig."""
+    return cast(DiffusionGemmaTextConfig, config.text_config)
 
 
 TINY = dict(
@@ -129,7 +144,7 @@ def tiny_model(tokenizer: PreTrainedTokenizerFast | None = None, seed: int = 0, 
     configure_generation(model, ids)
     # Its own sampler, as a checkpoint declares one (`loading.checkpoint_sampler`): random weights gain nothing from
     # the released 48 steps, and tests want them quick.
-    model.generation_config.max_denoising_steps = 4
+    model.generation_config.max_denoising_steps = 4  # type: ignore[attr-defined]  # DiffusionGemma's, not in the stubs
     model.config.dgemma_self_conditioning = False
     return model, tokenizer
 

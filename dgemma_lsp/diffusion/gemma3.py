@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from transformers import DiffusionGemmaConfig
 
-from dgemma_lsp.diffusion.configs import TINY_VISION_CONFIG
+from dgemma_lsp.diffusion.configs import TINY_VISION_CONFIG, text_config_of
 from dgemma_lsp.diffusion.tokens import BOI, BOS, EOI, EOS, IMAGE, PAD
 
 SPARE_DIMS = 2
@@ -122,7 +122,7 @@ def diffusion_config(shape: Gemma3Shape, special_ids: dict[str, int], vocab_size
         eoi_token_id=special_ids[EOI],
         canvas_length=canvas_length,
     )
-    config.text_config.final_logit_softcapping = NO_SOFTCAP
+    text_config_of(config).final_logit_softcapping = NO_SOFTCAP
     return config
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,6 +24,9 @@ from dgemma_lsp.diffusion.tokens import EOS, byte_tokenizer, special_ids, wrap_t
 from dgemma_lsp.errors import ModelLoadError
 from dgemma_lsp.settings import RELEASED_SAMPLER, SamplerSettings, Settings
 
+if TYPE_CHECKING:
+    from transformers import DiffusionGemmaForBlockDiffusion, PreTrainedTokenizerBase
+
 log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
@@ -32,8 +36,8 @@ TINY = "tiny"
 @dataclass
 class LoadedModel:
     name: str  # what the settings asked for, for messages
-    model: object  # DiffusionGemmaForBlockDiffusion
-    tokenizer: object
+    model: DiffusionGemmaForBlockDiffusion
+    tokenizer: PreTrainedTokenizerBase
     prompt_format: PromptFormat
     eos_id: int
     pad_id: int | None
@@ -42,6 +46,13 @@ class LoadedModel:
     heals_indentation: bool = False
     decoding: str = "diffusion"  # "diffusion" or "greedy" (`autoregressive.greedy_decode`)
     sampler: SamplerSettings = RELEASED_SAMPLER  # the checkpoint's own (`checkpoint_sampler`); settings go over it
+
+    @property
+    def canvas_length(self) -> int:
+        """Tokens per canvas (block), from the model's config."""
+        length = self.model.config.canvas_length
+        assert length is not None  # transformers types it optional; every DiffusionGemma config has one
+        return length
 
 
 def embedded_dir() -> Path:
@@ -94,7 +105,7 @@ def _from_pretrained(name: str, source, local_only: bool, settings: Settings):
     except (OSError, ValueError, RuntimeError) as error:
         hint = "" if cached else f" ({_NOT_CACHED.format(name=name)})"
         raise ModelLoadError(f"cannot load model {name!r}: {error}{hint}") from error
-    return model.to(device).eval(), tokenizer
+    return model.to(device).eval(), tokenizer  # type: ignore[arg-type]  # the stubs lose `to`'s binding
 
 
 _NOT_CACHED = (

@@ -158,7 +158,11 @@ def _common_prefix_length(a: list[int], b: list[int]) -> int:
 
 
 def _can_crop(cache: DynamicCache, length: int) -> bool:
-    return all(not getattr(layer, "is_sliding", False) or length < layer.sliding_window for layer in cache.layers)
+    # transformers types the layers as their base classes; only a sliding one, the one read, has `sliding_window`.
+    return all(
+        not getattr(layer, "is_sliding", False) or length < layer.sliding_window  # type: ignore[union-attr]
+        for layer in cache.layers
+    )
 
 
 @torch.inference_mode()
@@ -185,6 +189,10 @@ def denoise(
     step's cost grows with it). Knobs `sampler` leaves unset are the released ones.
     """
     sampler = sampler.over(RELEASED_SAMPLER)
+    max_steps, entropy_bound = sampler.max_denoising_steps, sampler.entropy_bound
+    t_min, t_max = sampler.t_min, sampler.t_max
+    # RELEASED_SAMPLER sets every knob, so `over` leaves none unset.
+    assert max_steps is not None and entropy_bound is not None and t_min is not None and t_max is not None
     canvas_length = canvas_length or model.config.canvas_length
     vocab_size = model.config.text_config.vocab_size
     device = model.device
@@ -215,7 +223,7 @@ def denoise(
         history: list[torch.Tensor] = []  # argmax canvases of the last `stability_threshold` steps
         done = finished.clone()  # [n] rows that stopped denoising this canvas
 
-        for step in range(sampler.max_denoising_steps, 0, -1):
+        for step in range(max_steps, 0, -1):
             if is_cancelled():
                 raise CancelledError(f"cancelled at canvas {canvas_index}, step {step}")
             started = time.perf_counter()
@@ -227,11 +235,11 @@ def denoise(
             ).logits  # [n, C, V]
             forward_seconds += time.perf_counter() - started
             steps += 1
-            temperature = linear_temperature(step, sampler.max_denoising_steps, sampler.t_min, sampler.t_max)
+            temperature = linear_temperature(step, max_steps, t_min, t_max)
             logits = clamp_logits(logits, canvas_clamps) / temperature
 
             entropy, probs = entropy_and_probs(logits)  # [n, C], [n, C, V]
-            accepted = entropy_bound_accept(entropy, sampler.entropy_bound)  # [n, C]
+            accepted = entropy_bound_accept(entropy, entropy_bound)  # [n, C]
             next_canvas = sample_accepted(probs, accepted, noise((n, canvas_length)), generator)  # re-noise the rest
             next_argmax = logits.argmax(-1)  # [n, C]
 
@@ -245,7 +253,7 @@ def denoise(
                 )
             done |= _stable_and_confident(history, argmax, entropy, sampler, eos_id)
             if on_draft is not None:
-                on_draft(Draft(canvas_index, sampler.max_denoising_steps - step + 1, argmax))
+                on_draft(Draft(canvas_index, max_steps - step + 1, argmax))
             if bool(done.all()):
                 break
 
@@ -273,18 +281,20 @@ def _stable_and_confident(
     One change: only positions up to the first EOS count. What follows it is cut from the answer, yet its noise
     stays uncertain; counted, it kept a short fill (a rest of line in a 32-token canvas) denoising to the step limit.
     """
+    stability_threshold, confidence_threshold = sampler.stability_threshold, sampler.confidence_threshold
+    assert stability_threshold is not None and confidence_threshold is not None  # `denoise` resolved them
     kept = _through_first_eos(argmax, eos_id)  # [n, C]
     stable = torch.ones(argmax.shape[0], dtype=torch.bool, device=argmax.device)
-    if sampler.stability_threshold > 0:
-        if len(history) < sampler.stability_threshold:
+    if stability_threshold > 0:
+        if len(history) < stability_threshold:
             stable = torch.zeros_like(stable)
         else:
             for previous in history:
                 stable &= ((previous == argmax) | ~kept).all(dim=-1)
         history.append(argmax)
-        del history[: -sampler.stability_threshold]
+        del history[:-stability_threshold]
     mean_entropy = (entropy * kept).sum(dim=-1) / kept.sum(dim=-1)  # [n]; the first position is always kept
-    return stable & (mean_entropy < sampler.confidence_threshold)
+    return stable & (mean_entropy < confidence_threshold)
 
 
 def _through_first_eos(tokens: torch.Tensor, eos_id: int) -> torch.Tensor:

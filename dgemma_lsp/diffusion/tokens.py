@@ -68,8 +68,12 @@ def newline_ids(tokenizer) -> frozenset[int]:
 
 
 def special_ids(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
-    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
-    missing = [token for token, i in ids.items() if i is None or i == tokenizer.unk_token_id]
+    ids: dict[str, int] = {}
+    for token in SPECIAL_TOKENS:
+        token_id = tokenizer.convert_tokens_to_ids(token)  # one id for one token; None from some for an unknown one
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+            ids[token] = token_id
+    missing = [token for token in SPECIAL_TOKENS if token not in ids]
     if missing:
         raise ValueError(f"tokenizer lacks special tokens {missing}")
     return ids

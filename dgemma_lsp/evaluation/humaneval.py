@@ -56,7 +56,7 @@ from dgemma_lsp.fill import holes
 from dgemma_lsp.fill.holes import FillKind, Hole
 from dgemma_lsp.fill.loader import load_filler
 from dgemma_lsp.fill.postprocess import indent_of, postprocess
-from dgemma_lsp.fill.remote import is_remote
+from dgemma_lsp.fill.remote import RemoteFiller, is_remote
 from dgemma_lsp.settings import Settings, parse_settings
 from dgemma_lsp.text import syntax
 
@@ -227,7 +227,7 @@ def encoder_greedy_middle(filler: Filler, task: Task, request: Request) -> tuple
         loaded.model,
         canvas.prompt_ids,
         eos_id=loaded.eos_id,
-        max_new_tokens=canvas.max_canvases * loaded.model.config.canvas_length,
+        max_new_tokens=canvas.max_canvases * loaded.canvas_length,
         stop_ids=newline_ids(loaded.tokenizer) if request.hole.kind is FillKind.LINE else frozenset(),
     )
     fitted = postprocess(
@@ -489,7 +489,9 @@ def _filler(cli_settings: dict, seed: int, candidates: int = 1) -> tuple[Filler 
         print("dgemma-lsp: eval and bench engine need an in-process model, not a server URL", file=sys.stderr)
         return None, settings
     try:
-        return load_filler(settings, terminal_progress()), settings
+        filler = load_filler(settings, terminal_progress())
     except DgemmaError as error:
         print(f"dgemma-lsp: {error}", file=sys.stderr)
         return None, settings
+    assert not isinstance(filler, RemoteFiller)  # only a server URL gives one
+    return filler, settings

@@ -71,7 +71,7 @@ class _Line(NamedTuple):
 
     @property
     def indent(self) -> str:
-        return _LEADING.match(self.before + self.after).group()
+        return _leading(self.before + self.after, 0)
 
 
 def choose_hole(document_text: str, tree: tree_sitter.Tree | None, language: str | None, offset: int) -> Hole:
@@ -173,6 +173,13 @@ def _line_at(text: str, offset: int) -> _Line:
     return _Line(start, text[start:offset], text[offset : end.start() if end else len(text)])
 
 
+def _leading(text: str, start: int) -> str:
+    """The spaces and tabs from `start` on."""
+    found = _LEADING.match(text, start)
+    assert found is not None  # the pattern matches the empty string
+    return found.group()
+
+
 def _is_word(ch: str) -> bool:
     return bool(ch) and (ch.isalnum() or ch in "_$")
 
@@ -207,7 +214,7 @@ def _opened_indent(text, tree, language, anchor, anchor_byte, line) -> str | Non
     )
     if not opens:
         return None
-    header = _LEADING.match(text, _line_at(text, anchor).start).group()
+    header = _leading(text, _line_at(text, anchor).start)
     below = _next_indent(text, anchor)
     if line.blank and _deeper(line.before, header):
         return line.before  # the editor has indented the new line already

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def load_filler(settings: Settings, progress: Progress | None = None) -> Filler | RemoteFiller:
+def load_filler(settings: Settings, progress: Progress = lambda message, fraction: None) -> Filler | RemoteFiller:
     """Blocking. Raises a `DgemmaError` (`ModelLoadError` for a local model) with a message for the user. A remote
     filler is not contacted here: `RemoteFiller.check` asks the server when the caller wants to know now."""
     if is_remote(settings.model):

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 import torch
 
@@ -147,7 +148,7 @@ class Filler:
         tokens but the last come from the prompt cache: while the user types, only what they typed is encoded.
         """
         loaded = self.loaded
-        budget = canvas.max_canvases * loaded.model.config.canvas_length
+        budget = canvas.max_canvases * loaded.canvas_length
         line = hole.kind is FillKind.LINE
         stops = newline_ids(loaded.tokenizer) if line else frozenset()
         leaves_body = None
@@ -229,13 +230,14 @@ class Filler:
         merged = dict(clamps)
         for position, allowed in needed.items():
             healing = clamps.get(first + position)  # a set where healing narrows this position too, else None
+            assert not isinstance(healing, int)  # healing pins single tokens only before `first`
             merged[first + position] = (allowed & healing or healing) if healing else allowed  # never an empty set
         return merged
 
     def decode(self, ids: list[int]) -> str:
         """The middle's text, cut before any undecodable byte sequence: byte-level tokens can end a canvas
         halfway through a multi-byte character, and U+FFFD must never reach the user's file."""
-        text = self.loaded.tokenizer.decode(ids, skip_special_tokens=True)
+        text = cast(str, self.loaded.tokenizer.decode(ids, skip_special_tokens=True))  # one sequence, one string
         return text.split("\ufffd", 1)[0]
 
 

@@ -430,7 +430,7 @@ def postprocess(fill: str, *, text: str, hole: Hole, language: str | None) -> st
                 indent = line_indent + ("\t" if tabs else " " * unit)
     wstart, wend = syntax_window(text, hole.start, hole.end)
     checked = language is not None and language_named(language) is not None
-    best, best_score = None, None
+    best, best_score = "", None  # the loop below runs at least once
     # Three readings of the fill's indentation (`FRAMES`, see `reindent`): the syntax decides; ties go to the earlier.
     ambiguous = checked and ("\n" in fill.strip("\n") or not line_before)  # several lines, or a whole-line hole
     for frame in FRAMES if ambiguous else FRAMES[:1]:
@@ -439,13 +439,13 @@ def postprocess(fill: str, *, text: str, hole: Hole, language: str | None) -> st
             framed, before=text[wstart : hole.start], after=text[hole.end : wend], language=language
         )
         framed = normalize(framed, keep_last_space=keep_space)
-        if checked and framed.strip():
+        if checked and language is not None and framed.strip():
             framed = truncate_to_syntax(framed, text=text, hole=hole, language=language, window=(wstart, wend))
         score = (
             _code_length(framed),
             -_outdented_lines(framed, indent, unit) if language != "python" else 0,
             -_off_grid_lines(framed, line_before, unit, tabs),
         )
-        if best is None or score > best_score:  # more code kept; ties keep the earlier frame
+        if best_score is None or score > best_score:  # more code kept; ties keep the earlier frame
             best, best_score = framed, score
     return finish_fill(best, text=text, hole=hole)

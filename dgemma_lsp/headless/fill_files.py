@@ -318,7 +318,7 @@ def _position(value: str) -> tuple[str, targets.Position]:
     import argparse
 
     parts = value.rsplit(":", 2)
-    numbers = []
+    numbers: list[int] = []
     while len(parts) > 1 and parts[-1].isdigit() and len(numbers) < 2:
         numbers.insert(0, int(parts.pop()))
     path = ":".join(parts)

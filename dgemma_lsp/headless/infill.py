@@ -103,7 +103,7 @@ class RowFiller:
     def _filler_for(self, max_tokens: int | None):
         if max_tokens is None:
             return self.filler
-        canvases = math.ceil(max_tokens / self.filler.loaded.model.config.canvas_length)
+        canvases = math.ceil(max_tokens / self.filler.loaded.canvas_length)
         if canvases not in self._by_canvases:
             base = self.filler.settings
             completion = dataclasses.replace(base.completion, line_canvases=canvases, block_canvases=canvases)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import tree_sitter
@@ -43,8 +44,8 @@ def find_targets(
     text: str,
     language: str,
     *,
-    positions: list[Position] = (),
-    functions: list[str] = (),
+    positions: Sequence[Position] = (),
+    functions: Sequence[str] = (),
     defaults: bool = True,
     tree: tree_sitter.Tree | None = None,
 ) -> list[Target]:

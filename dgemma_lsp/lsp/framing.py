@@ -49,10 +49,10 @@ class MessageReader:
         headers = await self._headers()
         if headers is None:
             return None
-        length = headers.get(b"content-length", b"")
-        if not length.isdigit():
+        content_length = headers.get(b"content-length", b"")
+        if not content_length.isdigit():
             raise FramingError(f"no usable Content-Length in the headers {headers!r}")
-        length = int(length)
+        length = int(content_length)
         while len(self._buffer) < length:
             if await self._more(self._idle if self._buffer else None):
                 continue
@@ -106,7 +106,9 @@ class MessageReader:
     def _whole_json_value(self) -> tuple[object, int] | None:
         """The JSON value at the start of the buffer and the bytes it took, removed from the buffer; None when the
         buffer does not start with a whole one (yet)."""
-        skipped = _LEADING_SPACE.match(self._buffer).end()
+        leading_space = _LEADING_SPACE.match(self._buffer)
+        assert leading_space is not None  # the pattern matches the empty string
+        skipped = leading_space.end()
         text = self._buffer[skipped:].decode("utf-8", "surrogateescape")
         try:
             value, end = json.JSONDecoder().raw_decode(text)

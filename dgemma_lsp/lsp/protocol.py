@@ -6,6 +6,7 @@ Everything else (dispatch, cancellation, `initialize`, commands, progress) is py
 from __future__ import annotations
 
 import logging
+from typing import Protocol, cast
 
 import cattrs
 from lsprotocol import types
@@ -14,6 +15,13 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.protocol.json_rpc import RPCRequest
 
 log = logging.getLogger(__name__)
+
+
+class _StoppableServer(Protocol):
+    """What `lsp_exit` needs of `server.DgemmaServer`, which imports this module (pygls types `_server` as its own
+    LanguageServer)."""
+
+    def stop(self, exit_code: int) -> None: ...
 
 
 class DgemmaProtocol(LanguageServerProtocol):
@@ -75,7 +83,7 @@ class DgemmaProtocol(LanguageServerProtocol):
         # the process ended with 0 even without `shutdown` (the spec says 1), and only once the running fill had
         # finished. The server stops reading instead and ends with the spec's exit code.
         yield from self._features(types.EXIT, *args)
-        self._server.stop(exit_code=0 if self._shutdown else 1)
+        cast(_StoppableServer, self._server).stop(exit_code=0 if self._shutdown else 1)
 
     # Text sync. pygls applies every change to its own copy of the document before our handler runs, splitting lines
     # with str.splitlines(), which also ends lines at \f, \v, \x1c-\x1e, \x85, U+2028 and U+2029 (LSP ends them at

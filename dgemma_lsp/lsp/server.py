@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 class DgemmaServer(LanguageServer):
     protocol: DgemmaProtocol
+    _stop_event: threading.Event  # pygls' may be None; this server sets it in __init__
 
     def __init__(self, session: Session) -> None:
         super().__init__("dgemma-lsp", __version__, protocol_cls=DgemmaProtocol)

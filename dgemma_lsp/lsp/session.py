@@ -30,7 +30,7 @@ from dgemma_lsp.errors import (
 from dgemma_lsp.fill import holes
 from dgemma_lsp.fill.holes import FillKind, Hole
 from dgemma_lsp.fill.loader import load_filler
-from dgemma_lsp.fill.remote import Outage
+from dgemma_lsp.fill.remote import Outage, RemoteFiller
 from dgemma_lsp.settings import Settings, parse_settings
 from dgemma_lsp.text import sources, syntax
 from dgemma_lsp.text.documents import Document, DocumentStore
@@ -88,7 +88,7 @@ class Session:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = self._initial_settings = settings or Settings()
         self.documents = DocumentStore(self.settings.limits.max_file_bytes)
-        self.filler: Filler | None = None
+        self.filler: Filler | RemoteFiller | None = None
         self.load_error: str | None = None
         self.loading = False
         # One model thread: fills are serialised anyway, and a single worker keeps a burst of requests from
@@ -141,7 +141,7 @@ class Session:
     async def check_remote(self) -> None:
         """For a server URL: ask the server which model it serves, and tell the user now if it cannot answer."""
         filler = self.filler
-        if getattr(filler, "remote", False):
+        if isinstance(filler, RemoteFiller):
             try:
                 await filler.check()
             except RemoteError as error:
@@ -161,7 +161,7 @@ class Session:
             log.info("remote model: %s", message)
             self.show_message("Info", message)
 
-    def require_filler(self) -> Filler:
+    def require_filler(self) -> Filler | RemoteFiller:
         if self.filler is None:
             raise ModelNotReadyError(self.load_error or "the model is still loading")
         return self.filler
@@ -304,7 +304,9 @@ class Session:
         try:
             outcome = await task
         except asyncio.CancelledError:
-            if asyncio.current_task().cancelling():  # the request itself was cancelled ($/cancelRequest)
+            current = asyncio.current_task()
+            assert current is not None  # a coroutine awaiting a task runs in one itself
+            if current.cancelling():  # the request itself was cancelled ($/cancelRequest)
                 raise
             log.info("fill %s superseded", request_id)
             return None
@@ -365,6 +367,8 @@ class Session:
         """Fill the spot the cursor reaches if the user accepts `fill` ("as if accepted", llama.vim), so that the
         request after an accept is answered from memory. Any real fill cancels it between two steps."""
         filler, loop, language = self.filler, asyncio.get_running_loop(), _language(plan.document)
+        if filler is None:  # a model reload failed since the fill
+            return
         cancel = self._prefetch_cancel = threading.Event()
         text = plan.text[: fill.start] + fill.text + plan.text[fill.end :]
         cursor, request_id = fill.start + len(fill.text), f"p{next(self._ids)}"
@@ -429,10 +433,10 @@ def _log_failure(future: concurrent.futures.Future) -> None:
 
 def _function_at(document: Document, position: types.Position) -> syntax.FunctionSite | None:
     """The innermost function at `position`; in a line's indentation, at the code the line holds."""
-    if document.tree is None:
+    if document.tree is None or document.language is None:  # a tree implies a language
         return None
     offset = holes.past_indentation(document.text, document.offset_at(position))
-    return syntax.function_at(document.tree, _language(document), document.byte_offset(offset))
+    return syntax.function_at(document.tree, document.language.name, document.byte_offset(offset))
 
 
 def _language(document: Document) -> str | None:

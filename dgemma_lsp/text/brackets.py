@@ -55,7 +55,8 @@ def scan_brackets(src: str, language: str | None, state: str | None = None) -> t
         elif src[i] == "\\" and not (state == "`" and language == "go"):  # Go's `raw` strings have no escapes
             i += 2
         elif src.startswith(state, i):
-            state, i = None, i + len(state)
+            i += len(state)
+            state = None
         else:
             if src[i] == "\n" and state in ('"', "'"):
                 state = None  # single-line strings end at the line end even when unterminated

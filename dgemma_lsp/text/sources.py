@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -40,7 +40,7 @@ class Walk:
     missing: list[Path]  # named on the command line, but not there: an input error
 
 
-def walk(paths: list[str | Path], max_file_bytes: int, exclude: Iterable[str] = ()) -> Walk:
+def walk(paths: Sequence[str | Path], max_file_bytes: int, exclude: Iterable[str] = ()) -> Walk:
     """The fillable files under `paths`, in a stable order, each once; those matching an `exclude` glob skipped."""
     result = Walk([], [], [])
     seen: set[Path] = set()

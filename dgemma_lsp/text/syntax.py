@@ -196,7 +196,9 @@ def captures_at(tree: tree_sitter.Tree, language: str, name: str, byte_offset: i
 
 def node_at(tree: tree_sitter.Tree, byte_offset: int) -> tree_sitter.Node:
     """The smallest named node at a byte offset."""
-    return tree.root_node.named_descendant_for_byte_range(byte_offset, byte_offset)
+    node = tree.root_node.named_descendant_for_byte_range(byte_offset, byte_offset)
+    assert node is not None  # at worst the root itself, even for an offset past its end
+    return node
 
 
 # ---- functions ---------------------------------------------------------------------------------------------------
@@ -348,7 +350,9 @@ def _closing(body: tree_sitter.Node) -> int:
 
 def line_indent(source: bytes, byte_offset: int) -> str:
     """The leading whitespace of the line holding `byte_offset`."""
-    return _LEADING.match(source, source.rfind(b"\n", 0, byte_offset) + 1).group().decode("ascii")
+    leading = _LEADING.match(source, source.rfind(b"\n", 0, byte_offset) + 1)
+    assert leading is not None  # the pattern matches the empty string
+    return leading.group().decode("ascii")
 
 
 def starts_line(source: bytes, byte_offset: int) -> bool:

@@ -100,13 +100,13 @@ def collect_holes(encode, limit: int, data: Path | None, files: list[Path]) -> l
             print(f"bench engine: {path} not found; skipping HumanEval {name}", file=sys.stderr)
     sources.append(("file", file_holes(files), None))
     holes = []
-    for source, tasks, kind in sources:
+    for source, tasks, source_kind in sources:
         rng = random.Random(SAMPLE_SEED)
         order = list(tasks)
         rng.shuffle(order)
         taken = dict.fromkeys(BUCKETS, 0)
         for task in order:
-            hole_kind = kind or (FillKind.LINE if task.middle.count("\n") == 1 else FillKind.BLOCK)
+            hole_kind = source_kind or (FillKind.LINE if task.middle.count("\n") == 1 else FillKind.BLOCK)
             indent = task.middle[: len(task.middle) - len(task.middle.lstrip(" \t"))]
             hole = Hole(source, task, hole_kind, len(encode(task.middle[len(indent) :].removesuffix("\n"))))
             if hole.bucket and taken[hole.bucket] < limit:
@@ -134,10 +134,12 @@ def run_hole(
     from dgemma_lsp.fill.postprocess import postprocess
 
     loaded, settings = filler.loaded, filler.settings
+    bucket = hole.bucket
+    assert bucket is not None  # `collect_holes` keeps only holes in a bucket
     request = request_for(hole.task, hole.kind)
     canvas = filler.canvas_for(request.text, request.hole, LANGUAGE)
-    canvas_length = canvas_length or loaded.model.config.canvas_length
-    canvases = math.ceil(hole.bucket[1] / canvas_length)
+    canvas_length = canvas_length or loaded.canvas_length
+    canvases = math.ceil(bucket[1] / canvas_length)
     eos_id = -1 if fixed_length else loaded.eos_id  # no token has id -1: decode the whole budget
     stops = line_stops if hole.kind is FillKind.LINE and not fixed_length else frozenset()
     started = time.perf_counter()
@@ -146,7 +148,7 @@ def run_hole(
         # A checkpoint trained with healed indentation gets its canvas's first tokens pinned to it, as the server
         # pins them; no syntax clamps, so both decoders see the same prompt and nothing else.
         pinned = healing_clamps(canvas.healed, loaded.tokenizer, loaded.eos_id)[0] if canvas.healed else None
-        result = denoise(
+        denoised = denoise(
             loaded.model,
             canvas.prompt_ids,
             eos_id=eos_id,
@@ -156,26 +158,28 @@ def run_hole(
             generator=generator,
             canvas_length=canvas_length,
         )
-        ids, steps, used = result.candidates[0], result.steps, result.canvases
+        ids, steps, used = denoised.candidates[0], denoised.steps, denoised.canvases
+        forward_seconds = denoised.forward_seconds
     else:
-        result = greedy_decode(
+        greedy = greedy_decode(
             loaded.model, canvas.prompt_ids, eos_id=eos_id, max_new_tokens=canvases * canvas_length, stop_ids=stops
         )
-        ids, steps, used = result.tokens, result.forwards, None
+        ids, steps, used = greedy.tokens, greedy.forwards, None
+        forward_seconds = greedy.forward_seconds
     seconds = time.perf_counter() - started
     fitted = postprocess(filler.middle_text(ids, canvas), text=request.text, hole=request.hole, language=LANGUAGE)
     middle = middle_from(hole.task, request, fitted)
     return {
         "hole": hole.task.task_id,
         "source": hole.source,
-        "bucket": f"{hole.bucket[0]}-{hole.bucket[1]}",
+        "bucket": f"{bucket[0]}-{bucket[1]}",
         "middle_tokens": hole.middle_tokens,
         "decoder": decoder,
         "seconds": seconds,
         "tokens": len(ids),
         "forwards": steps,
         "canvases": used,
-        "forward_seconds": result.forward_seconds,
+        "forward_seconds": forward_seconds,
         "exact": exact_match(middle, hole.task.middle),
         "middle": middle,
         "passed": None,
@@ -193,13 +197,15 @@ def summarize(rows: list[dict]) -> dict:
             if not picked:
                 continue
             seconds = [r["seconds"] for r in picked]
+            p95 = percentile(seconds, 95)
+            assert p95 is not None  # `picked` is not empty
             tested = [r for r in picked if r["passed"] is not None]
             canvases = sum(r["canvases"] or 0 for r in picked)
             entry[decoder] = {
                 "fills": len(picked),
                 "tokens_per_s": sum(r["tokens"] for r in picked) / sum(seconds),
                 "latency_ms_p50": statistics.median(seconds) * 1000,
-                "latency_ms_p95": percentile(seconds, 95) * 1000,
+                "latency_ms_p95": p95 * 1000,
                 "tokens_per_fill": statistics.mean(r["tokens"] for r in picked),
                 "forwards_per_fill": statistics.mean(r["forwards"] for r in picked),
                 "steps_per_canvas": sum(r["forwards"] for r in picked) / canvases if canvases else None,
@@ -304,7 +310,7 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
         "benchmark": "engine",
         "machine": machine(),
         "model": settings.model,
-        "canvas_length": args.canvas_length or filler.loaded.model.config.canvas_length,
+        "canvas_length": args.canvas_length or filler.loaded.canvas_length,
         "threads": settings.threads,
         "sampler": dataclasses.asdict(settings.sampler.over(filler.loaded.sampler)),
         "limit": args.limit,

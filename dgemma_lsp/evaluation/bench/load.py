@@ -73,6 +73,7 @@ def judge(request: Sent, changes: list[tuple[float, int]]) -> str:
 
 def edit_lead_ms(request: Sent, changes: list[tuple[float, int]]) -> float:
     """How long before `request` was answered the first didChange past its version was sent."""
+    assert request.arrived is not None  # only an answered request is stale
     sent = next(time_sent for time_sent, version in changes if version > request.version)
     return (request.arrived - sent) * 1000
 
@@ -133,8 +134,11 @@ def rss_mb(pid: int) -> float | None:
     """The resident memory of a live process now (VmRSS), in MB; None where there is no /proc."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
-    except (OSError, AttributeError, ValueError):
+        rss_kb = re.search(r"VmRSS:\s+(\d+) kB", status)
+        if rss_kb is None:
+            raise ValueError(f"no VmRSS in /proc/{pid}/status")
+        return int(rss_kb.group(1)) / 1024
+    except (OSError, ValueError):
         return None
 
 
@@ -173,7 +177,9 @@ def tally(requests: list[Sent]) -> dict:
         "requests": len(requests),
         **counts,
         "with_suggestion": sum(r.outcome == "answered" and r.items > 0 for r in requests),
-        "stale_edit_lead_ms": [round(r.edit_lead_ms, 2) for r in requests if r.outcome == "stale"],
+        "stale_edit_lead_ms": [
+            round(r.edit_lead_ms, 2) for r in requests if r.outcome == "stale" and r.edit_lead_ms is not None
+        ],
         "latency_ms_p50": statistics.median(latencies) if latencies else None,
         "latency_ms_p95": percentile(latencies, 95),
     }

@@ -53,6 +53,8 @@ class Client:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        assert process.stdin is not None and process.stdout is not None  # started with both piped (`serving`)
+        self.stdin, self.stdout = process.stdin, process.stdout
         self.pending: dict[int, asyncio.Future] = {}
         self.ready = asyncio.Event()
         self.next_id = 0
@@ -60,7 +62,7 @@ class Client:
 
     def _write(self, message: dict) -> None:
         body = json.dumps(message).encode()
-        self.process.stdin.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        self.stdin.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
 
     def notify(self, method: str, params) -> None:
         self._write({"jsonrpc": "2.0", "method": method, "params": params})
@@ -73,7 +75,7 @@ class Client:
         return self.next_id, future
 
     async def _read(self) -> None:
-        stream = self.process.stdout
+        stream = self.stdout
         while True:
             length = 0
             while (line := await stream.readline()) not in (b"\r\n", b""):
@@ -232,9 +234,11 @@ def process_stats(pid: int) -> dict:
         ticks = os.sysconf("SC_CLK_TCK")
         cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
         status = Path(f"/proc/{pid}/status").read_text()
-        peak = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
-        return {"cpu_seconds": cpu, "peak_rss_mb": peak}
-    except (OSError, AttributeError, IndexError, ValueError):
+        peak_kb = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if peak_kb is None:
+            raise ValueError(f"no VmHWM in /proc/{pid}/status")
+        return {"cpu_seconds": cpu, "peak_rss_mb": int(peak_kb.group(1)) / 1024}
+    except (OSError, IndexError, ValueError):
         return {"cpu_seconds": None, "peak_rss_mb": None}
 
 
@@ -331,7 +335,7 @@ def summarize(result: dict, timings: list[dict], streams_closed: int | None = No
     """`streams_closed`: for a model on a server, the HTTP streams the server log says were closed by a cancel."""
     requests: list[Request] = result["replay"].requests
     answered = [r for r in requests if r.answered is not None]
-    latencies = [(r.answered - r.sent) * 1000 for r in answered]
+    latencies = [(r.answered - r.sent) * 1000 for r in requests if r.answered is not None]
     filled = [t for t in timings if t["outcome"] == "filled"]
     overheads = [t["overhead_ms"] for t in filled]
     return {

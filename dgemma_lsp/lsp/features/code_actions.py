@@ -21,7 +21,7 @@ def register(server) -> None:
     )
     def code_action(ls, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri, selection = params.text_document.uri, params.range
-        actions = []
+        actions: list[types.CodeAction] = []
         with lsp_errors("code action"):
             if not session.fillable(uri):  # excluded, too large or binary: nothing to offer
                 return actions
