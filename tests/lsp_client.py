@@ -142,11 +142,13 @@ class RawServer:
     """`dgemma-lsp serve` over real stdio pipes. A thread reads what the server writes, so a test can wait for a
     reply, or for the process to end, with a time limit instead of hanging."""
 
-    def __init__(self, log_path, *extra: str, model: str = "tiny", settings: str | None = None) -> None:
+    def __init__(
+        self, log_path, *extra: str, model: str = "tiny", settings: str | None = None, env: dict | None = None
+    ) -> None:
         command = [sys.executable, "-m", "dgemma_lsp", "serve", "--model", model, "--log-file", str(log_path), *extra]
         if settings:
             command += ["--settings", settings]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=SERVER_ENV)
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env or SERVER_ENV)
         self.received: queue.Queue = queue.Queue()
         self.notifications: list[dict] = []  # what came while waiting for a reply: notifications, other replies
         threading.Thread(target=self._read, daemon=True).start()

@@ -1,10 +1,11 @@
 """End to end over real stdio pipes, byte for byte: incremental sync with LSP's line ends, a reply to every request
 whatever its params, framing errors that neither wedge nor hang, and `shutdown` / `exit` as the spec has them."""
 
+import os
 import time
 
 import pytest
-from lsp_client import RawServer, frame
+from lsp_client import SERVER_ENV, RawServer, frame
 
 INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR = -32602, -32600, -32700
 URI = "file:///work/notes.txt"
@@ -196,3 +197,36 @@ def test_exit_during_a_fill_is_prompt_and_quiet(tmp_path):
     finally:
         server.close()
     assert log.stat().st_size < 100_000, "the log filled with tracebacks"
+
+
+# Refuses torch and transformers to whoever imports them: the server must answer `initialize` (and shut down) without
+# them, since they take seconds to import and the model loads only after `initialized`.
+IMPORT_REFUSER = """
+import sys
+
+class RefuseModelLibraries:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("torch", "transformers"):
+            raise ImportError(f"{name} imported before the model loads")
+
+sys.meta_path.insert(0, RefuseModelLibraries())
+"""
+
+
+def test_initialize_is_answered_without_importing_torch_or_transformers(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(IMPORT_REFUSER)
+    path = os.pathsep.join(filter(None, [str(site), SERVER_ENV.get("PYTHONPATH")]))
+    server = RawServer(tmp_path / "server.log", env=SERVER_ENV | {"PYTHONPATH": path})
+    try:
+        server.send(server.request(1, "initialize", {"capabilities": {}}))
+        reply = server.reply(1, timeout=60)
+        assert reply is not None and "inlineCompletionProvider" in reply["result"]["capabilities"]
+        server.send(server.request(2, "shutdown"))
+        assert server.reply(2) == {"jsonrpc": "2.0", "id": 2, "result": None}
+        server.send(server.notification("exit"))
+        assert server.wait(30) == 0
+    finally:
+        server.close()
+    assert "before the model loads" not in (tmp_path / "server.log").read_text()
