@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
+if TYPE_CHECKING:  # transformers takes seconds to import; token texts and special ids need none of it
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
 
 # The embedded tokenizer's special tokens, in id order: ids 0..N-1. Image ids exist only because the config
 # requires them to lie inside the vocabulary; they never appear in text.
@@ -30,6 +32,8 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 
     Used by tests and by the tiny model until a trained tokenizer is given; needs no files.
     """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
     for symbol in sorted(alphabet):
@@ -44,6 +48,8 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 def wrap_tokenizer(raw: Tokenizer) -> PreTrainedTokenizerFast:
     """The transformers wrapper for our tokenizer. Special-token text inside code ("<eos>" in a string literal)
     stays ordinary bytes: prompts insert special tokens by id, never by text."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=raw,
         split_special_tokens=True,

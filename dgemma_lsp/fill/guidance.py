@@ -20,7 +20,7 @@ import functools
 from dgemma_lsp.diffusion.tokens import token_texts
 from dgemma_lsp.fill.holes import FillKind, Hole
 from dgemma_lsp.fill.postprocess import PYTHON_BLOCK_OPENERS, stand_in, window_around
-from dgemma_lsp.text.syntax import python_compiles
+from dgemma_lsp.text.syntax import is_word_char, python_compiles
 
 
 class Need(enum.Enum):
@@ -81,13 +81,9 @@ def opening_clamps(
         statements = frozenset(i for i in first if not _opens_comment(texts[i][len(lead) :].lstrip(), comment_starts))
         return {0: statements} if statements else {}
     keywords = frozenset(i for i in first if texts[i][len(lead) :] in PYTHON_BLOCK_OPENERS)
-    apart = frozenset(i for i in code if not _is_word(texts[i][0])) | {eos_id}
+    apart = frozenset(i for i in code if not is_word_char(texts[i][0])) | {eos_id}
     return {0: keywords, 1: apart} if keywords else {}
 
 
 def _opens_comment(code: str, comment_starts: tuple[str, ...]) -> bool:
     return any(code.startswith(start) or start.startswith(code) for start in comment_starts)
-
-
-def _is_word(char: str) -> bool:
-    return char.isalnum() or char == "_"

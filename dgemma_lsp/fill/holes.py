@@ -26,7 +26,7 @@ import tree_sitter
 
 from dgemma_lsp.errors import InvalidPositionError
 from dgemma_lsp.text import syntax
-from dgemma_lsp.text.syntax import FunctionSite
+from dgemma_lsp.text.syntax import FunctionSite, is_word_char
 
 _CLOSERS = frozenset(")]}\"'`;:,")
 _EOL = re.compile(r"\r\n|\r|\n")
@@ -80,7 +80,7 @@ def choose_hole(document_text: str, tree: tree_sitter.Tree | None, language: str
     _check(text, offset, offset)
     line = _line_at(text, offset)
     none = Hole(FillKind.NONE, offset, offset)
-    if _is_word(text[offset - 1 : offset]) and _is_word(text[offset : offset + 1]):
+    if is_word_char(text[offset - 1 : offset]) and is_word_char(text[offset : offset + 1]):
         return none
     if not all(ch in _CLOSERS or ch.isspace() for ch in line.after):
         return none
@@ -178,10 +178,6 @@ def _leading(text: str, start: int) -> str:
     found = _LEADING.match(text, start)
     assert found is not None  # the pattern matches the empty string
     return found.group()
-
-
-def _is_word(ch: str) -> bool:
-    return bool(ch) and (ch.isalnum() or ch in "_$")
 
 
 def _previous_indent(text: str, line_start: int) -> str:

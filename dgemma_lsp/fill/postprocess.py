@@ -13,7 +13,7 @@ from collections import Counter
 
 from dgemma_lsp.fill.holes import FillKind, Hole
 from dgemma_lsp.text.brackets import CLOSERS, balance_brackets, depth_profile
-from dgemma_lsp.text.syntax import error_count, language_named, python_compiles
+from dgemma_lsp.text.syntax import error_count, is_word_char, language_named, python_compiles
 
 MAX_WINDOW_LINES = 200  # how far the syntax window reaches each way when no top-level line bounds it
 MAX_LINE_CUTS = 12  # candidate cuts tried for a one-line fill (each costs one parse of the window)
@@ -168,10 +168,6 @@ def reindent(
 # -- what already follows ------------------------------------------------------------------------------------
 
 
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
 def drop_overlap(fill: str, after_line: str, *, language: str | None = None) -> str:
     """Remove the longest end of the fill that repeats the start of `after_line` (the rest of the hole's line).
 
@@ -185,9 +181,9 @@ def drop_overlap(fill: str, after_line: str, *, language: str | None = None) -> 
         piece, cut = after_line[:k], len(fill) - k
         if not piece.strip() or not fill.endswith(piece):
             continue
-        if _is_word(piece[0]) and cut and _is_word(fill[cut - 1]):
+        if is_word_char(piece[0]) and cut and is_word_char(fill[cut - 1]):
             continue
-        if _is_word(piece[-1]) and k < len(after_line) and _is_word(after_line[k]):
+        if is_word_char(piece[-1]) and k < len(after_line) and is_word_char(after_line[k]):
             continue
         depth = depth or depth_profile(fill, language)
         if min(depth[cut:]) >= depth[cut]:  # the dropped part closes none of the kept part's brackets
@@ -305,7 +301,7 @@ def _baseline_compiles(before: str, after: str, *, text: str, hole: Hole) -> boo
 
 def _is_boundary(s: str, i: int) -> bool:
     """A token-ish place to cut a line: before a space, or next to punctuation."""
-    return s[i].isspace() or not (_is_word(s[i]) and _is_word(s[i - 1]))
+    return s[i].isspace() or not (is_word_char(s[i]) and is_word_char(s[i - 1]))
 
 
 def cut_candidates(fill: str, kind: FillKind, limit: int = MAX_LINE_CUTS) -> list[str]:

@@ -367,3 +367,9 @@ def body_indent(source: bytes, header: int, first: int | None, language: str | N
     if first is not None and starts_line(source, first):
         return line_indent(source, first)
     return line_indent(source, header) + INDENT_UNITS.get(language or "", DEFAULT_INDENT_UNIT)
+
+
+def is_word_char(char: str) -> bool:
+    """Whether `char` continues an identifier in the languages served (`$` for JavaScript and TypeScript); False for
+    the empty string, so callers may pass a slice past either end of the text."""
+    return bool(char) and (char.isalnum() or char in "_$")
