@@ -7,14 +7,12 @@ plain test. LSP positions become string offsets only through each document's pos
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
@@ -28,9 +26,12 @@ from dgemma_lsp.errors import (
     UnsupportedDocumentError,
 )
 from dgemma_lsp.fill import holes
-from dgemma_lsp.fill.holes import FillKind, Hole
+from dgemma_lsp.fill.holes import FillKind
 from dgemma_lsp.fill.loader import load_filler
 from dgemma_lsp.fill.remote import Outage, RemoteFiller
+from dgemma_lsp.lsp import planning
+from dgemma_lsp.lsp.planning import PlannedFill, language_of
+from dgemma_lsp.lsp.suggestions import Suggestions
 from dgemma_lsp.settings import Settings, parse_settings
 from dgemma_lsp.text import sources, syntax
 from dgemma_lsp.text.documents import Document, DocumentStore
@@ -44,47 +45,7 @@ FILL_FUNCTION = "dgemma.fillFunction"
 FILL_SELECTION = "dgemma.fillSelection"
 
 
-@dataclass(frozen=True)
-class PlannedFill:
-    """A hole chosen on the event loop, with the text snapshot it was chosen in, ready for the model thread."""
-
-    document: Document
-    text: str
-    hole: Hole
-    range: types.Range  # the hole as an LSP range in `text` (computed while `text` was current)
-    version: int | None
-
-    @classmethod
-    def of(cls, document: Document, hole: Hole) -> PlannedFill:
-        edit_range = types.Range(document.position_at(hole.start), document.position_at(hole.end))
-        return cls(document, document.text, hole, edit_range, document.version)
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """An inline suggestion as it was offered, kept so that typing into it needs no new fill."""
-
-    uri: str
-    before: str  # the document text before the hole
-    after: str  # the document text from the hole on (what the suggestion was inserted before, or replaced)
-    text: str
-    replaced: int  # characters after the cursor that the suggestion replaces (hole end - hole start)
-
-    def rest(self, uri: str, text: str, offset: int) -> str | None:
-        """What is left of the suggestion when `text` is the old document with a proper prefix of the suggestion
-        typed at the cursor (`offset`); None otherwise. Plain string comparisons: no per-request cost beyond a
-        memory compare, whatever the file size."""
-        typed_length = offset - len(self.before)
-        if uri != self.uri or not 0 <= typed_length < len(self.text) or len(text) - offset != len(self.after):
-            return None
-        if not (text.startswith(self.before) and text.endswith(self.after)):
-            return None
-        return self.text[typed_length:] if self.text.startswith(text[len(self.before) : offset]) else None
-
-
 class Session:
-    SUGGESTIONS_KEPT = 8  # recent suggestions a user may still be typing into (one per recent cursor spot)
-
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = self._initial_settings = settings or Settings()
         self.documents = DocumentStore(self.settings.limits.max_file_bytes)
@@ -97,7 +58,7 @@ class Session:
         self._inline_cancel: threading.Event | None = None
         self._inline_uri: str | None = None  # the document of the running inline fill
         self._ids = itertools.count(1)
-        self._suggestions: collections.deque[Suggestion] = collections.deque(maxlen=self.SUGGESTIONS_KEPT)
+        self._suggestions = Suggestions()
         self._prefetch_cancel = threading.Event()
         self._inline_task: asyncio.Task | None = None  # a remote model's latest inline fill (superseded: cancelled)
         self.outage = Outage()
@@ -169,32 +130,17 @@ class Session:
     # --- planning holes (event loop; cheap) ---------------------------------------------------------------------
 
     def plan_inline(self, uri: str, position: types.Position) -> PlannedFill | None:
-        document = self._fillable(uri)
-        offset = document.offset_at(position)
-        hole = holes.choose_hole(document.text, document.tree, _language(document), offset)
-        return None if hole.kind is FillKind.NONE else PlannedFill.of(document, hole)
+        return planning.plan_inline(self._fillable(uri), position)
 
     def plan_function(self, uri: str, position: types.Position) -> PlannedFill | None:
-        document = self._fillable(uri)
-        site = _function_at(document, position)
-        if site is None:
-            return None
-        hole = holes.hole_for_function(document.text, document.tree, _language(document), site)
-        return PlannedFill.of(document, hole)
+        return planning.plan_function(self._fillable(uri), position)
 
     def plan_selection(self, uri: str, selection: types.Range) -> PlannedFill | None:
-        document = self._fillable(uri)
-        start, end = document.offset_at(selection.start), document.offset_at(selection.end)
-        if start == end:
-            return None
-        hole = holes.hole_for_selection(document.text, document.tree, _language(document), start, end)
-        return PlannedFill.of(document, hole)
+        return planning.plan_selection(self._fillable(uri), selection)
 
     def stub_at(self, uri: str, selection: types.Range):
-        """The stub function under the cursor or selection start, if any (for offering "Fill this function"): anywhere
-        on it, the indentation of its signature line included."""
-        site = _function_at(self.documents.get(uri), selection.start)
-        return site if site is not None and site.is_stub else None
+        """The stub function under the cursor or selection start, if any (for offering "Fill this function")."""
+        return planning.stub_at(self.documents.get(uri), selection.start)
 
     def excluded(self, uri: str) -> bool:
         """Whether the `exclude` setting keeps the document from the model (a `.env`, key or credential file)."""
@@ -259,7 +205,7 @@ class Session:
                 self._inline_cancel.set()
             self._inline_cancel, self._inline_uri = cancel, plan.document.uri
         request_id = request_id or f"r{next(self._ids)}"
-        language = _language(plan.document)
+        language = language_of(plan.document)
         submitted = time.perf_counter()
 
         def job():
@@ -294,7 +240,7 @@ class Session:
         """`run` for a model on a server, on the event loop: cancelling the fill's task closes its HTTP stream at
         once. A failure is reported once per kind (`Outage`) and gives an empty result."""
         fill = filler.fill_async(
-            plan.text, plan.hole, _language(plan.document), candidates=candidates, request_id=request_id
+            plan.text, plan.hole, language_of(plan.document), candidates=candidates, request_id=request_id
         )
         task = asyncio.ensure_future(fill)
         if supersede:
@@ -326,12 +272,12 @@ class Session:
         document = self._fillable(uri)
         offset = document.offset_at(position)
         if not invoked:  # an explicit request asks for fresh candidates
-            for suggestion in reversed(self._suggestions):
-                rest = suggestion.rest(uri, document.text, offset)
-                if rest:
-                    end = document.position_at(offset + suggestion.replaced)
-                    log.info("inline %s: reused, total=%.1fms", request_id, (time.perf_counter() - started) * 1000)
-                    return [types.InlineCompletionItem(insert_text=rest, range=types.Range(position, end))]
+            reused = self._suggestions.rest_at(uri, document.text, offset)
+            if reused is not None:
+                rest, replaced = reused
+                end = document.position_at(offset + replaced)
+                log.info("inline %s: reused, total=%.1fms", request_id, (time.perf_counter() - started) * 1000)
+                return [types.InlineCompletionItem(insert_text=rest, range=types.Range(position, end))]
         plan = self.plan_inline(uri, position)
         if plan is None:
             log.info("inline %s: no hole, total=%.1fms", request_id, (time.perf_counter() - started) * 1000)
@@ -345,7 +291,7 @@ class Session:
             return []
         fills = outcome.fills
         if fills:  # the first candidate is the one shown while the user types
-            self._suggestions.append(_suggestion(uri, plan.text, fills[0]))
+            self._suggestions.offered(uri, plan.text, fills[0])
             # Not for a server: a GPU shared by a team spends no time on guesses.
             if not invoked and self.settings.completion.prefetch and not getattr(self.filler, "remote", False):
                 self._prefetch_after_accept(uri, plan, fills[0])
@@ -366,7 +312,7 @@ class Session:
     def _prefetch_after_accept(self, uri: str, plan: PlannedFill, fill) -> None:
         """Fill the spot the cursor reaches if the user accepts `fill` ("as if accepted", llama.vim), so that the
         request after an accept is answered from memory. Any real fill cancels it between two steps."""
-        filler, loop, language = self.filler, asyncio.get_running_loop(), _language(plan.document)
+        filler, loop, language = self.filler, asyncio.get_running_loop(), language_of(plan.document)
         if filler is None:  # a model reload failed since the fill
             return
         cancel = self._prefetch_cancel = threading.Event()
@@ -386,17 +332,9 @@ class Session:
                 log.info("prefetch %s cancelled", request_id)
                 return
             if outcome.fills:  # appended on the event loop, which reads the deque
-                loop.call_soon_threadsafe(self._suggestions.append, _suggestion(uri, text, outcome.fills[0]))
+                loop.call_soon_threadsafe(self._suggestions.offered, uri, text, outcome.fills[0])
 
         self.executor.submit(job).add_done_callback(_log_failure)
-
-    # --- results as LSP types -----------------------------------------------------------------------------------
-
-    @staticmethod
-    def workspace_edit(plan: PlannedFill, new_text: str) -> types.WorkspaceEdit:
-        edit = types.TextEdit(range=plan.range, new_text=new_text)
-        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=plan.document.uri, version=plan.version)
-        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=[edit])])
 
     def shutdown(self) -> None:
         """The client's `shutdown`: stop the fills in flight (the model thread stays, for a next TCP client)."""
@@ -422,22 +360,6 @@ class Session:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _suggestion(uri: str, text: str, fill) -> Suggestion:
-    return Suggestion(uri, text[: fill.start], text[fill.start :], fill.text, fill.end - fill.start)
-
-
 def _log_failure(future: concurrent.futures.Future) -> None:
     if future.exception() is not None:
         log.error("prefetch failed", exc_info=future.exception())
-
-
-def _function_at(document: Document, position: types.Position) -> syntax.FunctionSite | None:
-    """The innermost function at `position`; in a line's indentation, at the code the line holds."""
-    if document.tree is None or document.language is None:  # a tree implies a language
-        return None
-    offset = holes.past_indentation(document.text, document.offset_at(position))
-    return syntax.function_at(document.tree, document.language.name, document.byte_offset(offset))
-
-
-def _language(document: Document) -> str | None:
-    return document.language.name if document.language else None

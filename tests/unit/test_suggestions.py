@@ -1,8 +1,8 @@
-"""Reusing an inline suggestion while the user types into it (`session.Suggestion.rest`)."""
+"""Reusing an inline suggestion while the user types into it (`lsp/suggestions.py`, `Suggestion.rest`)."""
 
 import pytest
 
-from dgemma_lsp.lsp.session import Suggestion
+from dgemma_lsp.lsp.suggestions import Suggestion
 
 BEFORE, AFTER = "def f(x):\n    return ", "\n\nprint(f(2))\n"
 SUGGESTION = Suggestion("file:///a.py", BEFORE, AFTER, "x * 2 + 1", 0)

@@ -6,6 +6,7 @@ import logging
 
 from lsprotocol import types
 
+from dgemma_lsp.lsp import planning
 from dgemma_lsp.lsp.features import EmptyResult, lsp_errors
 from dgemma_lsp.lsp.session import FILL_FUNCTION, FILL_SELECTION
 
@@ -71,6 +72,6 @@ async def _fill_and_apply(ls, what: str, plan_fill) -> bool:
         )
         return False
     result = await ls.workspace_apply_edit_async(
-        types.ApplyWorkspaceEditParams(edit=session.workspace_edit(plan, outcome.fills[0].text), label=what)
+        types.ApplyWorkspaceEditParams(edit=planning.workspace_edit(plan, outcome.fills[0].text), label=what)
     )
     return bool(result and result.applied)
