@@ -186,8 +186,8 @@ class RawServer:
             self.notifications.append(message)
         return None
 
-    def initialize(self) -> None:
-        self.send(self.request(1, "initialize", {"capabilities": {}}))
+    def initialize(self, capabilities: dict | None = None) -> None:
+        self.send(self.request(1, "initialize", {"capabilities": capabilities or {}}))
         assert self.reply(1, timeout=60) is not None, "initialize was not answered"
 
     def wait(self, timeout: float) -> int | None:

@@ -27,6 +27,7 @@ class FillOutcome:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     steps: int = 0  # decoder forwards
     encoded_tokens: int = 0  # prompt tokens encoded now (the rest came from the prompt cache)
+    failed: bool = False  # a model server's error (already reported to the user) left the fill without an answer
 
 
 def keeps_syntax(fill: Fill, text: str, language: str | None) -> bool:

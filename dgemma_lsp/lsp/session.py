@@ -2,6 +2,14 @@
 
 It speaks lsprotocol types (positions, ranges, edits) but does not import pygls, so every request path runs in a
 plain test. LSP positions become string offsets only through each document's position codec.
+
+How each inline request ended, and where its time went, goes to `Session.report_timings` (the LSP layer sends it
+as a `dgemma/timings` notification to a client that asked for it) and to the log, for people. The outcomes:
+filled (the model answered; its stage times are split out), reused (the rest of a suggestion the user is typing
+into), no hole (nothing to fill at the cursor), dropped (the document changed while the fill ran: its answer
+would land in the wrong text), superseded (a newer request or an edit stopped the fill), cancelled (the client
+cancelled the request) and failed (a model server's error). A request refused with an error (an unknown
+document, an excluded file, the model still loading) reports nothing: its client sees the error.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from dgemma_lsp.errors import (
 from dgemma_lsp.fill import holes
 from dgemma_lsp.fill.holes import FillKind
 from dgemma_lsp.fill.loader import load_filler
+from dgemma_lsp.fill.ranking import FillOutcome
 from dgemma_lsp.fill.remote import Outage, RemoteFiller
 from dgemma_lsp.lsp import planning
 from dgemma_lsp.lsp.planning import PlannedFill, language_of
@@ -64,6 +73,9 @@ class Session:
         self.outage = Outage()
         # How the user hears of a remote server's trouble: (LSP MessageType name, text); the server sets it.
         self.show_message: Callable[[str, str], None] = lambda level, text: None
+        # Where each inline request's outcome and timings go (see the module docstring); the server sets it for a
+        # client that asked for them.
+        self.report_timings: Callable[[dict], None] = _no_report
 
     # --- settings and model -------------------------------------------------------------------------------------
 
@@ -258,7 +270,7 @@ class Session:
             return None
         except RemoteError as error:
             self._remote_failed(error)
-            return None
+            return FillOutcome([], failed=True)
         self._remote_answered()
         return outcome
 
@@ -266,7 +278,7 @@ class Session:
         self, uri: str, position: types.Position, *, invoked: bool
     ) -> list[types.InlineCompletionItem]:
         """Inline completion items at `position`: the rest of an earlier suggestion the user is typing into, or a
-        fresh fill (superseding the previous one). Logs one timing line per request (parsed by `bench lsp`)."""
+        fresh fill (superseding the previous one). How the request ended goes to `report_timings` and the log."""
         started = time.perf_counter()
         request_id = f"r{next(self._ids)}"
         document = self._fillable(uri)
@@ -276,18 +288,28 @@ class Session:
             if reused is not None:
                 rest, replaced = reused
                 end = document.position_at(offset + replaced)
-                log.info("inline %s: reused, total=%.1fms", request_id, (time.perf_counter() - started) * 1000)
+                self._inline_ended(request_id, "reused", started)
                 return [types.InlineCompletionItem(insert_text=rest, range=types.Range(position, end))]
         plan = self.plan_inline(uri, position)
         if plan is None:
-            log.info("inline %s: no hole, total=%.1fms", request_id, (time.perf_counter() - started) * 1000)
+            self._inline_ended(request_id, "no hole", started)
             return []
         candidates = self.settings.completion.invoked_candidates if invoked else None
-        outcome = await self.run(plan, candidates=candidates, supersede=True, request_id=request_id)
+        # Stopping a server's fill cancels its task, which closes its HTTP stream: the server stops generating.
+        stream_closed = bool(getattr(self.filler, "remote", False))
+        try:
+            outcome = await self.run(plan, candidates=candidates, supersede=True, request_id=request_id)
+        except asyncio.CancelledError:  # the client cancelled the request ($/cancelRequest)
+            self._inline_ended(request_id, "cancelled", started, stream_closed=stream_closed)
+            raise
         if outcome is None:
+            self._inline_ended(request_id, "superseded", started, stream_closed=stream_closed)
+            return []
+        if outcome.failed:
+            self._inline_ended(request_id, "failed", started)
             return []
         if not self._current(plan):  # edited while the fill ran: its answer would land in the wrong text
-            log.info("inline %s: the document changed during the fill, answer dropped", request_id)
+            self._inline_ended(request_id, "dropped", started)
             return []
         fills = outcome.fills
         if fills:  # the first candidate is the one shown while the user types
@@ -295,19 +317,30 @@ class Session:
             # Not for a server: a GPU shared by a team spends no time on guesses.
             if not invoked and self.settings.completion.prefetch and not getattr(self.filler, "remote", False):
                 self._prefetch_after_accept(uri, plan, fills[0])
-        total = time.perf_counter() - started
-        timings = outcome.timings
-        model = timings.get("denoise", 0.0)
-        log.info(
-            "inline %s: filled, total=%.1fms queue=%.1fms forward=%.1fms sampler=%.1fms overhead=%.1fms",
-            request_id,
-            total * 1000,
-            timings.get("queue", 0.0) * 1000,
-            timings.get("forward", 0.0) * 1000,
-            (model - timings.get("forward", 0.0)) * 1000,
-            (total - timings.get("queue", 0.0) - model) * 1000,
-        )
+        self._inline_ended(request_id, "filled", started, stages=outcome.timings)
         return [types.InlineCompletionItem(insert_text=fill.text, range=plan.range) for fill in fills]
+
+    def _inline_ended(
+        self, request_id: str, outcome: str, started: float, *, stages: dict | None = None, stream_closed: bool = False
+    ) -> None:
+        """Report how an inline request ended: to `report_timings` (milliseconds, camelCase: it goes out as JSON)
+        and to the log. `stages`: a finished fill's seconds per stage, split into queue, model forwards, sampler
+        and the server's own overhead (everything else)."""
+        total = time.perf_counter() - started
+        timings = {"request": request_id, "outcome": outcome, "totalMs": _ms(total)}
+        if stages is not None:
+            queue, forward, model = (stages.get(stage, 0.0) for stage in ("queue", "forward", "denoise"))
+            timings |= {
+                "queueMs": _ms(queue),
+                "forwardMs": _ms(forward),
+                "samplerMs": _ms(model - forward),
+                "overheadMs": _ms(total - queue - model),
+            }
+        if stream_closed:
+            timings["streamClosed"] = True
+        times = " ".join(f"{key.removesuffix('Ms')}={value}ms" for key, value in timings.items() if key.endswith("Ms"))
+        log.info("inline %s: %s, %s", request_id, outcome, times)
+        self.report_timings(timings)
 
     def _prefetch_after_accept(self, uri: str, plan: PlannedFill, fill) -> None:
         """Fill the spot the cursor reaches if the user accepts `fill` ("as if accepted", llama.vim), so that the
@@ -349,6 +382,7 @@ class Session:
         self.shutdown()
         self.documents.clear()
         self._suggestions.clear()
+        self.report_timings = _no_report  # the next client says at `initialize` whether it wants them
         self.settings = self._initial_settings
         self.documents.set_max_bytes(self.settings.limits.max_file_bytes)
         if self.filler is not None:
@@ -358,6 +392,14 @@ class Session:
         """The process ends: stop the fills; queued ones never start."""
         self.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _no_report(timings: dict) -> None:
+    """`report_timings` for a client that did not ask for them."""
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
 
 
 def _log_failure(future: concurrent.futures.Future) -> None:

@@ -70,6 +70,26 @@ def test_incremental_sync_ends_lines_where_lsp_does(server):
     assert not [m for m in server.notifications if m.get("method") == "window/showMessage"]
 
 
+# --- the `dgemma/timings` extension: only for a client that asks -----------------------------------------------
+
+
+@pytest.mark.parametrize("asks", [True, False])
+def test_inline_timings_are_sent_only_to_a_client_that_asked(tmp_path, asks):
+    server = RawServer(tmp_path / "server.log")
+    try:
+        server.initialize({"experimental": {"dgemmaTimings": True}} if asks else {})
+        did_open(server, URI, "a plain note, long enough to read as text\n")
+        # Inside the word "plain": no hole, so no model is needed (it never loads without `initialized`).
+        assert inline(server, 2, URI, {"line": 0, "character": 4})["result"]["items"] == []
+        timings = [m["params"] for m in server.notifications if m.get("method") == "dgemma/timings"]
+        if asks:
+            assert [(t["request"], t["outcome"]) for t in timings] == [("r1", "no hole")] and timings[0]["totalMs"] >= 0
+        else:
+            assert timings == [] and server.notifications == []
+    finally:
+        server.close()
+
+
 # --- requests with params that do not fit their type get an error reply ----------------------------------------
 
 

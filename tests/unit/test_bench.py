@@ -51,22 +51,23 @@ def test_engine_summary_buckets_and_speedup():
     assert "4.00x" in decoding.format_table(decoding.summarize(rows))
 
 
-def test_server_timing_lines_are_parsed():
-    log = (
-        "x INFO dgemma_lsp.lsp.session: inline r3: filled, total=120.5ms queue=1.0ms forward=90.0ms sampler=20.0ms "
-        "overhead=9.5ms\nx INFO dgemma_lsp.lsp.session: inline r4: reused, total=0.4ms\n"
-    )
-    rows = lsp.server_timings(log)
-    assert rows[0] == {
+async def test_the_bench_client_keeps_the_servers_timing_notifications_as_rows():
+    client = lsp.BenchClient()
+    filled = {
         "request": "r3",
         "outcome": "filled",
-        "total_ms": 120.5,
-        "queue_ms": 1.0,
-        "forward_ms": 90.0,
-        "sampler_ms": 20.0,
-        "overhead_ms": 9.5,
+        "totalMs": 120.5,
+        "queueMs": 1.0,
+        "forwardMs": 90.0,
+        "samplerMs": 20.0,
+        "overheadMs": 9.5,
     }
-    assert rows[1] == {"request": "r4", "outcome": "reused", "total_ms": 0.4}
+    reused = {"request": "r4", "outcome": "reused", "totalMs": 0.4}
+    for params in (filled, reused):  # as pygls' reading loop hands each message over
+        message = json.dumps({"jsonrpc": "2.0", "method": lsp.TIMINGS, "params": params})
+        client.protocol.handle_message(json.loads(message, object_hook=client.protocol.structure_message))
+    assert client.timings == [filled, reused]
+    assert lsp.CAPABILITIES.experimental == {"dgemmaTimings": True}  # what makes the server send them
 
 
 def test_typing_plan_retypes_code_lines():
@@ -101,11 +102,17 @@ def test_bench_engine_runs_on_the_tiny_model_and_writes_json(tmp_path):
 def test_bench_lsp_replays_typing_against_the_real_server(tmp_path):
     args = ["bench", "lsp", "--model", "tiny", "--edits", "1", "--cps", "40", "--out", str(tmp_path)]
     assert main(args) == 0
-    summary = json.loads((tmp_path / "lsp.json").read_text())["summary"]
+    report = json.loads((tmp_path / "lsp.json").read_text())
+    summary = report["summary"]
     assert summary["requests"] >= 3
     assert summary["answered"] + summary["cancelled"] <= summary["requests"]
-    assert summary["answered"] >= 1 and summary["first_completion_s"] > 0
+    assert summary["answered"] >= 1 and 0 < summary["model_ready_s"]
+    # The tiny model's fills are often empty: a suggestion may never come, but not before the model was ready.
+    assert summary["first_suggestion_s"] is None or summary["first_suggestion_s"] > summary["model_ready_s"]
     assert summary["peak_rss_mb"] is None or summary["peak_rss_mb"] > 50
+    # One notification per request (the first, untimed one included) that the server answered or stopped.
+    assert len(report["server_timings"]) >= summary["answered"] + 1
+    assert summary["fills_completed"] == sum(t["outcome"] == "filled" for t in report["server_timings"]) >= 1
 
 
 CHANGES = [(0.0, 1), (1.0, 2), (2.0, 3)]  # (time sent, version): didOpen, then two didChange
@@ -160,6 +167,7 @@ def test_bench_load_runs_against_the_real_server_and_its_counts_add_up(tmp_path)
     assert len(report["requests"]) == 9 and all(r["arrived"] >= r["sent"] for r in report["requests"])
     assert summary["rss_before_mb"] is None or (summary["rss_before_mb"] > 50 and summary["rss_growth"] is not None)
     assert set(summary["server"]) == {"filled", "reused", "no_hole", "cancelled"}
+    assert sum(summary["server"].values()) == 10  # a notification for each request, the warm-up's included
 
 
 def test_bad_arguments_are_refused(tmp_path, capsys):
@@ -204,10 +212,19 @@ def test_the_lsp_summary_says_how_many_requests_were_cancelled_in_flight():
         "cpu_seconds": 1.0,
         "peak_rss_mb": 80.0,
         "ready_s": 0.5,
-        "first_completion_s": 0.9,
+        "first_suggestion_s": 0.9,
     }
-    summary = lsp.summarize(result, [], streams_closed=2)
+    timings = [
+        {"request": "r1", "outcome": "cancelled", "totalMs": 40.0, "streamClosed": True},
+        {"request": "r2", "outcome": "superseded", "totalMs": 30.0, "streamClosed": True},
+        {"request": "r3", "outcome": "no hole", "totalMs": 0.3},
+    ]
+    summary = lsp.summarize(result, timings, remote=True)
     assert summary["cancelled_share"] == 0.5 and summary["streams_closed_on_cancel"] == 2
     text = lsp.format_summary(summary)
     assert "cancelled in flight  50% of requests (2 HTTP streams" in text and "p95 300 ms" in text
+    assert "first suggestion     0.90 s after start" in text
     assert "HTTP streams" not in lsp.format_summary(lsp.summarize(result, []))  # a local model has none
+    assert "first suggestion     - after" in lsp.format_summary(
+        lsp.summarize(result | {"first_suggestion_s": None}, [])
+    )

@@ -189,3 +189,103 @@ async def test_a_fill_superseded_while_queued_does_not_start():
     assert len(filler.calls) == 2  # the first (already running) and the last; the two in between never started
     assert answers[1:3] == [[], []] and answers[3]
     session.shutdown()
+
+
+# --- how each inline request ended, as the session reports it (the server sends it as `dgemma/timings`) -------
+
+from dgemma_lsp.errors import RemoteError  # noqa: E402
+
+STAGES = {"request", "outcome", "totalMs", "queueMs", "forwardMs", "samplerMs", "overheadMs"}
+
+
+def reported_by(session: Session) -> list[dict]:
+    reports: list[dict] = []
+    session.report_timings = reports.append
+    return reports
+
+
+async def test_every_inline_request_reports_how_it_ended():
+    session, _ = session_with("y * 2", prefetch=False)
+    reports = reported_by(session)
+    cursor = SOURCE.index("return ") + len("return ")
+    await session.complete_inline(URI, cursor_after(session, cursor), invoked=False)
+    type_text(session, cursor, "y ")
+    await session.complete_inline(URI, cursor_after(session, cursor + 2), invoked=False)
+    await session.complete_inline(URI, cursor_after(session, 2), invoked=False)  # inside the word "def"
+    assert [(r["request"], r["outcome"]) for r in reports] == [("r1", "filled"), ("r2", "reused"), ("r3", "no hole")]
+    filled = reports[0]
+    assert set(filled) == STAGES and filled["forwardMs"] == 5.0 and filled["samplerMs"] == 5.0
+    assert filled["totalMs"] == pytest.approx(filled["queueMs"] + 10.0 + filled["overheadMs"], abs=0.2)
+    assert set(reports[1]) == set(reports[2]) == {"request", "outcome", "totalMs"}
+    session.shutdown()
+
+
+async def test_a_fill_that_ends_after_an_edit_reports_dropped():
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = filler = SlowFiller("y * 2")
+    session.documents.open(URI, SOURCE, 1, "python")
+    reports = reported_by(session)
+    position = cursor_after(session, SOURCE.index("return ") + len("return "))
+    request = asyncio.ensure_future(session.complete_inline(URI, position, invoked=False))
+    await asyncio.get_running_loop().run_in_executor(None, filler.started.wait, 10)
+    session.documents.close(URI)
+    filler.release.set()
+    assert await request == [] and [r["outcome"] for r in reports] == ["dropped"]
+    session.shutdown()
+
+
+async def test_superseded_and_cancelled_fills_are_reported_as_such():
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = filler = SlowFiller("y * 2")
+    session.documents.open(URI, SOURCE, 1, "python")
+    reports = reported_by(session)
+    position = cursor_after(session, SOURCE.index("return ") + len("return "))
+    first = asyncio.ensure_future(session.complete_inline(URI, position, invoked=False))
+    await asyncio.get_running_loop().run_in_executor(None, filler.started.wait, 10)
+    second, third = (asyncio.ensure_future(session.complete_inline(URI, position, invoked=False)) for _ in range(2))
+    await asyncio.sleep(0.1)  # both queued; the third supersedes the second
+    third.cancel()  # the client's $/cancelRequest
+    with pytest.raises(asyncio.CancelledError):
+        await third
+    filler.release.set()
+    await asyncio.gather(first, second)
+    assert {r["request"]: r["outcome"] for r in reports} == {"r1": "filled", "r2": "superseded", "r3": "cancelled"}
+    assert not any("streamClosed" in r for r in reports)  # a local model has no stream to close
+    session.shutdown()
+
+
+class ServerFiller:
+    """A model on a server: answers on the event loop once `release` is set, or fails with `error`."""
+
+    remote = True
+
+    def __init__(self, error: RemoteError | None = None) -> None:
+        self.error, self.release = error, asyncio.Event()
+
+    async def fill_async(self, text, hole, language, **kwargs):
+        if self.error is not None:
+            raise self.error
+        await self.release.wait()
+        return FillOutcome([Fill("y", hole.start, hole.end, "y")], {"denoise": 0.01, "forward": 0.01})
+
+
+async def test_a_server_fill_stopped_in_flight_reports_its_closed_stream_and_a_failure_reports_failed():
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    session.filler = ServerFiller()
+    session.documents.open(URI, SOURCE, 1, "python")
+    reports = reported_by(session)
+    position = cursor_after(session, SOURCE.index("return ") + len("return "))
+    first = asyncio.ensure_future(session.complete_inline(URI, position, invoked=False))
+    await asyncio.sleep(0.05)
+    second = asyncio.ensure_future(session.complete_inline(URI, position, invoked=False))
+    await asyncio.sleep(0.05)
+    session.filler.release.set()
+    assert await first == [] and await second
+    session.filler = ServerFiller(RemoteError("unreachable", "cannot reach the completion server"))
+    assert await session.complete_inline(URI, position, invoked=True) == []  # invoked: not the suggestion's rest
+    assert [(r["outcome"], r.get("streamClosed")) for r in reports] == [
+        ("superseded", True),
+        ("filled", None),
+        ("failed", None),
+    ]
+    session.shutdown()

@@ -7,18 +7,24 @@ pressed while a request is open cancels it with `$/cancelRequest`, as vscode-lan
 that matches what the user is about to type is accepted (the rest of it inserted at once).
 
 Reported: latency from request to response for answered requests (p50 / p95 / max), the share of requests
-answered and cancelled, the server's CPU seconds and peak RSS, the time from start to the first completion, and
-per fill the server's own overhead (time outside the model and the queue) from its log. With `--model` a server URL
-(README "Team server"), the model time is the remote server's, network included, and the report also counts the
-HTTP streams the language server closed because their request was cancelled in flight.
+answered and cancelled, the server's CPU seconds and peak RSS, the time from start to the first suggestion (the
+first completion with an item), and per fill the server's own overhead (time outside the model and the queue) from
+its `dgemma/timings` notifications, which the client asks for as an extension. With `--model` a server URL (README
+"Team server"), the model time is the remote server's, network included, and the report also counts the HTTP
+streams the language server closed because their fill was cancelled or superseded in flight.
+
+The client is pygls' own `LanguageClient`; the server's log is kept for people to read.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
+import itertools
 import json
+import logging
 import os
 import random
 import re
@@ -27,7 +33,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+from dgemma_lsp import __version__
 from dgemma_lsp.evaluation.bench.common import (
     DEFAULT_OUT,
     PACKAGE,
@@ -39,59 +50,104 @@ from dgemma_lsp.evaluation.bench.common import (
     write_json,
 )
 
-CAPABILITIES = {"window": {"workDoneProgress": True}, "textDocument": {"inlineCompletion": {}}}
-LONG_FILE_LINES = 5000
-_CLOSED_ON_CANCEL = re.compile(r"remote \S+: cancelled, stream closed")
-_TIMING = re.compile(
-    r"inline (r\d+): (filled|reused|no hole), total=([\d.]+)ms(?: queue=([\d.]+)ms forward=([\d.]+)ms "
-    r"sampler=([\d.]+)ms overhead=([\d.]+)ms)?"
+log = logging.getLogger(__name__)
+
+# The server's extension (dgemma_lsp/lsp/features/lifecycle.py), asked for as any client would ask.
+TIMINGS = "dgemma/timings"
+CAPABILITIES = types.ClientCapabilities(
+    window=types.WindowClientCapabilities(work_done_progress=True),
+    text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),
+    experimental={"dgemmaTimings": True},
 )
+LONG_FILE_LINES = 5000
 
 
-class Client:
-    """A minimal JSON-RPC client over the server's stdio: enough LSP for this benchmark, nothing more."""
+@dataclass
+class Answer:
+    arrived: float  # time.perf_counter() when the response was read
+    result: Any = None  # the result, as lsprotocol types
+    error: BaseException | None = None  # an error response (a cancelled request's included)
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        assert process.stdin is not None and process.stdout is not None  # started with both piped (`serving`)
-        self.stdin, self.stdout = process.stdin, process.stdout
-        self.pending: dict[int, asyncio.Future] = {}
-        self.ready = asyncio.Event()
-        self.next_id = 0
-        self.reader = asyncio.create_task(self._read())
 
-    def _write(self, message: dict) -> None:
-        body = json.dumps(message).encode()
-        self.stdin.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+class BenchClient(LanguageClient):
+    """pygls' client, with what the benchmarks watch: when each answer arrived, when the model was ready, the
+    server's `dgemma/timings` notifications, and the server's process (its CPU time and memory)."""
 
-    def notify(self, method: str, params) -> None:
-        self._write({"jsonrpc": "2.0", "method": method, "params": params})
+    def __init__(self) -> None:
+        super().__init__("dgemma-lsp-bench", __version__)
+        self.started_at: float | None = None  # when the server process was started
+        self.ready_at: float | None = None  # when it reported its model loaded
+        self.model_ready = asyncio.Event()
+        self.timings: list[dict] = []  # the `dgemma/timings` params, in the order they came
+        self._ids = itertools.count(1)
+        self._stderr_reader: asyncio.Task | None = None
 
-    def request(self, method: str, params) -> tuple[int, asyncio.Future]:
-        self.next_id += 1
-        future = asyncio.get_running_loop().create_future()
-        self.pending[self.next_id] = future
-        self._write({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
-        return self.next_id, future
+        @self.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def create_progress(params: types.WorkDoneProgressCreateParams) -> None:
+            return None  # accepted: the server reports its model load under this token
 
-    async def _read(self) -> None:
-        stream = self.stdout
-        while True:
-            length = 0
-            while (line := await stream.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            if not line:
-                return
-            message = json.loads(await stream.readexactly(length))
-            if "method" in message and "id" in message:  # the server's own requests (progress tokens)
-                self._write({"jsonrpc": "2.0", "id": message["id"], "result": None})
-            elif "method" in message:
-                value = message.get("params", {}).get("value", {})
-                if message["method"] == "$/progress" and isinstance(value, dict) and value.get("kind") == "end":
-                    self.ready.set()
-            elif (future := self.pending.pop(message.get("id"), None)) is not None and not future.done():
-                future.set_result((time.perf_counter(), message))
+        @self.feature(types.PROGRESS)
+        def progress(params: types.ProgressParams) -> None:
+            if isinstance(params.value, dict) and params.value.get("kind") == "end":  # the load is its only progress
+                self.ready_at = time.perf_counter()
+                self.model_ready.set()
+
+        @self.feature(types.WINDOW_SHOW_MESSAGE)
+        def show_message(params: types.ShowMessageParams) -> None:
+            log.warning("the server says: %s", params.message)
+
+        @self.feature(TIMINGS)
+        def timings(params) -> None:
+            self.timings.append(params._asdict())  # pygls hands a method it has no type for a namedtuple
+
+    @property
+    def process(self) -> asyncio.subprocess.Process:
+        assert self._server is not None, "the server is started by start_io"
+        return self._server  # the one pygls started in `start_io`
+
+    @property
+    def ready_s(self) -> float:
+        assert self.ready_at is not None and self.started_at is not None, "read after the model is ready"
+        return self.ready_at - self.started_at
+
+    async def start_io(self, cmd: str, *args, **kwargs) -> None:
+        self.started_at = time.perf_counter()
+        await super().start_io(cmd, *args, **kwargs)
+        # pygls pipes the server's stderr: read it, or a server that writes much there would block on the full pipe.
+        assert self.process.stderr is not None  # pygls starts the server with every stream piped
+        self._stderr_reader = asyncio.create_task(_read_to_end(self.process.stderr))
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._stderr_reader is not None:
+            await self._stderr_reader
+
+    def request(self, method: str, params) -> tuple[int, asyncio.Future[Answer]]:
+        """Send a request: its id (for `$/cancelRequest`) and a future of its `Answer`."""
+        request_id = next(self._ids)
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+
+        def arrived(response: concurrent.futures.Future) -> None:
+            # Stamped here, while pygls reads the response: the task awaiting `answer` runs a turn or two later,
+            # perhaps after a keystroke sent meanwhile, and `bench load` judges answers against keystrokes.
+            if not answer.done():
+                error = response.exception()
+                answer.set_result(Answer(time.perf_counter(), None if error else response.result(), error))
+
+        self.protocol.send_request(method, params, msg_id=request_id).add_done_callback(arrived)
+        return request_id, answer
+
+
+async def _read_to_end(stream: asyncio.StreamReader) -> None:
+    while await stream.read(1 << 16):
+        pass
+
+
+def inline_items(result) -> list[types.InlineCompletionItem]:
+    """The items of an inline completion result (a list, or a list object, or nothing)."""
+    if isinstance(result, types.InlineCompletionList):
+        return list(result.items)
+    return list(result or [])
 
 
 @dataclass
@@ -144,42 +200,50 @@ def key_gaps(typed: str, rng: random.Random, cps: float) -> list[float]:
 class Editor:
     """One open document and what VS Code does around inline completions while the user types."""
 
-    def __init__(self, client: Client, uri: str, text: str, debounce: float, replay: Replay) -> None:
+    def __init__(self, client: BenchClient, uri: str, text: str, debounce: float, replay: Replay) -> None:
         self.client, self.uri, self.text, self.debounce, self.replay = client, uri, text, debounce, replay
         self.version = 1
-        self.open_request: tuple[int, Request, asyncio.Future] | None = None
+        self.open_request: tuple[int, Request] | None = None
         self.debounce_task: asyncio.Task | None = None
         self.suggestion: tuple[int, str] | None = None  # (offset, text) of the answered suggestion
 
     def open(self, language: str = "python") -> None:
-        self.client.notify(
-            "textDocument/didOpen",
-            {"textDocument": {"uri": self.uri, "languageId": language, "version": 1, "text": self.text}},
-        )
+        item = types.TextDocumentItem(uri=self.uri, language_id=language, version=1, text=self.text)
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
 
-    def position(self, offset: int) -> dict:
+    def position(self, offset: int) -> types.Position:
         line = self.text.count("\n", 0, offset)
         column = offset - (self.text.rfind("\n", 0, offset) + 1)
-        return {"line": line, "character": len(self.text[offset - column : offset].encode("utf-16-le")) // 2}
+        return types.Position(line=line, character=len(self.text[offset - column : offset].encode("utf-16-le")) // 2)
 
     def edit(self, start: int, end: int, new: str) -> None:
-        range_ = {"start": self.position(start), "end": self.position(end)}
+        change = types.TextDocumentContentChangePartial(
+            range=types.Range(start=self.position(start), end=self.position(end)), text=new
+        )
         self.text = self.text[:start] + new + self.text[end:]
         self.version += 1
-        self.client.notify(
-            "textDocument/didChange",
-            {
-                "textDocument": {"uri": self.uri, "version": self.version},
-                "contentChanges": [{"range": range_, "text": new}],
-            },
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version),
+                content_changes=[change],
+            )
         )
+
+    def inline_request(self, offset: int) -> tuple[int, asyncio.Future[Answer]]:
+        """An automatic inline completion request at `offset`, as an editor sends one while the user types."""
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=self.uri),
+            position=self.position(offset),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+        )
+        return self.client.request(types.TEXT_DOCUMENT_INLINE_COMPLETION, params)
 
     def cancel_open(self) -> None:
         if self.open_request is not None:
-            request_id, record, _ = self.open_request
+            request_id, record = self.open_request
             if record.answered is None:
                 record.cancelled = True
-                self.client.notify("$/cancelRequest", {"id": request_id})
+                self.client.cancel_request(types.CancelParams(id=request_id))
             self.open_request = None
         if self.debounce_task is not None:
             self.debounce_task.cancel()
@@ -190,20 +254,20 @@ class Editor:
 
     async def _request_after_debounce(self, offset: int) -> None:
         await asyncio.sleep(self.debounce)
-        params = {"textDocument": {"uri": self.uri}, "position": self.position(offset), "context": {"triggerKind": 2}}
         record = Request(time.perf_counter())
         self.replay.requests.append(record)
-        request_id, future = self.client.request("textDocument/inlineCompletion", params)
-        self.open_request = (request_id, record, future)
-        answered, message = await future
+        request_id, answer = self.inline_request(offset)
+        self.open_request = (request_id, record)
+        reply = await answer
         if record.cancelled:
             return
-        record.answered = answered
-        record.error = "error" in message
-        items = (message.get("result") or {}).get("items", []) if not record.error else []
+        record.answered = reply.arrived
+        record.error = reply.error is not None
+        items = inline_items(reply.result)
         record.items = len(items)
         if items:
-            self.suggestion = (offset, items[0]["insertText"])
+            text = items[0].insert_text  # a plain string from this server; a snippet would carry its text in value
+            self.suggestion = (offset, text if isinstance(text, str) else text.value)
 
     async def retype(self, offset: int, typed: str, gaps: list[float]) -> None:
         """Delete `typed` at `offset`, then type it back key by key (accepting a suggestion that matches)."""
@@ -236,7 +300,7 @@ def process_stats(pid: int) -> dict:
         status = Path(f"/proc/{pid}/status").read_text()
         peak_kb = re.search(r"VmHWM:\s+(\d+) kB", status)
         if peak_kb is None:
-            raise ValueError(f"no VmHWM in /proc/{pid}/status")
+            raise ValueError("no VmHWM line")
         return {"cpu_seconds": cpu, "peak_rss_mb": int(peak_kb.group(1)) / 1024}
     except (OSError, IndexError, ValueError):
         return {"cpu_seconds": None, "peak_rss_mb": None}
@@ -244,8 +308,9 @@ def process_stats(pid: int) -> dict:
 
 @contextlib.asynccontextmanager
 async def serving(model: str | None, settings: dict, log_file: Path):
-    """`dgemma-lsp serve` over stdio, initialized and its model loaded: yields the client and the seconds that took.
-    When the block ends the server is shut down (`shutdown`, `exit`), or killed after a failure."""
+    """`dgemma-lsp serve` over stdio, initialized and its model loaded: yields the client (see `BenchClient` for
+    the start and ready times). When the block ends the server is shut down (`shutdown`, `exit`), or killed after
+    a failure."""
     command = [
         sys.executable,
         "-m",
@@ -260,84 +325,58 @@ async def serving(model: str | None, settings: dict, log_file: Path):
     ]
     if model:
         command += ["--model", model]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    started = time.perf_counter()
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=env,
-        limit=1 << 24,
-    )
-    client = Client(process)
+    client = BenchClient()
+    await client.start_io(*command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, limit=1 << 24)
     try:
-        _, initialized = client.request("initialize", {"processId": os.getpid(), "capabilities": CAPABILITIES})
-        await initialized
-        client.notify("initialized", {})
-        await asyncio.wait_for(client.ready.wait(), timeout=120)
-        yield client, time.perf_counter() - started
-        _, shutdown = client.request("shutdown", None)
-        await asyncio.wait_for(shutdown, timeout=30)
-        client.notify("exit", None)
-        await asyncio.wait_for(process.wait(), timeout=30)
+        await client.initialize_async(types.InitializeParams(process_id=os.getpid(), capabilities=CAPABILITIES))
+        client.initialized(types.InitializedParams())
+        await asyncio.wait_for(client.model_ready.wait(), timeout=120)
+        yield client
+        await asyncio.wait_for(client.shutdown_async(None), timeout=30)
+        client.exit(None)
+        await asyncio.wait_for(client.process.wait(), timeout=30)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        client.reader.cancel()
+        if client.process.returncode is None:
+            client.process.kill()
+        await client.stop()
 
 
 async def replay_session(args, files: list[tuple[str, str]], settings: dict, log_file: Path) -> dict:
-    async with serving(args.model, settings, log_file) as (client, ready):
-        started = time.perf_counter() - ready
+    async with serving(args.model, settings, log_file) as client:
         replay = Replay()
         rng = random.Random(args.seed)
-        first_completion = None
+        first: Answer | None = None
         for name, text in files:
             editor = Editor(client, f"file:///bench/{name}", text, args.debounce_ms / 1000, replay)
             editor.open()
             for offset, typed in typing_plan(text, args.edits, rng):
-                if first_completion is None:  # the first request, right after the model is ready
-                    _, future = client.request(
-                        "textDocument/inlineCompletion",
-                        {
-                            "textDocument": {"uri": editor.uri},
-                            "position": editor.position(offset),
-                            "context": {"triggerKind": 2},
-                        },
-                    )
-                    await future
-                    first_completion = time.perf_counter() - started
+                if first is None:  # the first request, right after the model is ready
+                    _, answer = editor.inline_request(offset)
+                    first = await answer
                 await editor.retype(offset, typed, key_gaps(typed, rng, args.cps))
         stats = process_stats(client.process.pid)
-    return {"ready_s": ready, "first_completion_s": first_completion, "replay": replay, **stats}
+    # The first answer with an item, whichever request it came for: an empty answer shows the user nothing.
+    suggested = [r.answered for r in replay.requests if r.items and r.answered is not None]
+    if first is not None and first.error is None and inline_items(first.result):
+        suggested.append(first.arrived)
+    return {
+        "ready_s": client.ready_s,
+        "first_suggestion_s": min(suggested) - client.started_at if suggested and client.started_at else None,
+        "replay": replay,
+        "timings": client.timings,
+        **stats,
+    }
 
 
-def server_timings(log_text: str) -> list[dict]:
-    """The server's per-request timing lines (session.complete_inline), in order."""
-    rows = []
-    for match in _TIMING.finditer(log_text):
-        request_id, outcome, total, queue, forward, sampler, overhead = match.groups()
-        row = {"request": request_id, "outcome": outcome, "total_ms": float(total)}
-        if queue is not None:
-            row |= {
-                "queue_ms": float(queue),
-                "forward_ms": float(forward),
-                "sampler_ms": float(sampler),
-                "overhead_ms": float(overhead),
-            }
-        rows.append(row)
-    return rows
-
-
-def summarize(result: dict, timings: list[dict], streams_closed: int | None = None) -> dict:
-    """`streams_closed`: for a model on a server, the HTTP streams the server log says were closed by a cancel."""
+def summarize(result: dict, timings: list[dict], remote: bool = False) -> dict:
+    """`timings`: the server's `dgemma/timings` notifications. `remote`: the model is on a server, so the report
+    counts the HTTP streams to it that a cancelled or superseded fill closed."""
     requests: list[Request] = result["replay"].requests
     answered = [r for r in requests if r.answered is not None]
     latencies = [(r.answered - r.sent) * 1000 for r in requests if r.answered is not None]
     filled = [t for t in timings if t["outcome"] == "filled"]
-    overheads = [t["overhead_ms"] for t in filled]
+    overheads = [t["overheadMs"] for t in filled]
+    streams_closed = sum(t.get("streamClosed", False) for t in timings) if remote else None
     return {
         "requests": len(requests),
         "answered": len(answered),
@@ -357,18 +396,21 @@ def summarize(result: dict, timings: list[dict], streams_closed: int | None = No
         "fills_completed": len(filled),
         "overhead_ms_p50": statistics.median(overheads) if overheads else None,
         "overhead_ms_p95": percentile(overheads, 95),
-        "sampler_ms_p50": statistics.median(t["sampler_ms"] for t in filled) if filled else None,
-        "forward_ms_p50": statistics.median(t["forward_ms"] for t in filled) if filled else None,
+        "sampler_ms_p50": statistics.median(t["samplerMs"] for t in filled) if filled else None,
+        "forward_ms_p50": statistics.median(t["forwardMs"] for t in filled) if filled else None,
         "cpu_seconds": result["cpu_seconds"],
         "peak_rss_mb": result["peak_rss_mb"],
         "model_ready_s": result["ready_s"],
-        "first_completion_s": result["first_completion_s"],
+        "first_suggestion_s": result["first_suggestion_s"],
     }
 
 
 def format_summary(s: dict) -> str:
     def ms(value):
         return "-" if value is None else f"{value:.0f} ms"
+
+    def seconds(value):
+        return "-" if value is None else f"{value:.2f} s"
 
     share = "-" if s["answered_share"] is None else f"{s['answered_share']:.0%}"
     cancelled = "-" if s.get("cancelled_share") is None else f"{s['cancelled_share']:.0%}"
@@ -384,8 +426,8 @@ def format_summary(s: dict) -> str:
             f"server overhead      p50 {ms(s['overhead_ms_p50'])}   p95 {ms(s['overhead_ms_p95'])}   "
             f"(per completed fill; model forwards p50 {ms(s['forward_ms_p50'])}, "
             f"sampler p50 {ms(s['sampler_ms_p50'])})",
-            f"first completion     {s['first_completion_s']:.2f} s after start "
-            f"(model ready at {s['model_ready_s']:.2f} s)",
+            f"first suggestion     {seconds(s['first_suggestion_s'])} after start "
+            f"(model ready at {seconds(s['model_ready_s'])})",
             f"server process       {s['cpu_seconds']} CPU s, peak RSS {s['peak_rss_mb']} MB",
         ]
     )
@@ -423,13 +465,11 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
     settings = {"completion": {"seed": 0}} | {k: v for k, v in cli_settings.items() if k != "model"}
     args.model = cli_settings.get("model")
     args.out.mkdir(parents=True, exist_ok=True)
-    log_file = args.out / "lsp-server.log"  # kept: the per-fill stage timings are in it
+    log_file = args.out / "lsp-server.log"  # for people: what the server did, request by request
     log_file.unlink(missing_ok=True)
     result = asyncio.run(replay_session(args, files, settings, log_file))
-    log_text = log_file.read_text(encoding="utf-8", errors="replace")
-    remote = str(args.model or "").startswith(("http://", "https://"))
-    timings = server_timings(log_text)
-    summary = summarize(result, timings, len(_CLOSED_ON_CANCEL.findall(log_text)) if remote else None)
+    timings = result["timings"]
+    summary = summarize(result, timings, remote=str(args.model or "").startswith(("http://", "https://")))
     print(format_summary(summary))
     requests = [r.__dict__ for r in result["replay"].requests]
     report = {

@@ -12,6 +12,13 @@ from dgemma_lsp.fill.remote import display_url
 
 log = logging.getLogger(__name__)
 
+# A server-to-client notification per inline request: how it ended and where its time went (`session.py` lists the
+# outcomes), e.g. {"request": "r3", "outcome": "filled", "totalMs": 120.5, "queueMs": 1.0, "forwardMs": 90.0,
+# "samplerMs": 20.0, "overheadMs": 9.5}. Only for a client that asks in `initialize` with the capability
+# `experimental: {"dgemmaTimings": true}` (LSP's place for extensions): an editor would not know the method.
+TIMINGS = "dgemma/timings"
+TIMINGS_CAPABILITY = "dgemmaTimings"
+
 
 def register(server) -> None:
     session = server.session
@@ -19,11 +26,16 @@ def register(server) -> None:
     def show_message(level: str, text: str) -> None:
         server.window_show_message(types.ShowMessageParams(type=types.MessageType[level], message=text))
 
+    def send_timings(timings: dict) -> None:
+        server.protocol.notify(TIMINGS, timings)
+
     session.show_message = show_message
 
     @server.feature(types.INITIALIZE)
     def initialize(ls, params: types.InitializeParams) -> None:
         session.configure(params.initialization_options)
+        if wants_timings(params.capabilities):
+            session.report_timings = send_timings
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls, params: types.InitializedParams) -> None:
@@ -76,3 +88,8 @@ async def load_with_progress(ls) -> None:
                 message=f"dgemma-lsp could not load its model; completions are off. {session.load_error}",
             )
         )
+
+
+def wants_timings(capabilities: types.ClientCapabilities) -> bool:
+    experimental = capabilities.experimental
+    return isinstance(experimental, dict) and experimental.get(TIMINGS_CAPABILITY) is True
