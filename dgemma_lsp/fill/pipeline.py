@@ -29,8 +29,9 @@ from dgemma_lsp.text.syntax import language_named
 log = logging.getLogger(__name__)
 
 # How much of the text after a line hole judges the greedy branches (`Filler.greedy`): enough for the next lines
-# that use what the line defines, little enough that scoring stays a fraction of decoding.
-SCORED_SUFFIX_TOKENS = 48
+# that use what the line defines, little enough that scoring (one batched forward) stays a fraction of decoding.
+# All 1,033 HumanEval single-line tasks: 48 tokens pass 393 / match 307, 128 tokens 394 / 309 (model card).
+SCORED_SUFFIX_TOKENS = 128
 
 __all__ = ["Fill", "FillOutcome", "Filler", "body_end", "finish_middles", "is_inert", "keeps_syntax", "rank_by_syntax"]
 
