@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -78,3 +79,14 @@ def save_figure(plt, figure, path: Path) -> bool:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return True
+
+
+def status_mb(pid: int, field: str) -> float | None:
+    """A memory line of a live process's /proc status (`VmRSS` now, `VmHWM` at its peak), in MB; None where there
+    is no /proc or no such line."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kb = re.search(rf"^{field}:\s+(\d+) kB", status, flags=re.MULTILINE)
+    return int(kb.group(1)) / 1024 if kb else None

@@ -24,14 +24,13 @@ import asyncio
 import bisect
 import collections
 import random
-import re
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dgemma_lsp.evaluation.bench.common import DEFAULT_OUT, PACKAGE, machine, percentile, write_json
+from dgemma_lsp.evaluation.bench.common import DEFAULT_OUT, PACKAGE, machine, percentile, status_mb, write_json
 from dgemma_lsp.evaluation.bench.lsp import Editor, Replay, inline_items, serving, typing_plan
 
 PHASES = "300@20,100@3"  # requests@per second, one phase after the other
@@ -129,18 +128,6 @@ class Typist:
             task.cancel()
 
 
-def rss_mb(pid: int) -> float | None:
-    """The resident memory of a live process now (VmRSS), in MB; None where there is no /proc."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-        rss_kb = re.search(r"VmRSS:\s+(\d+) kB", status)
-        if rss_kb is None:
-            raise ValueError(f"no VmRSS in /proc/{pid}/status")
-        return int(rss_kb.group(1)) / 1024
-    except (OSError, ValueError):
-        return None
-
-
 async def load_session(
     phases: list[tuple[int, float]], settings: dict, log_file: Path, model: str | None, seed: int
 ) -> dict:
@@ -157,10 +144,10 @@ async def load_session(
         typist.keystroke()  # warm-up: the first fill allocates what later ones reuse; not counted
         await typist.request(-1)
         typist.requests.clear()
-        rss_before = rss_mb(client.process.pid)
+        rss_before = status_mb(client.process.pid, "VmRSS")
         for index, (count, rate) in enumerate(phases):
             await typist.phase(index, count, rate)
-        rss_after = rss_mb(client.process.pid)
+        rss_after = status_mb(client.process.pid, "VmRSS")
     for request in typist.requests:
         request.outcome = judge(request, typist.changes)
         if request.outcome == "stale":

@@ -47,6 +47,7 @@ from dgemma_lsp.evaluation.bench.common import (
     percentile,
     pyplot,
     save_figure,
+    status_mb,
     write_json,
 )
 
@@ -297,11 +298,7 @@ def process_stats(pid: int) -> dict:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
         cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-        status = Path(f"/proc/{pid}/status").read_text()
-        peak_kb = re.search(r"VmHWM:\s+(\d+) kB", status)
-        if peak_kb is None:
-            raise ValueError("no VmHWM line")
-        return {"cpu_seconds": cpu, "peak_rss_mb": int(peak_kb.group(1)) / 1024}
+        return {"cpu_seconds": cpu, "peak_rss_mb": status_mb(pid, "VmHWM")}
     except (OSError, IndexError, ValueError):
         return {"cpu_seconds": None, "peak_rss_mb": None}
 
