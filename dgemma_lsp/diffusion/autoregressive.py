@@ -13,16 +13,20 @@ prefix), with the model's own causal LM as the judge.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
 
 from dgemma_lsp.diffusion.configs import cache_argument
-from dgemma_lsp.diffusion.sampler import as_clamps, clamp_logits
+from dgemma_lsp.diffusion.sampler import CLAMPED_LOGIT, as_clamps, clamp_logits
 from dgemma_lsp.errors import CancelledError
+
+# How far down the model's ranking a branch that must write a word looks for a token to start it (`Spelling`).
+WORD_TOP_K = 8
 
 
 @dataclass
@@ -39,6 +43,85 @@ class Branches:
     finished: list[bool]
     forwards: int  # encoder calls, each over all branches still decoding
     forward_seconds: float
+
+
+class _Vocabulary:
+    """What `Spelling` needs to know of the token texts, built once per tokenizer: the ids of each text, and which
+    ids would continue a word (their text starts with a letter, digit or underscore)."""
+
+    def __init__(self, texts: tuple[str, ...], device) -> None:
+        self.texts = texts
+        self.ids_of: dict[str, list[int]] = {}
+        for token, text in enumerate(texts):
+            self.ids_of.setdefault(text, []).append(token)
+        self.continues_word = torch.tensor([_is_word_char(text[:1]) for text in texts], device=device)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4)
+    def of(texts: tuple[str, ...], device) -> _Vocabulary:
+        return _Vocabulary(texts, device)
+
+    def spelling(self, rest: str) -> list[int]:
+        """The ids whose text is a non-empty leading part of `rest`."""
+        return [token for end in range(1, len(rest) + 1) for token in self.ids_of.get(rest[:end], [])]
+
+
+def _is_word_char(char: str) -> bool:
+    return bool(char) and (char.isalnum() or char == "_")
+
+
+@dataclass
+class Spelling:
+    """A branch's obligation to write `word` whole: not started (`rest` None), partly written (the rest of it),
+    written and needing a token that ends it (""), or `done`. A `leading` spelling starts the line with it
+    (`name`, `for name in`); another starts it where the model first ranks a token that can begin it among its
+    `top_k` likeliest, and is the greedy line if it never does. A word ending in a letter, digit or underscore
+    must be followed by a token that does not go on with it."""
+
+    word: str
+    leading: bool = False
+    rest: str | None = None
+    done: bool = False
+
+    def choose(self, logits: torch.Tensor, written: list[int], vocabulary: _Vocabulary, top_k: int) -> int:
+        """The row's next token from its logits ([V], clamped already: an excluded id is at CLAMPED_LOGIT): greedy,
+        except where the word starts, goes on or must end."""
+        if self.done:
+            return int(logits.argmax())
+        if self.rest is None:
+            return self._start(logits, written, vocabulary, top_k)
+        if self.rest:
+            ids = vocabulary.spelling(self.rest)
+            best = int(logits[ids].argmax()) if ids else -1
+            if best < 0 or float(logits[ids[best]]) <= CLAMPED_LOGIT:  # the clamps forbid going on: give up the word
+                self.done = True
+                return int(logits.argmax())
+            token = ids[best]
+            self.rest = self.rest[len(vocabulary.texts[token]) :]
+            return token
+        self.done = True
+        if not _is_word_char(self.word[-1:]):
+            return int(logits.argmax())
+        return int(logits.masked_fill(vocabulary.continues_word, float("-inf")).argmax())
+
+    def _start(self, logits: torch.Tensor, written: list[int], vocabulary: _Vocabulary, top_k: int) -> int:
+        after_word = bool(written) and _is_word_char(vocabulary.texts[written[-1]][-1:])
+        if self.leading:
+            spelled = vocabulary.spelling(self.word) + vocabulary.spelling(" " + self.word)
+            ids = [token for token in spelled if vocabulary.texts[token].strip()]  # not the space alone
+            ranked = [ids[int(logits[ids].argmax())]] if ids else []
+        else:
+            ranked = logits.topk(min(top_k, logits.shape[-1])).indices.tolist()
+        for token in ranked:
+            text = vocabulary.texts[token]
+            core = text.lstrip(" \t")
+            starts = core and self.word.startswith(core) and (text[0] in " \t" or not after_word)
+            if starts and float(logits[token]) > CLAMPED_LOGIT:
+                self.rest = self.word[len(core) :]
+                return token
+        if self.leading:  # the line cannot start with it (the syntax needs a keyword first): plain greedy
+            self.done = True
+        return int(logits.argmax())
 
 
 def greedy_decode(model, prompt_ids: list[int], **options) -> GreedyResult:
@@ -60,6 +143,10 @@ def greedy_branches(
     cache: DynamicCache | None = None,
     stop: Callable[[list[int]], int | None] | None = None,
     is_cancelled: Callable[[], bool] = lambda: False,
+    words: Sequence[str] = (),
+    openings: Sequence[str] = (),
+    texts: Sequence[str] = (),
+    word_top_k: int = WORD_TOP_K,
 ) -> Branches:
     """Up to `width` greedy continuations of `prompt_ids`, one per first token among the `width` likeliest, each
     until EOS, a token in `stop_ids` (kept), or `max_new_tokens`. The branches decode as one batch; a finished one
@@ -72,10 +159,18 @@ def greedy_branches(
     and the cache is extended (and widened to the branches). `stop(tokens)`, called after each token, may end a
     branch: it returns how many tokens to keep, or None.
 
+    Each of `words` adds a branch that writes that word, whole, where the model first ranks a token that can begin
+    it among its `word_top_k` likeliest; each of `openings` adds one that starts with that text. Both go on
+    greedily (`Spelling`; `texts` are the token ids' texts).
+    A pipeline that knows which name a line must bind (the code after it uses it) gets a candidate that binds
+    it, where the greedy line picks another name (`for num in` above a body using `n`).
+
     The LM head's soft-capping (tanh) is monotonic, so it cannot change an argmax and is skipped.
     """
     if width < 1:
         raise ValueError("width must be at least 1")
+    if (words or openings) and len(texts) == 0:
+        raise ValueError("words and openings need the token texts")
     device = model.device
     allowed = as_clamps(clamps, device)
     encoder = model.model.encoder
@@ -85,6 +180,8 @@ def greedy_branches(
     rows: list[list[int]] = [[]]
     finished = [False]
     live = [0]  # the rows still decoding, in the cache's batch order
+    spellings: dict[int, Spelling] = {}  # row -> what it must write, for the rows `words` and `openings` add
+    vocabulary = _Vocabulary.of(tuple(texts), device) if words or openings else None
     forward_seconds, forwards = 0.0, 0
     inputs = torch.tensor([prompt_ids[position:]], dtype=torch.long, device=device)  # [1, T]
     for step in range(max_new_tokens):
@@ -96,13 +193,20 @@ def greedy_branches(
         logits = model.lm_head(hidden[:, -1])  # [B, V]: the last position predicts the next token
         if step in allowed:
             logits = clamp_logits(logits[:, None], {0: allowed[step]})[:, 0]
-        if step == 0 and width > 1:
+        if step == 0 and (width > 1 or words or openings):
             top = logits[0].topk(min(width, logits.shape[-1]))
-            firsts = [int(i) for i, value in zip(top.indices, top.values) if value > -1e9]  # clamped ids are -1e9
+            firsts = [int(i) for i, value in zip(top.indices, top.values) if value > CLAMPED_LOGIT]
+            wanted = [Spelling(word) for word in words] + [Spelling(opening, leading=True) for opening in openings]
+            spellings = {len(firsts) + k: spelling for k, spelling in enumerate(wanted)}
+            if vocabulary is not None:
+                firsts += [spelling.choose(logits[0], [], vocabulary, word_top_k) for spelling in spellings.values()]
             cache.batch_repeat_interleave(len(firsts))
             rows, finished, live, tokens = [[] for _ in firsts], [False] * len(firsts), list(range(len(firsts))), firsts
         else:
             tokens = logits.argmax(-1).tolist()
+            for index, row in enumerate(live):
+                if row in spellings and vocabulary is not None:
+                    tokens[index] = spellings[row].choose(logits[index], rows[row], vocabulary, word_top_k)
         forward_seconds += time.perf_counter() - started
         forwards += 1
         position += inputs.shape[1]

@@ -89,6 +89,9 @@ def entropy_bound_accept(entropy: torch.Tensor, bound: float) -> torch.Tensor:
     return torch.zeros_like(within).scatter(-1, order, within)
 
 
+CLAMPED_LOGIT = -1e9  # what a clamp leaves an excluded id; finite: the temperature division must not make nan
+
+
 def clamp_logits(logits: torch.Tensor, clamps: Mapping[int, torch.Tensor]) -> torch.Tensor:
     """Narrow each clamped canvas position to its allowed ids (a 1-D id tensor). Pinned to one id, a position is
     one-hot: entropy 0, so it is always accepted and always sampled as given. Narrowed to several, it keeps the
@@ -98,7 +101,7 @@ def clamp_logits(logits: torch.Tensor, clamps: Mapping[int, torch.Tensor]) -> to
     logits = logits.clone()
     for position, allowed in clamps.items():
         kept = logits[:, position, allowed] if len(allowed) > 1 else torch.zeros_like(logits[:, position, allowed])
-        logits[:, position, :] = -1e9  # finite: the temperature division must not turn it into nan
+        logits[:, position, :] = CLAMPED_LOGIT
         logits[:, position, allowed] = kept
     return logits
 

@@ -16,11 +16,21 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
+import sys
 
 from dgemma_lsp.diffusion.tokens import token_texts
 from dgemma_lsp.fill.holes import FillKind, Hole
 from dgemma_lsp.fill.postprocess import PYTHON_BLOCK_OPENERS, stand_in, window_around
+from dgemma_lsp.text.lint import undefined_names
 from dgemma_lsp.text.syntax import is_word_char, python_compiles
+
+# The largest file checked for undefined names: pyflakes reads ~1 KB a millisecond here (argparse.py, 100 KB:
+# 102 ms), and a line fill checks the file once per candidate.
+MAX_LINTED_CHARS = 50_000
+# How many of the names the code after a hole needs get a decoding branch of their own (`needed_names`): the
+# first uses after a line are nearly always the one name that line must bind.
+MAX_NEEDED_NAMES = 2
 
 
 class Need(enum.Enum):
@@ -87,3 +97,50 @@ def opening_clamps(
 
 def _opens_comment(code: str, comment_starts: tuple[str, ...]) -> bool:
     return any(code.startswith(start) or start.startswith(code) for start in comment_starts)
+
+
+def needed_names(text: str, hole: Hole, language: str | None, limit: int = MAX_NEEDED_NAMES) -> tuple[str, ...]:
+    """Names the code after the hole uses that nothing in the file defines, in order of first use (Python).
+
+    Left empty, a line hole above `for c in s:`'s body leaves `c` undefined: the hole is where it must be bound
+    (`for c in ...`, `c = ...`, `def c(...)`, `import c`). The file is checked with the hole empty, or with a
+    statement or a block opener standing in where it would not parse empty (`hole_need`'s stand-ins). A name
+    that is also undefined before the hole is left out: the project provides it somehow (a builtin installed at
+    run time), and no fill is to blame for it.
+    """
+    if language != "python" or hole.kind is FillKind.NONE or len(text) > MAX_LINTED_CHARS:
+        return ()
+    hole_line = text.count("\n", 0, hole.start) + 1
+    for filling in ("", "pass", "if True:"):
+        code = stand_in(filling, text=text, hole=hole) if filling else ""
+        undefined = undefined_names(text[: hole.start] + code + text[hole.end :])
+        if undefined is not None:
+            break
+    else:
+        return ()
+    after = code.count("\n") + text.count("\n", hole.start, hole.end)  # lines the hole's own text spans
+    provided = {name for name, line in undefined if line <= hole_line}
+    needed = [name for name, line in undefined if line > hole_line + after and name not in provided]
+    return tuple(dict.fromkeys(needed))[:limit]
+
+
+def binding_openings(text: str, hole: Hole, language: str | None, names: tuple[str, ...]) -> tuple[str, ...]:
+    """How a line in the hole could start so as to bind each of `names` (Python's binding statements): a line
+    that must open a block binds a name as a loop's target (`for c in`) or, where the code after calls it, as a
+    function (`def is_prime(`); any other line as an assignment's target (`c`), or, for a standard library
+    module's name, by importing it (`import math`)."""
+    if language != "python" or not names:
+        return ()
+    opens_block = hole_need(text, hole, language) is Need.BLOCK_OPENER
+    after = text[hole.end :]
+    openings: list[str] = []
+    for name in names:
+        if opens_block:
+            openings.append(f"for {name} in")
+            if re.search(rf"(?<![\w.]){re.escape(name)}\(", after):
+                openings.append(f"def {name}(")
+        else:
+            openings.append(name)
+            if name in sys.stdlib_module_names:
+                openings.append(f"import {name}")
+    return tuple(openings)

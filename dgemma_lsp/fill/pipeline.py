@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 import torch
@@ -17,13 +19,14 @@ import torch
 from dgemma_lsp.diffusion.autoregressive import continuation_logprobs, greedy_branches
 from dgemma_lsp.diffusion.loading import LoadedModel
 from dgemma_lsp.diffusion.sampler import DenoiseResult, Draft, PromptCache, denoise
-from dgemma_lsp.diffusion.tokens import newline_ids
+from dgemma_lsp.diffusion.tokens import newline_ids, token_texts
 from dgemma_lsp.fill.context import Canvas, build_canvas, head_within, healing_clamps, token_offsets
-from dgemma_lsp.fill.guidance import hole_need, opening_clamps
+from dgemma_lsp.fill.guidance import MAX_LINTED_CHARS, binding_openings, hole_need, needed_names, opening_clamps
 from dgemma_lsp.fill.holes import FillKind, Hole
 from dgemma_lsp.fill.postprocess import indent_of, indent_width, postprocess
 from dgemma_lsp.fill.ranking import Fill, FillOutcome, finish_middles, keeps_syntax, rank_by_syntax
 from dgemma_lsp.settings import Settings
+from dgemma_lsp.text.lint import undefined_names
 from dgemma_lsp.text.syntax import language_named
 
 log = logging.getLogger(__name__)
@@ -86,7 +89,13 @@ class Filler:
                     fill = fitted(ids)
                     return bool(fill) and keeps_syntax(Fill(fill, hole.start, hole.end, ""), text, language)
 
-                result = self.greedy(canvas, hole, language, clamps, fitted, fits, is_cancelled)
+                def undefined(ids: list[int]) -> float:
+                    return undefined_after(text, hole, fitted(ids), language)
+
+                words = needed_names(text, hole, language) if hole.kind is FillKind.LINE else ()
+                openings = binding_openings(text, hole, language, words)
+                judge = Judge(fits, undefined)
+                result = self.greedy(canvas, hole, language, clamps, fitted, judge, is_cancelled, words, openings)
             else:
                 result = denoise(
                     loaded.model,
@@ -133,20 +142,28 @@ class Filler:
         language: str | None,
         clamps,
         fitted: Callable[[list[int]], str],
-        fits: Callable[[list[int]], bool],
+        judge: Judge,
         is_cancelled: Callable[[], bool],
+        words: tuple[str, ...] = (),
+        openings: tuple[str, ...] = (),
     ) -> DenoiseResult:
         """The middle decoded greedily by the encoder, within the canvases' token budget. Shaped as the sampler's
         result.
 
         A line hole stops at the first token that holds a newline and is decoded from the `line_branches` likeliest
-        first tokens at once (`greedy_branches`). A model that reads only the prefix cannot see that the next lines
-        use a name this one must define; the branches are therefore ranked by whether they `fit` the file (no new
-        syntax errors), then by whether they do anything (`is_inert`: where code follows the hole, a comment or a
-        print is ranked after lines that do), then by how likely the model finds the text after the hole behind
-        each (`continuation_logprobs`): Bayes' rule for infilling with the causal LM as the judge. Blocks get one
-        branch: a body costs up to a hundred tokens, and it is judged by the syntax ranking alone. The prompt's
-        tokens but the last come from the prompt cache: while the user types, only what they typed is encoded.
+        first tokens at once (`greedy_branches`), plus branches that bind the names the code after the hole needs
+        (`words` where the model ranks them, `openings` at the line's start: `needed_names`, `binding_openings`):
+        a model that reads only the prefix cannot see that the next lines use a name this one must bind.
+
+        The branches are ranked by the `judge`: whether they fit the file (no new syntax errors), how many names
+        the file then uses undefined (fewer first: a line must not leave the code after it, or itself, using a
+        name nothing defines), whether they do anything (`is_inert`: where code follows the hole, a comment or a
+        print is ranked after lines that do), then how likely the model finds the text after the hole behind
+        each (`continuation_logprobs`): Bayes' rule for infilling with the causal LM as the judge.
+
+        Blocks get one branch: a body costs up to a hundred tokens, and it is judged by the syntax ranking alone.
+        The prompt's tokens but the last come from the prompt cache: while the user types, only what they typed
+        is encoded.
         """
         loaded = self.loaded
         budget = canvas.max_canvases * loaded.canvas_length
@@ -156,11 +173,13 @@ class Filler:
         if hole.kind is FillKind.BLOCK:
             leaves_body = body_end(loaded.tokenizer, text_before_hole_line(canvas), hole)
         width = self.settings.completion.line_branches if line else 1
+        if not line or width == 1:  # one branch is plain greedy decoding: nothing to judge
+            words, openings = (), ()
         cache, encoded, seconds = None, 1, 0.0
         if len(canvas.prompt_ids) > 1:
             cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
             encoded, seconds = new + 1, self.prompt_cache.forward_seconds
-        before = copy.deepcopy(cache) if width > 1 and cache is not None else None
+        before = copy.deepcopy(cache) if (width > 1 or words or openings) and cache is not None else None
         branches = greedy_branches(
             loaded.model,
             canvas.prompt_ids,
@@ -172,6 +191,9 @@ class Filler:
             cache=cache,
             stop=leaves_body,
             is_cancelled=is_cancelled,
+            words=words,
+            openings=openings,
+            texts=token_texts(loaded.tokenizer) if words or openings else (),
         )
         candidates, finished = branches.candidates, branches.finished
         forwards, seconds = branches.forwards, seconds + branches.forward_seconds
@@ -182,7 +204,10 @@ class Filler:
             forwards += 1
             code_follows = bool(canvas.context.suffix.strip())
             inert = [code_follows and is_inert(fitted(ids), language) for ids in candidates]
-            order = sorted(range(len(candidates)), key=lambda i: (not fits(candidates[i]), inert[i], -scores[i]))
+            order = sorted(
+                range(len(candidates)),
+                key=lambda i: (not judge.fits(candidates[i]), judge.undefined(candidates[i]), inert[i], -scores[i]),
+            )
             candidates, finished = [candidates[i] for i in order], [finished[i] for i in order]
         return DenoiseResult(candidates, finished, forwards, 0, encoded, seconds)
 
@@ -240,6 +265,24 @@ class Filler:
         halfway through a multi-byte character, and U+FFFD must never reach the user's file."""
         text = cast(str, self.loaded.tokenizer.decode(ids, skip_special_tokens=True))  # one sequence, one string
         return text.split("\ufffd", 1)[0]
+
+
+@dataclass(frozen=True)
+class Judge:
+    """What ranks a greedy line's branches before the model's own judgement (`Filler.greedy`), from token ids."""
+
+    fits: Callable[[list[int]], bool]  # no syntax error added
+    undefined: Callable[[list[int]], float]  # names used undefined in the file with it (`undefined_after`)
+
+
+def undefined_after(text: str, hole: Hole, fill: str, language: str | None) -> float:
+    """How many uses of undefined names the file has with `fill` in the hole: infinite where it does not parse
+    with it, 0 for every fill in other languages and in files over MAX_LINTED_CHARS (pyflakes would read them too
+    slowly for every candidate)."""
+    if language != "python" or len(text) > MAX_LINTED_CHARS:
+        return 0
+    undefined = undefined_names(text[: hole.start] + fill + text[hole.end :])
+    return len(undefined) if undefined is not None else math.inf
 
 
 def text_before_hole_line(canvas: Canvas) -> str:

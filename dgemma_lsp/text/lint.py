@@ -53,3 +53,20 @@ def python_findings(source: str) -> tuple[str, ...] | None:
         if type(message).__name__ not in _NOT_PROBLEMS
     ]
     return tuple(messages + [f"syntax warning: {warning.message}" for warning in caught])
+
+
+@functools.lru_cache(maxsize=32)  # a line hole's candidates are judged on the whole file, each once
+def undefined_names(source: str) -> tuple[tuple[str, int], ...] | None:
+    """Each name pyflakes finds used where nothing defines it, with its 1-based line, in source order; None when
+    the source does not parse. Builtins, and names a star import may provide, are not reported."""
+    from pyflakes.checker import Checker
+    from pyflakes.messages import UndefinedName
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an invalid escape is `python_findings`' business
+            found = Checker(ast.parse(source), filename="<fill>").messages
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    undefined = [(message.message_args[0], message.lineno) for message in found if isinstance(message, UndefinedName)]
+    return tuple(sorted(undefined, key=lambda item: item[1]))

@@ -122,3 +122,63 @@ def test_continuation_scores_are_the_log_likelihood_under_a_full_forward(tiny):
         logprobs = logits.float().log_softmax(-1)
         expected = sum(float(logprobs[len(prompt) - 1 + i, token]) for i, token in enumerate(ids))
         assert score == pytest.approx(expected, abs=1e-3)
+
+
+def decoded(tokenizer, ids):
+    return tokenizer.decode(ids)
+
+
+@pytest.fixture(scope="module")
+def tiny_with_texts():
+    from dgemma_lsp.diffusion.tokens import token_texts
+
+    model, tokenizer = tiny_model(seed=0)
+    prompt = tokenizer("def add(a, b):\n    ", add_special_tokens=False)["input_ids"]
+    return model, tokenizer, prompt, token_texts(tokenizer)
+
+
+def test_an_opening_branch_writes_its_text_whole_then_goes_on_greedily(tiny_with_texts):
+    """The byte tokenizer spells `total_sum` in nine tokens; the branch writes all of them, then a token that
+    ends the word, then its own greedy choices. An opening that ends in punctuation needs no such token."""
+    model, tokenizer, prompt, texts = tiny_with_texts
+    branches = greedy_branches(
+        model, prompt, width=2, eos_id=-1, max_new_tokens=14, openings=["total_sum", "f("], texts=texts
+    )
+    assert len(branches.candidates) == 4  # two first tokens, then one branch per opening
+    word, call = branches.candidates[2], branches.candidates[3]
+    assert decoded(tokenizer, word[:9]) == "total_sum"
+    after = texts[word[9]][:1]
+    assert not (after.isalnum() or after == "_")  # the word ends there
+    assert word[10:] == greedy_decode(model, prompt + word[:10], eos_id=-1, max_new_tokens=4).tokens
+    assert decoded(tokenizer, call[:2]) == "f("
+    assert call[2:] == greedy_decode(model, prompt + call[:2], eos_id=-1, max_new_tokens=12).tokens
+
+
+def test_a_word_branch_starts_the_word_only_where_the_model_ranks_its_start(tiny_with_texts):
+    model, tokenizer, prompt, texts = tiny_with_texts
+    greedy = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=8).tokens
+    absent = next(c for c in "qzxjkvw" if all(c not in texts[t] for t in greedy))  # never the argmax here
+    narrow = greedy_branches(model, prompt, width=1, eos_id=-1, max_new_tokens=8, words=[absent], texts=texts)
+    assert narrow.candidates[1] == greedy  # top-8 of a random model never ranked it first: the greedy line
+    wide = greedy_branches(
+        model, prompt, width=1, eos_id=-1, max_new_tokens=8, words=[absent + "_n"], texts=texts, word_top_k=10_000
+    )
+    assert decoded(tokenizer, wide.candidates[1]).startswith(absent + "_n")  # ranked somewhere at the first token
+
+
+def test_an_opening_the_clamps_forbid_leaves_the_greedy_line(tiny_with_texts):
+    model, tokenizer, prompt, texts = tiny_with_texts
+    keyword = tokenizer("i", add_special_tokens=False)["input_ids"]
+    clamps = {0: keyword[0]}  # as a block opener's clamp allows only keywords first
+    plain = greedy_decode(model, prompt, eos_id=-1, max_new_tokens=6, clamps=clamps).tokens
+    branches = greedy_branches(
+        model, prompt, width=1, eos_id=-1, max_new_tokens=6, clamps=clamps, openings=["total"], texts=texts
+    )
+    assert branches.candidates[1] == plain
+
+
+def test_words_need_the_token_texts(tiny_with_texts):
+    model, _, prompt, _ = tiny_with_texts
+    for extra in ({"words": ["x"]}, {"openings": ["x"]}):
+        with pytest.raises(ValueError, match="texts"):
+            greedy_branches(model, prompt, width=1, eos_id=-1, max_new_tokens=2, **extra)

@@ -113,3 +113,63 @@ def test_no_clamps_without_a_need_or_without_fitting_tokens(tokenizer):
 
     assert opening_clamps(Need.ANY, tokenizer, 1) == {}
     assert opening_clamps(Need.BLOCK_OPENER, byte_tokenizer(), 1) == {}  # no token spells a keyword
+
+
+def test_undefined_names_are_pyflakes_uses_of_names_nothing_defines():
+    from dgemma_lsp.text.lint import undefined_names
+
+    source = "import os\n\ndef f(xs):\n    for x in xs:\n        total += len(x) + n\n    return os.sep, y, len\n"
+    assert undefined_names(source) == (("total", 5), ("n", 5), ("y", 6))  # builtins and bound names are fine
+    assert undefined_names("def f(:\n") is None
+
+
+def needed_at(marked: str, kind: FillKind = LINE, language: str | None = "python", indent: str = "    "):
+    from dgemma_lsp.fill.guidance import needed_names
+
+    offset = marked.index("¦")
+    return needed_names(marked.replace("¦", ""), Hole(kind, offset, offset, indent), language)
+
+
+@pytest.mark.parametrize(
+    ("marked", "needed"),
+    [
+        # the line above a loop body that uses `c`: the hole is a block opener, found with one standing in
+        ("def f(s):\n    n = 0\n    ¦\n        n += ord(c)\n    return n\n", ("c",)),
+        # a plain line: the code below uses `result` and `seen` first, in that order
+        ("def f(xs):\n    ¦\n    result.append(seen)\n    return result, xs, other\n", ("result", "seen")),
+        # a name already undefined above the hole is the project's business (a builtin installed at run time)
+        ("def f(xs):\n    print(_)\n    ¦\n    return _\n", ()),
+        # nothing needed
+        ("def f(xs):\n    ¦\n    return xs\n", ()),
+        # a file that does not parse whatever the hole holds
+        ("def f(xs:\n    ¦\n    return ys\n", ()),
+    ],
+)
+def test_names_the_code_after_a_hole_needs(marked, needed):
+    assert needed_at(marked) == needed
+
+
+def test_needed_names_are_pythons_and_a_none_hole_needs_none():
+    marked = "def f(s):\n    ¦\n    return c\n"
+    assert needed_at(marked, language="ruby") == ()
+    assert needed_at(marked, kind=FillKind.NONE) == ()
+    assert needed_at(marked, kind=BLOCK) == ("c",)
+
+
+@pytest.mark.parametrize(
+    ("marked", "names", "openings"),
+    [
+        # a block opener binds as a loop target, or as a function where the code after calls the name
+        ("def f(s):\n    n = 0\n    ¦\n        n += ord(c)\n    return n\n", ("c",), ("for c in",)),
+        ("¦\n    print(n)\n\nprint(is_small(3))\n", ("is_small",), ("for is_small in", "def is_small(")),
+        # any other line as an assignment's target, or by importing a standard library module
+        ("def f(x):\n    ¦\n    return math.sqrt(x) + s\n", ("math", "s"), ("math", "import math", "s")),
+    ],
+)
+def test_binding_openings(marked, names, openings):
+    from dgemma_lsp.fill.guidance import binding_openings
+
+    offset = marked.index("¦")
+    hole = Hole(LINE, offset, offset, "    " if marked[offset - 1 : offset] == " " else "")
+    assert binding_openings(marked.replace("¦", ""), hole, "python", names) == openings
+    assert binding_openings(marked.replace("¦", ""), hole, "go", names) == ()

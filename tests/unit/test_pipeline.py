@@ -191,3 +191,55 @@ def test_an_inert_branch_ranks_after_code_where_code_follows(tiny_fillers, monke
         cursor = text.index("    \n") + 4 if indent else len(text)
         outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, indent), "python")
         assert [f.text for f in outcome.fills] == expected
+
+
+def test_a_branch_that_leaves_fewer_names_undefined_ranks_first(tiny_fillers, monkeypatch):
+    """The code after the hole uses `s`: the branches are asked to bind it, and the one that does comes first
+    whatever the judge's scores, then one that leaves it unbound, then one that also uses a name nothing defines.
+    Plain greedy decoding (one branch) asks for no names."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.autoregressive import Branches
+    from dgemma_lsp.fill import pipeline
+    from dgemma_lsp.fill.holes import FillKind, Hole
+    from dgemma_lsp.settings import CompletionSettings
+
+    tiny, _ = tiny_fillers
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), tiny.settings)
+    tokenizer = filler.loaded.tokenizer
+    lines = ["u = v", "t = 1", "s = 1"]
+    asked = []
+
+    def scripted_branches(model, prompt_ids, *, width, words=(), **kwargs):
+        asked.append(tuple(words))
+        candidates = [tokenizer(line, add_special_tokens=False)["input_ids"] for line in lines]
+        return Branches(candidates, [True] * len(lines), 3, 0.0)
+
+    monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
+    monkeypatch.setattr(pipeline, "continuation_logprobs", lambda m, c, last, conts, pad_id=0: [-1.0, -2.0, -9.0])
+    text = "def total(xs):\n    \n    return s\n"
+    cursor = text.index("    \n") + 4
+    outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
+    assert [f.text for f in outcome.fills] == ["s = 1", "t = 1", "u = v"]
+    assert asked == [("s",)]
+
+    plain = dataclasses.replace(tiny.settings, completion=CompletionSettings(line_branches=1))
+    pipeline.Filler(filler.loaded, plain).fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
+    assert asked[-1] == ()
+
+
+@pytest.mark.parametrize(
+    ("fill", "language", "count"),
+    [
+        ("s = 1", "python", 0),
+        ("t = 1", "python", 1),
+        ("t = v", "python", 2),
+        ("s = (", "python", float("inf")),  # the file no longer parses
+        ("t = 1", "go", 0),  # no linter: every fill alike
+    ],
+)
+def test_undefined_after_counts_uses_of_undefined_names_with_the_fill(fill, language, count):
+    from dgemma_lsp.fill.holes import FillKind, Hole
+    from dgemma_lsp.fill.pipeline import undefined_after
+
+    assert undefined_after(SOURCE, Hole(FillKind.LINE, HOLE, HOLE, "    "), fill, language) == count
