@@ -86,6 +86,9 @@ class CompletionSettings:
     # Greedy decoding of a line: the likeliest first tokens tried, the branch after which the text after the
     # cursor is likeliest offered first (`Filler.greedy`). 1 is plain greedy decoding.
     line_branches: int = 4
+    # Python line fills: branches that bind the names the code below uses undefined, and fewer undefined names
+    # ranked first (`guidance.needed_names`, `pipeline.undefined_after`); needs line_branches > 1.
+    bind_names: bool = True
 
     def __post_init__(self) -> None:
         if (

@@ -89,10 +89,12 @@ class Filler:
                     fill = fitted(ids)
                     return bool(fill) and keeps_syntax(Fill(fill, hole.start, hole.end, ""), text, language)
 
-                def undefined(ids: list[int]) -> float:
-                    return undefined_after(text, hole, fitted(ids), language)
+                binds = settings.completion.bind_names
 
-                words = needed_names(text, hole, language) if hole.kind is FillKind.LINE else ()
+                def undefined(ids: list[int]) -> float:
+                    return undefined_after(text, hole, fitted(ids), language) if binds else 0
+
+                words = needed_names(text, hole, language) if binds and hole.kind is FillKind.LINE else ()
                 openings = binding_openings(text, hole, language, words)
                 judge = Judge(fits, undefined)
                 result = self.greedy(canvas, hole, language, clamps, fitted, judge, is_cancelled, words, openings)

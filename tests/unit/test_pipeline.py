@@ -196,7 +196,8 @@ def test_an_inert_branch_ranks_after_code_where_code_follows(tiny_fillers, monke
 def test_a_branch_that_leaves_fewer_names_undefined_ranks_first(tiny_fillers, monkeypatch):
     """The code after the hole uses `s`: the branches are asked to bind it, and the one that does comes first
     whatever the judge's scores, then one that leaves it unbound, then one that also uses a name nothing defines.
-    Plain greedy decoding (one branch) asks for no names."""
+    Plain greedy decoding (one branch) asks for no names, nor does `bindNames: false`, which ranks by the judge
+    alone."""
     import dataclasses
 
     from dgemma_lsp.diffusion.autoregressive import Branches
@@ -226,6 +227,10 @@ def test_a_branch_that_leaves_fewer_names_undefined_ranks_first(tiny_fillers, mo
     plain = dataclasses.replace(tiny.settings, completion=CompletionSettings(line_branches=1))
     pipeline.Filler(filler.loaded, plain).fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
     assert asked[-1] == ()
+
+    unbound = dataclasses.replace(tiny.settings, completion=CompletionSettings(bind_names=False))
+    outcome = pipeline.Filler(filler.loaded, unbound).fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
+    assert asked[-1] == () and [f.text for f in outcome.fills] == lines  # the judge's order alone
 
 
 @pytest.mark.parametrize(
