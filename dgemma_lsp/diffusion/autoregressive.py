@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
@@ -79,17 +79,20 @@ class Spelling:
     must be followed by a token that does not go on with it."""
 
     word: str
+    vocabulary: _Vocabulary = field(repr=False)
+    top_k: int = WORD_TOP_K
     leading: bool = False
     rest: str | None = None
     done: bool = False
 
-    def choose(self, logits: torch.Tensor, written: list[int], vocabulary: _Vocabulary, top_k: int) -> int:
+    def choose(self, logits: torch.Tensor, written: list[int]) -> int:
         """The row's next token from its logits ([V], clamped already: an excluded id is at CLAMPED_LOGIT): greedy,
         except where the word starts, goes on or must end."""
+        vocabulary = self.vocabulary
         if self.done:
             return int(logits.argmax())
         if self.rest is None:
-            return self._start(logits, written, vocabulary, top_k)
+            return self._start(logits, written)
         if self.rest:
             ids = vocabulary.spelling(self.rest)
             best = int(logits[ids].argmax()) if ids else -1
@@ -104,14 +107,15 @@ class Spelling:
             return int(logits.argmax())
         return int(logits.masked_fill(vocabulary.continues_word, float("-inf")).argmax())
 
-    def _start(self, logits: torch.Tensor, written: list[int], vocabulary: _Vocabulary, top_k: int) -> int:
+    def _start(self, logits: torch.Tensor, written: list[int]) -> int:
+        vocabulary = self.vocabulary
         after_word = bool(written) and _is_word_char(vocabulary.texts[written[-1]][-1:])
         if self.leading:
             spelled = vocabulary.spelling(self.word) + vocabulary.spelling(" " + self.word)
             ids = [token for token in spelled if vocabulary.texts[token].strip()]  # not the space alone
             ranked = [ids[int(logits[ids].argmax())]] if ids else []
         else:
-            ranked = logits.topk(min(top_k, logits.shape[-1])).indices.tolist()
+            ranked = logits.topk(min(self.top_k, logits.shape[-1])).indices.tolist()
         for token in ranked:
             text = vocabulary.texts[token]
             core = text.lstrip(" \t")
@@ -181,7 +185,6 @@ def greedy_branches(
     finished = [False]
     live = [0]  # the rows still decoding, in the cache's batch order
     spellings: dict[int, Spelling] = {}  # row -> what it must write, for the rows `words` and `openings` add
-    vocabulary = _Vocabulary.of(tuple(texts), device) if words or openings else None
     forward_seconds, forwards = 0.0, 0
     inputs = torch.tensor([prompt_ids[position:]], dtype=torch.long, device=device)  # [1, T]
     for step in range(max_new_tokens):
@@ -196,17 +199,19 @@ def greedy_branches(
         if step == 0 and (width > 1 or words or openings):
             top = logits[0].topk(min(width, logits.shape[-1]))
             firsts = [int(i) for i, value in zip(top.indices, top.values) if value > CLAMPED_LOGIT]
-            wanted = [Spelling(word) for word in words] + [Spelling(opening, leading=True) for opening in openings]
-            spellings = {len(firsts) + k: spelling for k, spelling in enumerate(wanted)}
-            if vocabulary is not None:
-                firsts += [spelling.choose(logits[0], [], vocabulary, word_top_k) for spelling in spellings.values()]
+            if words or openings:
+                vocabulary = _Vocabulary.of(tuple(texts), device)
+                wanted = [Spelling(word, vocabulary, word_top_k) for word in words]
+                wanted += [Spelling(opening, vocabulary, word_top_k, leading=True) for opening in openings]
+                spellings = {len(firsts) + k: spelling for k, spelling in enumerate(wanted)}
+                firsts += [spelling.choose(logits[0], []) for spelling in wanted]
             cache.batch_repeat_interleave(len(firsts))
             rows, finished, live, tokens = [[] for _ in firsts], [False] * len(firsts), list(range(len(firsts))), firsts
         else:
             tokens = logits.argmax(-1).tolist()
             for index, row in enumerate(live):
-                if row in spellings and vocabulary is not None:
-                    tokens[index] = spellings[row].choose(logits[index], rows[row], vocabulary, word_top_k)
+                if row in spellings:
+                    tokens[index] = spellings[row].choose(logits[index], rows[row])
         forward_seconds += time.perf_counter() - started
         forwards += 1
         position += inputs.shape[1]

@@ -39,6 +39,10 @@ class Need(enum.Enum):
     BLOCK_OPENER = "block-opener"  # the lines below are indented under this one
 
 
+_STAND_INS = {Need.ANY: "", Need.STATEMENT: "pass", Need.BLOCK_OPENER: "if True:"}  # the least code meeting each need
+
+
+@functools.lru_cache(maxsize=8)  # asked by the clamps and by `needed_names` / `binding_openings` for one fill
 def hole_need(text: str, hole: Hole, language: str | None) -> Need:
     """What a fill of `hole` must be. A hole that replaces code (a stub, a selection) needs at least a statement
     in any language: an empty answer would only delete it. Beyond that, Python's compiler decides, for a hole on
@@ -58,12 +62,12 @@ def hole_need(text: str, hole: Hole, language: str | None) -> Need:
     def compiles_with(code: str) -> bool:
         return python_compiles(before + (stand_in(code, text=text, hole=hole) if code else "") + after)
 
-    if compiles_with(""):
+    if compiles_with(_STAND_INS[Need.ANY]):
         return floor
-    if compiles_with("pass"):
+    if compiles_with(_STAND_INS[Need.STATEMENT]):
         return Need.STATEMENT
     # A block hole could put the opener on its last line; only a one-line fill must start with it.
-    if hole.kind is FillKind.LINE and compiles_with("if True:"):
+    if hole.kind is FillKind.LINE and compiles_with(_STAND_INS[Need.BLOCK_OPENER]):
         return Need.BLOCK_OPENER
     return floor
 
@@ -110,14 +114,14 @@ def needed_names(text: str, hole: Hole, language: str | None, limit: int = MAX_N
     """
     if language != "python" or hole.kind is FillKind.NONE or len(text) > MAX_LINTED_CHARS:
         return ()
-    hole_line = text.count("\n", 0, hole.start) + 1
-    for filling in ("", "pass", "if True:"):
+    for filling in _STAND_INS.values():  # the first the whole file parses with (the window `hole_need` reads may)
         code = stand_in(filling, text=text, hole=hole) if filling else ""
         undefined = undefined_names(text[: hole.start] + code + text[hole.end :])
         if undefined is not None:
             break
     else:
         return ()
+    hole_line = text.count("\n", 0, hole.start) + 1
     after = code.count("\n") + text.count("\n", hole.start, hole.end)  # lines the hole's own text spans
     provided = {name for name, line in undefined if line <= hole_line}
     needed = [name for name, line in undefined if line > hole_line + after and name not in provided]
@@ -126,9 +130,9 @@ def needed_names(text: str, hole: Hole, language: str | None, limit: int = MAX_N
 
 def binding_openings(text: str, hole: Hole, language: str | None, names: tuple[str, ...]) -> tuple[str, ...]:
     """How a line in the hole could start so as to bind each of `names` (Python's binding statements): a line
-    that must open a block binds a name as a loop's target (`for c in`) or, where the code after calls it, as a
-    function (`def is_prime(`); any other line as an assignment's target (`c`), or, for a standard library
-    module's name, by importing it (`import math`)."""
+    that must open a block (`hole_need`) binds a name as a loop's target (`for c in`)
+    or, where the code after calls it, as a function (`def is_prime(`); any other line as an assignment's target
+    (`c`), or, for a standard library module's name, by importing it (`import math`)."""
     if language != "python" or not names:
         return ()
     opens_block = hole_need(text, hole, language) is Need.BLOCK_OPENER

@@ -94,7 +94,9 @@ class Filler:
                 def undefined(ids: list[int]) -> float:
                     return undefined_after(text, hole, fitted(ids), language) if binds else 0
 
-                words = needed_names(text, hole, language) if binds and hole.kind is FillKind.LINE else ()
+                # Only where the line is judged: one branch is plain greedy decoding, and a block gets one.
+                judged_line = hole.kind is FillKind.LINE and settings.completion.line_branches > 1
+                words = needed_names(text, hole, language) if binds and judged_line else ()
                 openings = binding_openings(text, hole, language, words)
                 judge = Judge(fits, undefined)
                 result = self.greedy(canvas, hole, language, clamps, fitted, judge, is_cancelled, words, openings)
@@ -175,13 +177,11 @@ class Filler:
         if hole.kind is FillKind.BLOCK:
             leaves_body = body_end(loaded.tokenizer, text_before_hole_line(canvas), hole)
         width = self.settings.completion.line_branches if line else 1
-        if not line or width == 1:  # one branch is plain greedy decoding: nothing to judge
-            words, openings = (), ()
         cache, encoded, seconds = None, 1, 0.0
         if len(canvas.prompt_ids) > 1:
             cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
             encoded, seconds = new + 1, self.prompt_cache.forward_seconds
-        before = copy.deepcopy(cache) if (width > 1 or words or openings) and cache is not None else None
+        before = copy.deepcopy(cache) if width > 1 and cache is not None else None
         branches = greedy_branches(
             loaded.model,
             canvas.prompt_ids,

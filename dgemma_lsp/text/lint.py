@@ -38,14 +38,14 @@ _NOT_PROBLEMS = {"ImportStarUsage"}  # "'x' may be undefined, or defined from st
 def python_findings(source: str) -> tuple[str, ...] | None:
     """pyflakes' messages and CPython's compile warnings, without the line numbers a fill above them changes; None
     when the source does not compile."""
-    from pyflakes.checker import Checker
-
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             compile(source, "<fill>", "exec", dont_inherit=True)
-        found = Checker(ast.parse(source), filename="<fill>").messages
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    found = pyflakes_messages(source)
+    if found is None:
         return None
     messages = [
         _LINE.sub("line N", message.message % message.message_args)
@@ -59,14 +59,23 @@ def python_findings(source: str) -> tuple[str, ...] | None:
 def undefined_names(source: str) -> tuple[tuple[str, int], ...] | None:
     """Each name pyflakes finds used where nothing defines it, with its 1-based line, in source order; None when
     the source does not parse. Builtins, and names a star import may provide, are not reported."""
-    from pyflakes.checker import Checker
     from pyflakes.messages import UndefinedName
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # an invalid escape is `python_findings`' business
-            found = Checker(ast.parse(source), filename="<fill>").messages
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    found = pyflakes_messages(source)
+    if found is None:
         return None
     undefined = [(message.message_args[0], message.lineno) for message in found if isinstance(message, UndefinedName)]
     return tuple(sorted(undefined, key=lambda item: item[1]))
+
+
+@functools.lru_cache(maxsize=32)  # `fill` reads a candidate's file for both of the above: one pyflakes pass
+def pyflakes_messages(source: str) -> tuple | None:
+    """pyflakes' messages for `source`, or None when it does not parse."""
+    from pyflakes.checker import Checker
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # compile warnings are `python_findings`' business, read from compile
+            return tuple(Checker(ast.parse(source), filename="<fill>").messages)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
