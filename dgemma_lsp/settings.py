@@ -86,13 +86,23 @@ class CompletionSettings:
     # Greedy decoding of a line: the likeliest first tokens tried, the branch after which the text after the
     # cursor is likeliest offered first (`Filler.greedy`). 1 is plain greedy decoding.
     line_branches: int = 4
+    # Greedy decoding of a block or body: the likeliest first tokens tried, the branch likeliest to end where the
+    # body ends offered first; one that writes a stub back never (`Filler.greedy`). 1 is plain greedy decoding.
+    block_branches: int = 1
     # Python line fills: branches that bind the names the code below uses undefined, and fewer undefined names
     # ranked first (`guidance.needed_names`, `pipeline.undefined_after`); needs line_branches > 1.
     bind_names: bool = True
 
     def __post_init__(self) -> None:
         if (
-            min(self.candidates, self.invoked_candidates, self.line_canvases, self.block_canvases, self.line_branches)
+            min(
+                self.candidates,
+                self.invoked_candidates,
+                self.line_canvases,
+                self.block_canvases,
+                self.line_branches,
+                self.block_branches,
+            )
             < 1
         ):
             raise ValueError("candidates, canvases and branches must be at least 1")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dgemma_lsp.fill.holes import FillKind, Hole
+from dgemma_lsp.fill.postprocess import opened_body_indent
 from dgemma_lsp.settings import CompletionSettings, ContextSettings
 
 if TYPE_CHECKING:  # a remote model's context (`remote.py`) is collected here without torch loaded
@@ -45,6 +46,7 @@ class Canvas:
     max_canvases: int
     context: Context
     healed: str = ""  # document text before the hole that the middle must start with (`trailing_indentation`)
+    opened: str = ""  # text the prompt has after the document's, that the fill starts with (`build_canvas`)
 
 
 def trailing_indentation(prefix: str) -> str:
@@ -176,16 +178,28 @@ def build_canvas(
     heal_indentation: bool = False,
 ) -> Canvas:
     """The prompt for `hole`. With `heal_indentation` (a model trained that way), indentation typed before the
-    cursor on its line moves from the prompt to the start of the middle (`trailing_indentation`)."""
+    cursor on its line moves from the prompt to the start of the middle (`trailing_indentation`).
+
+    A hole that opens a body on its opener's line (`{|}`, a brace stub's `{` + its lines: `opened_body_indent`) gets
+    the body's first line opened in the prompt (`Canvas.opened`), as if typed: the model then starts with the
+    body's code, and the clamps that keep a stub's fill from being a comment or nothing apply to that code. Left
+    to start at the `{`, the clamps forbade its newline, and the model wrote the body on the opener's line (a
+    Rust stub's body became a closure, `|t| counts...`)."""
     line_start = text.rfind("\n", 0, hole.start) + 1
-    healed = trailing_indentation(text[line_start : hole.start]) if heal_indentation else ""
-    cut = Hole(hole.kind, hole.start - len(healed), hole.end, hole.indent) if healed else hole
+    indent = opened_body_indent(text, hole)
+    opened = "\n" + indent if indent is not None else ""
+    healed = trailing_indentation(text[line_start : hole.start] + opened) if heal_indentation else ""
+    cut = hole
+    if healed and not opened:
+        cut = Hole(hole.kind, hole.start - len(healed), hole.end, hole.indent)
     context = collect_context(text, cut, budgets, token_offsets(prompt_format.tokenizer))
+    prefix, prefix_ids = context.prefix, context.prefix_ids
+    if opened:
+        typed = opened.removesuffix(healed)
+        prefix, prefix_ids = prefix + typed, prefix_ids + prompt_format.encode(typed)
     max_canvases = completion.line_canvases if hole.kind is FillKind.LINE else completion.block_canvases
-    ids = prompt_format.prompt_ids(
-        context.prefix, context.suffix, language, encoded=(context.prefix_ids, context.suffix_ids)
-    )
-    return Canvas(ids, max_canvases, context, healed)
+    ids = prompt_format.prompt_ids(prefix, context.suffix, language, encoded=(prefix_ids, context.suffix_ids))
+    return Canvas(ids, max_canvases, context, healed, opened)
 
 
 @functools.lru_cache(maxsize=32)

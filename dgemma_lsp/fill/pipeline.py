@@ -24,7 +24,7 @@ from dgemma_lsp.fill.context import Canvas, build_canvas, head_within, healing_c
 from dgemma_lsp.fill.guidance import MAX_LINTED_CHARS, binding_openings, hole_need, needed_names, opening_clamps
 from dgemma_lsp.fill.holes import FillKind, Hole
 from dgemma_lsp.fill.postprocess import indent_of, indent_width, postprocess
-from dgemma_lsp.fill.ranking import Fill, FillOutcome, finish_middles, keeps_syntax, rank_by_syntax
+from dgemma_lsp.fill.ranking import Fill, FillOutcome, finish_middles, keeps_syntax, leaves_stub, rank_by_syntax
 from dgemma_lsp.settings import Settings
 from dgemma_lsp.text.lint import undefined_names
 from dgemma_lsp.text.syntax import language_named
@@ -94,12 +94,15 @@ class Filler:
                 def undefined(ids: list[int]) -> float:
                     return undefined_after(text, hole, fitted(ids), language) if binds else 0
 
+                def stub(ids: list[int]) -> bool:
+                    return leaves_stub(Fill(fitted(ids), hole.start, hole.end, ""), text, language)
+
                 # Only where the line is judged: one branch is plain greedy decoding, and a block gets one.
                 judged_line = hole.kind is FillKind.LINE and settings.completion.line_branches > 1
                 words = needed_names(text, hole, language) if binds and judged_line else ()
                 openings = binding_openings(text, hole, language, words)
-                judge = Judge(fits, undefined)
-                result = self.greedy(canvas, hole, language, clamps, fitted, judge, is_cancelled, words, openings)
+                judge = Judge(fits, undefined, stub)
+                result = self.greedy(canvas, hole, language, clamps, fitted, judge, is_cancelled, words, openings, n)
             else:
                 result = denoise(
                     loaded.model,
@@ -150,6 +153,7 @@ class Filler:
         is_cancelled: Callable[[], bool],
         words: tuple[str, ...] = (),
         openings: tuple[str, ...] = (),
+        candidates_wanted: int = 1,
     ) -> DenoiseResult:
         """The middle decoded greedily by the encoder, within the canvases' token budget. Shaped as the sampler's
         result.
@@ -165,7 +169,11 @@ class Filler:
         print is ranked after lines that do), then how likely the model finds the text after the hole behind
         each (`continuation_logprobs`): Bayes' rule for infilling with the causal LM as the judge.
 
-        Blocks get one branch: a body costs up to a hundred tokens, and it is judged by the syntax ranking alone.
+        A block is decoded from `block_branches` first tokens, or from as many as the caller wants candidates
+        (one by default: a body costs up to a hundred tokens a branch; `fill --candidates 4` tries four against its
+        checks). Its branches are ranked by fit, then whether the function is still a stub with it (`leaves_stub`:
+        a stub written back is no fill), undefined names, then how likely the fill is followed by the line after
+        the hole (`closing_line`: the body ends there; the code beyond is unrelated to a body and only adds noise).
         The prompt's tokens but the last come from the prompt cache: while the user types, only what they typed
         is encoded.
         """
@@ -176,7 +184,8 @@ class Filler:
         leaves_body = None
         if hole.kind is FillKind.BLOCK:
             leaves_body = body_end(loaded.tokenizer, text_before_hole_line(canvas), hole)
-        width = self.settings.completion.line_branches if line else 1
+        completion = self.settings.completion
+        width = completion.line_branches if line else max(completion.block_branches, candidates_wanted)
         cache, encoded, seconds = None, 1, 0.0
         if len(canvas.prompt_ids) > 1:
             cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
@@ -201,29 +210,37 @@ class Filler:
         forwards, seconds = branches.forwards, seconds + branches.forward_seconds
         if before is not None and len(candidates) > 1:
             started = time.perf_counter()
-            scores = self.suffix_scores(before, canvas, [fitted(ids) for ids in candidates])
+            fills = [fitted(ids) for ids in candidates]
+            if line:
+                suffix, _ = head_within(canvas.context.suffix, SCORED_SUFFIX_TOKENS, token_offsets(loaded.tokenizer))
+            else:
+                suffix = closing_line(canvas.context.suffix)
+            scores = self.suffix_scores(before, canvas, fills, suffix)
             seconds += time.perf_counter() - started
             forwards += 1
-            code_follows = bool(canvas.context.suffix.strip())
-            inert = [code_follows and is_inert(fitted(ids), language) for ids in candidates]
-            order = sorted(
-                range(len(candidates)),
-                key=lambda i: (not judge.fits(candidates[i]), judge.undefined(candidates[i]), inert[i], -scores[i]),
-            )
+            if line:  # fewer undefined names, then more than a comment or a print
+                code_follows = bool(canvas.context.suffix.strip())
+                inert = [code_follows and is_inert(fill, language) for fill in fills]
+                rank: list[tuple[float, float]] = [(judge.undefined(ids), inert[i]) for i, ids in enumerate(candidates)]
+            else:  # more than a stub, then fewer undefined names
+                rank = [(judge.stub(ids), judge.undefined(ids)) for ids in candidates]
+            order = sorted(range(len(candidates)), key=lambda i: (not judge.fits(candidates[i]), *rank[i], -scores[i]))
             candidates, finished = [candidates[i] for i in order], [finished[i] for i in order]
         return DenoiseResult(candidates, finished, forwards, 0, encoded, seconds)
 
-    def suffix_scores(self, cache, canvas: Canvas, fills: list[str]) -> list[float]:
-        """For each fill, log p(fill + the text after the hole | prompt); -inf for an empty fill (never shown).
+    def suffix_scores(self, cache, canvas: Canvas, fills: list[str], suffix: str) -> list[float]:
+        """For each fill, log p(fill + suffix | prompt); -inf for an empty fill (never shown).
 
-        `cache` holds the prompt but its last token. The fill follows the indentation the prompt left out
-        (`canvas.healed`), and only the head of the text after the hole is scored (SCORED_SUFFIX_TOKENS): the
-        lines right after a line hole are where its names are used.
+        `cache` holds the prompt but its last token. The fill is scored as the model would continue the prompt:
+        after the indentation a healed prompt left out (`canvas.healed`), less the line the prompt opened
+        (`canvas.opened`). `suffix` is the text after the hole that judges: for a line the head of it
+        (SCORED_SUFFIX_TOKENS), where its names are used.
         """
         tokenizer = self.loaded.tokenizer
-        suffix, _ = head_within(canvas.context.suffix, SCORED_SUFFIX_TOKENS, token_offsets(tokenizer))
+        typed = canvas.opened.removesuffix(canvas.healed)
         kept = [i for i, fill in enumerate(fills) if fill]
-        continuations = [tokenizer.encode(canvas.healed + fills[i] + suffix, add_special_tokens=False) for i in kept]
+        continued = [fills[i].removeprefix(typed) if canvas.opened else canvas.healed + fills[i] for i in kept]
+        continuations = [tokenizer.encode(fill + suffix, add_special_tokens=False) for fill in continued]
         scored = continuation_logprobs(self.loaded.model, cache, canvas.prompt_ids[-1], continuations)
         scores = [float("-inf")] * len(fills)
         for i, score in zip(kept, scored):
@@ -239,8 +256,8 @@ class Filler:
 
     def middle_text(self, ids: list[int], canvas: Canvas) -> str:
         """What the model wrote after the cursor: the format's answer, less the indentation a healed prompt left
-        for the canvas to write (the user has typed it already)."""
-        return self.loaded.prompt_format.extract(self.decode(ids)).removeprefix(canvas.healed)
+        for the canvas to write (the user has typed it already), after the body's first line the prompt opened."""
+        return canvas.opened + self.loaded.prompt_format.extract(self.decode(ids)).removeprefix(canvas.healed)
 
     def clamps_for(
         self, text: str, hole: Hole, language: str | None, healed: str = ""
@@ -275,6 +292,7 @@ class Judge:
 
     fits: Callable[[list[int]], bool]  # no syntax error added
     undefined: Callable[[list[int]], float]  # names used undefined in the file with it (`undefined_after`)
+    stub: Callable[[list[int]], bool] = lambda ids: False  # its function still a stub (`ranking.leaves_stub`)
 
 
 def undefined_after(text: str, hole: Hole, fill: str, language: str | None) -> float:
@@ -285,6 +303,14 @@ def undefined_after(text: str, hole: Hole, fill: str, language: str | None) -> f
         return 0
     undefined = undefined_names(text[: hole.start] + fill + text[hole.end :])
     return len(undefined) if undefined is not None else math.inf
+
+
+def closing_line(suffix: str) -> str:
+    """The text after a block hole through its first line that holds code (the `}` or the next `def` that ends
+    the body), or all of it when no such line ends."""
+    code = len(suffix) - len(suffix.lstrip())
+    end = suffix.find("\n", code)
+    return suffix if end < 0 else suffix[: end + 1]
 
 
 def text_before_hole_line(canvas: Canvas) -> str:

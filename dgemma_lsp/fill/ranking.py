@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from dgemma_lsp.fill.holes import Hole
 from dgemma_lsp.fill.postprocess import postprocess, window_around
-from dgemma_lsp.text.syntax import error_count, language_named
+from dgemma_lsp.text.syntax import error_count, function_at, language_named, parse
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,19 @@ def keeps_syntax(fill: Fill, text: str, language: str | None) -> bool:
         return True
     before, after = window_around(text, fill.start, fill.end, language)
     return error_count(before + fill.text + after, language) <= error_count(before + after, language)
+
+
+def leaves_stub(fill: Fill, text: str, language: str | None) -> bool:
+    """Whether the function the fill goes in is a stub with the fill in place (`todo!()`, `pass`, `raise
+    NotImplementedError`, only a TODO comment: the language's `@stub.inner` captures). Asked for a stub's body, a
+    small model often writes a stub back: likely text there, and no fill at all. False outside a function and
+    where the language has no grammar."""
+    if language is None or language_named(language) is None:
+        return False
+    filled = text[: fill.start] + fill.text + text[fill.end :]
+    source = filled.encode("utf-8")
+    site = function_at(parse(filled, language), language, len(filled[: fill.start].encode("utf-8")), source)
+    return site is not None and site.is_stub
 
 
 def finish_middles(middles: list[str], text: str, hole: Hole, language: str | None) -> list[Fill]:

@@ -2,8 +2,9 @@
 
 Files come from `walk`, holes from `targets` (stubs and TODO markers, or `--at` / `--function`), fills from the
 server's own pipeline (`Filler.fill`). Every fill is checked before it is kept: the file must parse no worse than
-before (tree-sitter), Python must still compile, and a cheap linter must find nothing new in it (`lint.py`: pyflakes
-for Python). Later holes are filled first, so earlier offsets hold. The report says why each candidate was not kept.
+before (tree-sitter), Python must still compile, a cheap linter must find nothing new in it (`lint.py`: pyflakes
+for Python), and a stub's or function's fill must not leave it a stub (`todo!()` written back). Later holes are
+filled first, so earlier offsets hold. The report says why each candidate was not kept.
 
 Modes: `diff` prints a unified diff and changes nothing; `write` rewrites files atomically, never one that changed
 on disk since it was read; `check` only looks for holes (no model) and fails when there are any. `--verify CMD`
@@ -26,6 +27,7 @@ from dgemma_lsp.diffusion.base_model import terminal_progress
 from dgemma_lsp.errors import DgemmaError, InvalidPositionError, RemoteError
 from dgemma_lsp.fill import loader
 from dgemma_lsp.fill.holes import FillKind
+from dgemma_lsp.fill.ranking import leaves_stub
 from dgemma_lsp.fill.remote import RemoteFiller
 from dgemma_lsp.headless import targets
 from dgemma_lsp.headless.atomic import ChangedOnDiskError, read_snapshot, write_if_unchanged
@@ -83,6 +85,8 @@ def fill_file(
                 result.candidates_tried += 1
                 problem = syntax_problem(current, candidate, language)
                 problem, status = problem or lint.added_problem(current, candidate, language), "rejected"
+                if problem is None and target.kind != "at" and leaves_stub(fill, current, language):
+                    problem = "the fill leaves the function a stub"
                 if problem is None and accept is not None:
                     passed, tail = accept(candidate)
                     problem = None if passed else "--verify failed" + (f": {tail[-200:]}" if tail else "")

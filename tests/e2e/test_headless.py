@@ -278,6 +278,19 @@ def test_fill_file_reports_rejected_and_empty_holes():
     assert filled == STUB and results[0].status == "empty"
 
 
+def test_a_fill_that_writes_the_stub_back_is_rejected():
+    text = "pub fn total(counts: &[usize]) -> usize {\n    todo!()\n}\n"
+    found = targets.find_targets(text, "rust")
+    filler = ListFiller("\n    unimplemented!()\n", "\n    counts.iter().sum()\n")
+    filled, results = fill_files.fill_file(filler, text, "rust", found, candidates=2)
+    assert filled == text.replace("todo!()", "counts.iter().sum()")
+    assert results[0].rejected == [
+        {"fill": "\n    unimplemented!()\n", "reason": "the fill leaves the function a stub"}
+    ]
+    filled, results = fill_files.fill_file(ListFiller("\n    todo!()\n"), text, "rust", found)
+    assert filled == text and results[0].status == "rejected"
+
+
 def test_fill_file_asks_accept_and_fills_later_holes_first():
     text = "def a():\n    pass\n\n\ndef b():\n    pass\n"
     seen = []

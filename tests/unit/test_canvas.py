@@ -165,6 +165,32 @@ def test_block_holes_get_more_canvases(tokenizer):
     assert block.context.prefix == "def f():\n    " and block.context.suffix == "\n"
 
 
+def test_a_brace_stub_opens_its_bodys_first_line_in_the_prompt(code_tokenizer):
+    """The model starts at the body's code, not at the `{`: the fill takes back the newline and indentation."""
+    fim = FimFormat(code_tokenizer)
+    text = "fn total(counts: &[usize]) -> usize {\n    todo!()\n}\n"
+    hole = Hole(FillKind.BLOCK, text.index("{") + 1, text.rindex("}"), "    ")
+    args = (text, hole, "rust", fim, ContextSettings(), CompletionSettings())
+    plain, healed = build_canvas(*args), build_canvas(*args, heal_indentation=True)
+    assert plain.opened == healed.opened == "\n    "
+    assert plain.context.prefix == text[: hole.start]  # the document's text, as the syntax checks read it
+    split = plain.prompt_ids.index(fim.ids[FIM_PREFIX])
+    assert code_tokenizer.decode(plain.prompt_ids[split + 1 : -1]) == text[: hole.start] + "\n    "
+    # a healed prompt stops at the newline; the canvas writes the indentation, which the fill then drops
+    assert healed.healed == "    "
+    split = healed.prompt_ids.index(fim.ids[FIM_PREFIX])
+    assert code_tokenizer.decode(healed.prompt_ids[split + 1 : -1]) == text[: hole.start] + "\n"
+
+
+def test_a_hole_on_its_own_line_opens_nothing(tokenizer):
+    fim = FimFormat(tokenizer)
+    text = "def f():\n    pass\n"
+    hole = Hole(FillKind.BLOCK, 13, 17, "    ")
+    canvas = build_canvas(text, hole, "python", fim, ContextSettings(), CompletionSettings())
+    assert canvas.opened == ""
+    assert tokenizer.decode(canvas.prompt_ids[canvas.prompt_ids.index(fim.ids[FIM_PREFIX]) + 1 : -1]) == text[:13]
+
+
 class ChatTokenizer:
     """Stands in for a chat model's tokenizer: records the messages the template is applied to."""
 

@@ -131,6 +131,12 @@ def test_plain_greedy_decoding_has_no_judge(tiny_fillers, monkeypatch):
             "\n\tif x {\n\t\treturn 1\n\t}\n\treturn 2\n",
         ),
         ("    ", "    ", "x = 1\n    if x:\n        y = 2\n", None),  # still inside: nothing to cut
+        (  # the same body where the prompt opened its first line (`Canvas.opened`): the model starts at its code
+            "func f() int {",
+            "",
+            "if x {\n\t\treturn 1\n\t}\n\treturn 2\n}\n\nfunc g",
+            "if x {\n\t\treturn 1\n\t}\n\treturn 2\n",
+        ),
     ],
 )
 def test_a_greedy_block_fill_ends_where_the_model_leaves_the_body(line_before, indent, continuation, kept):
@@ -143,6 +149,102 @@ def test_a_greedy_block_fill_ends_where_the_model_leaves_the_body(line_before, i
     stop = body_end(tokenizer, line_before, Hole(FillKind.BLOCK, 0, 0, indent))
     cut = next((keep for n in range(1, len(ids) + 1) if (keep := stop(ids[:n])) is not None), None)
     assert (tokenizer.decode(ids[:cut]) if cut is not None else None) == kept
+
+
+def test_a_brace_stubs_body_is_written_from_its_first_lines_code(tiny_fillers, monkeypatch):
+    """The prompt ends with the body's first line opened (newline, indentation); the model's first token is code
+    (a stub's fill must not be nothing or a comment), and the fill takes the opened line back."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.autoregressive import Branches
+    from dgemma_lsp.diffusion.prompts import PrefixFormat
+    from dgemma_lsp.fill import pipeline
+    from dgemma_lsp.headless.targets import find_targets
+
+    tiny, _ = tiny_fillers
+    loaded = dataclasses.replace(tiny.loaded, decoding="greedy", prompt_format=PrefixFormat(tiny.loaded.tokenizer))
+    filler = pipeline.Filler(loaded, tiny.settings)
+    tokenizer = loaded.tokenizer
+    seen = {}
+
+    def scripted_branches(model, prompt_ids, *, width, clamps, **kwargs):
+        seen["prompt"], seen["clamps"] = tokenizer.decode(prompt_ids, skip_special_tokens=True), clamps
+        body = "counts.iter().sum()\n}\n\nfn next() {}"
+        return Branches([tokenizer(body, add_special_tokens=False)["input_ids"]], [True], 3, 0.0)
+
+    monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
+    text = "fn total(counts: &[usize]) -> usize {\n    todo!()\n}\n"
+    (target,) = find_targets(text, "rust")
+    outcome = filler.fill(text, target.hole, "rust")
+    assert seen["prompt"] == "fn total(counts: &[usize]) -> usize {\n    "
+    first = seen["clamps"][0]
+    assert tokenizer.convert_tokens_to_ids("c") in first and tokenizer.convert_tokens_to_ids("\n") not in first
+    assert outcome.fills[0].text == "\n    counts.iter().sum()\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "fill", "language", "stub"),
+    [
+        ("fn f() -> usize {\n    todo!()\n}\n", "\n    unimplemented!()\n", "rust", True),
+        ("fn f() -> usize {\n    todo!()\n}\n", "\n    1\n", "rust", False),
+        ("def f():\n    pass\n", "raise NotImplementedError", "python", True),
+        ("def f():\n    pass\n", "return 1", "python", False),
+        ("func f() int {\n\tpanic(1)\n}\n", "\n\t// TODO\n", "go", True),
+        ("x = 1\n", "pass", "python", False),  # no function around it
+        ("def f():\n    pass\n", "...", None, False),  # no grammar
+    ],
+)
+def test_leaves_stub_reads_the_function_with_the_fill_in_place(text, fill, language, stub):
+    from dgemma_lsp.fill.ranking import leaves_stub
+
+    if "{" in text:
+        start, end = text.index("{") + 1, text.rindex("}")
+    elif text.startswith("def"):
+        start, end = text.index("pass"), text.index("pass") + 4
+    else:
+        start, end = 0, 5
+    assert leaves_stub(Fill(fill, start, end, fill), text, language) is stub
+
+
+def test_block_branches_rank_a_stub_after_code_and_end_where_the_body_ends(tiny_fillers, monkeypatch):
+    """A body is decoded from as many first tokens as candidates are asked for (or `blockBranches`). Branches
+    that fit the file come first, then those that do not leave the function a stub, then the likelier to be
+    followed by the hole's closing line, which is all of the text after the hole the judge sees."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.autoregressive import Branches
+    from dgemma_lsp.diffusion.prompts import PrefixFormat
+    from dgemma_lsp.fill import pipeline
+    from dgemma_lsp.headless.targets import find_targets
+    from dgemma_lsp.settings import CompletionSettings
+
+    tiny, _ = tiny_fillers
+    loaded = dataclasses.replace(tiny.loaded, decoding="greedy", prompt_format=PrefixFormat(tiny.loaded.tokenizer))
+    tokenizer = loaded.tokenizer
+    bodies = ["todo!()", "a + 1", "b * 2", "a * b"]  # a stub written back, two bodies, and (as if) a syntax error
+    widths, judged = [], []
+
+    def scripted_branches(model, prompt_ids, *, width, **kwargs):
+        widths.append(width)
+        return Branches([tokenizer(b, add_special_tokens=False)["input_ids"] for b in bodies], [True] * 4, 3, 0.0)
+
+    def scripted_judge(model, cache, last_prompt_id, continuations, pad_id=0):
+        texts = [tokenizer.decode(ids) for ids in continuations]
+        judged.extend(texts)
+        return [{"todo!()": 9.0, "a + 1": 1.0, "b * 2": 5.0, "a * b": 7.0}[text.split("\n")[0]] for text in texts]
+
+    monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
+    monkeypatch.setattr(pipeline, "continuation_logprobs", scripted_judge)
+    monkeypatch.setattr(pipeline, "keeps_syntax", lambda fill, text, language: "a * b" not in fill.text)
+    text = "fn f(a: u8, b: u8) -> u8 {\n    todo!()\n}\n\nfn g() {}\n"
+    (target,) = find_targets(text, "rust")
+    filler = pipeline.Filler(loaded, tiny.settings)
+    outcome = filler.fill(text, target.hole, "rust", candidates=4)
+    assert [f.text.strip() for f in outcome.fills] == ["b * 2", "a + 1", "todo!()", "a * b"]
+    assert widths == [4] and all(t.endswith("\n}\n") and "fn g" not in t for t in judged)
+    three = dataclasses.replace(tiny.settings, completion=CompletionSettings(block_branches=3))
+    pipeline.Filler(loaded, three).fill(text, target.hole, "rust")
+    assert widths[-1] == 3
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from dgemma_lsp.fill.postprocess import (
     indent_style,
     keep_kind,
     normalize,
+    opened_body_indent,
     postprocess,
     reindent,
     syntax_window,
@@ -624,3 +625,30 @@ def test_a_body_fill_leaves_no_trailing_space_before_the_closing_line(raw):
     (target,) = find_targets(text, "typescript")
     fill = postprocess(raw, text=text, hole=target.hole, language="typescript")
     assert fill == "\n    return this.items.pop();\n  "
+
+
+RUST_STUB = "fn total(counts: &[usize]) -> usize {\n    todo!()\n}\n"
+GO_EMPTY = "package m\n\nfunc Min(a, b int) int {\n\treturn a\n}\n\nfunc Abs(x int) int {}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "indent", "body"),
+    [
+        # a brace stub's hole runs from the `{` to the `}`: its body opens on the `{` line
+        (RUST_STUB, RUST_STUB.index("{") + 1, RUST_STUB.rindex("}"), "    ", "    "),
+        # `{|}` on one line: the body goes one level in, in the file's tabs, whatever the hole says
+        (GO_EMPTY, GO_EMPTY.rindex("{") + 1, GO_EMPTY.rindex("{") + 1, "", "\t"),
+        # a cursor after `def f():` with nothing below
+        ("def f():\n", 8, 8, "", "    "),
+        # a hole on a line of its own (a Python stub's statement) starts where its code goes: no body to open
+        ("def f():\n    pass\n", 13, 17, "    ", None),
+        # code after the hole on its line is not a body
+        ("if (x) { y(); }\n", 8, 8, "", None),
+    ],
+)
+def test_opened_body_indent_is_where_a_body_opened_on_the_holes_line_starts(text, start, end, indent, body):
+    assert opened_body_indent(text, Hole(FillKind.BLOCK, start, end, indent)) == body
+
+
+def test_a_line_hole_opens_no_body():
+    assert opened_body_indent("def f():\n", Hole(FillKind.LINE, 8, 8)) is None
