@@ -9,6 +9,9 @@ a request the way an editor user makes one: the user opens a new line where the 
 - cursor "empty-line": the new line is empty, the cursor at column 0 (`prompt + "\\n" + suffix`, cursor at
   `len(prompt)`). Python indentation is ambiguous there, and `holes.choose_hole` guesses it; see `--methods oracle`
   for what that guess costs a perfect model.
+- "stub" (only, and always, for the `function-body` benchmark: HumanEval itself, a function's signature and
+  docstring, its whole body the middle, no suffix): the new line holds `pass` at the middle's indentation, and the
+  hole replaces it, as `fill` and "Fill this function" replace a stub.
 
 `holes.choose_hole` gives the hole's indentation; its kind is forced to LINE (single-line) or BLOCK (multi-line).
 Random-span tasks (`random-span`, `random-span-light`) cut the middle anywhere, mid-word included, so there is no
@@ -68,11 +71,13 @@ BENCHMARKS = {  # name: (file, the hole's kind, whether the middle is whole line
     "multi-line": ("HumanEval-MultiLineInfilling.jsonl.gz", FillKind.BLOCK, True),
     "random-span": ("HumanEval-RandomSpanInfilling.jsonl.gz", FillKind.BLOCK, False),
     "random-span-light": ("HumanEval-RandomSpanInfillingLight.jsonl.gz", FillKind.BLOCK, False),
+    "function-body": ("HumanEval.jsonl.gz", FillKind.BLOCK, True),  # always with the "stub" request
 }
 METHODS = ("model", "empty", "previous-line", "canonical", "oracle", "encoder-greedy")
 DEFAULT_METHODS = ("model", "empty", "previous-line")
-CURSORS = ("indented", "empty-line")
+CURSORS = ("indented", "empty-line")  # and "stub", which the function-body benchmark always uses
 LANGUAGE = "python"
+STUB = "pass"  # what the "stub" request leaves where the middle goes
 WORKERS = 2  # programs run in parallel
 SAMPLE_SEED = 0  # the `--limit` shuffle; fixed so that samples do not move with the model's seed
 PROGRESS_EVERY = 50  # tasks
@@ -151,6 +156,10 @@ def request_for(task: Task, kind: FillKind, cursor: str = "indented") -> Request
     """The document with a new line where the middle goes and the hole at the cursor on it (module docstring).
     A random span has no line of its own: the document is prefix + suffix and the cursor sits between them,
     with the indentation of its line."""
+    if cursor == "stub":  # the body is `pass`, and the hole replaces it (`fill`'s stub target)
+        indent = indent_of(task.middle)
+        text, start = task.prompt + indent + STUB + "\n" + task.suffix, len(task.prompt) + len(indent)
+        return Request(text, Hole(kind, start, start + len(STUB), indent))
     if not task.whole_lines:
         text, offset = task.prompt + task.suffix, len(task.prompt)
         line = text[text.rfind("\n", 0, offset) + 1 :]
@@ -448,6 +457,7 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
             print(f"dgemma-lsp: cannot read {args.only}: {error}", file=sys.stderr)
             return 2
     tasks = select(sample(all_tasks, args.limit), only, getattr(args, "shard", None))
+    cursor = "stub" if args.benchmark == "function-body" else args.cursor
     filler, settings = None, None
     if _MODEL_METHODS.keys() & set(methods):
         filler, settings = _filler(cli_settings, args.seed, args.candidates)
@@ -458,20 +468,20 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
         kind,
         methods,
         filler=filler,
-        cursor=args.cursor,
+        cursor=cursor,
         timeout=args.timeout,
         workers=args.workers,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     summaries = {method: summarize(rows) for method, rows in results.items()}
     print(
-        f"{args.benchmark}: {len(tasks)} of {len(all_tasks)} tasks (sample seed {SAMPLE_SEED}), cursor {args.cursor}, "
+        f"{args.benchmark}: {len(tasks)} of {len(all_tasks)} tasks (sample seed {SAMPLE_SEED}), cursor {cursor}, "
         f"model {settings.model if settings else '-'}, seed {args.seed}"
     )
     print(format_table(summaries))
     if args.json_out:
         keys = ("benchmark", "limit", "seed", "candidates", "cursor", "timeout", "shard")
-        config = {key: getattr(args, key, None) for key in keys}
+        config = {key: getattr(args, key, None) for key in keys} | {"cursor": cursor}
         report = config | {"tasks": len(tasks), "of": len(all_tasks), "sample_seed": SAMPLE_SEED}
         report["settings"] = dataclasses.asdict(settings) if settings else None
         report["summary"] = summaries

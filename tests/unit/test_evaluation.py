@@ -49,6 +49,20 @@ def test_canonical_middle_survives_the_round_trip_and_passes(benchmark, index, c
         assert humaneval.check(task, canonical) == humaneval.Execution("passed")
 
 
+@pytest.mark.parametrize("index", [0, 32, 163])
+def test_a_function_body_task_is_a_stub_whose_canonical_body_passes(index):
+    """`function-body`: the body is `pass`, the hole covers it, and the canonical body in its place passes."""
+    task = humaneval.load_tasks(DATA / humaneval.BENCHMARKS["function-body"][0])[index]
+    request = humaneval.request_for(task, FillKind.BLOCK, "stub")
+    hole = request.hole
+    assert request.text[hole.start : hole.end] == "pass" and request.text.endswith("pass\n")
+    assert request.text[: hole.start] == task.prompt + hole.indent
+    filled = humaneval.middle_from(task, request, humaneval.canonical_middle(task).removeprefix(hole.indent))
+    assert filled == humaneval.canonical_middle(task)
+    assert humaneval.check(task, filled) == humaneval.Execution("passed")
+    assert humaneval.check(task, humaneval.middle_from(task, request, "pass")).status == "failed"
+
+
 def test_empty_line_cursor_sits_at_column_zero(single):
     task = single[0]
     request = humaneval.request_for(task, FillKind.BLOCK, "empty-line")
