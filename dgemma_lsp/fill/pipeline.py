@@ -97,7 +97,7 @@ class Filler:
                 def stub(ids: list[int]) -> bool:
                     return leaves_stub(Fill(fitted(ids), hole.start, hole.end, ""), text, language)
 
-                # Only where the line is judged: one branch is plain greedy decoding, and a block gets one.
+                # Names only where a line is judged: one line branch is plain greedy decoding, with no judge.
                 judged_line = hole.kind is FillKind.LINE and settings.completion.line_branches > 1
                 words = needed_names(text, hole, language) if binds and judged_line else ()
                 openings = binding_openings(text, hole, language, words)
