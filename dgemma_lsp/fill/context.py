@@ -3,6 +3,7 @@ and how many canvases the middle may take."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,12 @@ class Canvas:
     context: Context
     healed: str = ""  # document text before the hole that the middle must start with (`trailing_indentation`)
     opened: str = ""  # text the prompt has after the document's, that the fill starts with (`build_canvas`)
+
+    @property
+    def typed(self) -> str:
+        """What of `opened` the prompt holds, as if typed: all of it but the indentation a healed prompt leaves to
+        the canvas."""
+        return self.opened.removesuffix(self.healed) if self.opened else ""
 
 
 def trailing_indentation(prefix: str) -> str:
@@ -193,13 +200,12 @@ def build_canvas(
     if healed and not opened:
         cut = Hole(hole.kind, hole.start - len(healed), hole.end, hole.indent)
     context = collect_context(text, cut, budgets, token_offsets(prompt_format.tokenizer))
-    prefix, prefix_ids = context.prefix, context.prefix_ids
-    if opened:
-        typed = opened.removesuffix(healed)
-        prefix, prefix_ids = prefix + typed, prefix_ids + prompt_format.encode(typed)
     max_canvases = completion.line_canvases if hole.kind is FillKind.LINE else completion.block_canvases
+    canvas = Canvas([], max_canvases, context, healed, opened)
+    prefix = context.prefix + canvas.typed
+    prefix_ids = context.prefix_ids + prompt_format.encode(canvas.typed)
     ids = prompt_format.prompt_ids(prefix, context.suffix, language, encoded=(prefix_ids, context.suffix_ids))
-    return Canvas(ids, max_canvases, context, healed, opened)
+    return dataclasses.replace(canvas, prompt_ids=ids)
 
 
 @functools.lru_cache(maxsize=32)

@@ -237,9 +237,8 @@ class Filler:
         (SCORED_SUFFIX_TOKENS), where its names are used.
         """
         tokenizer = self.loaded.tokenizer
-        typed = canvas.opened.removesuffix(canvas.healed)
         kept = [i for i, fill in enumerate(fills) if fill]
-        continued = [fills[i].removeprefix(typed) if canvas.opened else canvas.healed + fills[i] for i in kept]
+        continued = [fills[i].removeprefix(canvas.typed) if canvas.opened else canvas.healed + fills[i] for i in kept]
         continuations = [tokenizer.encode(fill + suffix, add_special_tokens=False) for fill in continued]
         scored = continuation_logprobs(self.loaded.model, cache, canvas.prompt_ids[-1], continuations)
         scores = [float("-inf")] * len(fills)
@@ -292,7 +291,7 @@ class Judge:
 
     fits: Callable[[list[int]], bool]  # no syntax error added
     undefined: Callable[[list[int]], float]  # names used undefined in the file with it (`undefined_after`)
-    stub: Callable[[list[int]], bool] = lambda ids: False  # its function still a stub (`ranking.leaves_stub`)
+    stub: Callable[[list[int]], bool]  # its function still a stub with it (`ranking.leaves_stub`)
 
 
 def undefined_after(text: str, hole: Hole, fill: str, language: str | None) -> float:

@@ -113,10 +113,11 @@ def block_style(text: str, hole: Hole) -> tuple[bool, int]:
     return ("\t" in hole.indent if hole.indent else doc_tabs), unit
 
 
-def opened_body_indent(text: str, hole: Hole) -> str | None:
+def opened_body_indent(text: str, hole: Hole, style: tuple[bool, int] | None = None) -> str | None:
     """The indentation of a body that a block hole opens on its opener's line (`def f():|`, `{|}`, a brace stub's
     `{` + its lines), whose first line the fill must start; None for any other hole. The body sits one level
-    below the opening line, whatever the hole's own indentation says."""
+    below the opening line, whatever the hole's own indentation says. `style`: `block_style`, where the caller
+    has it already."""
     if hole.kind is not FillKind.BLOCK:
         return None
     line_before = text[_line_start(text, hole.start) : hole.start]
@@ -126,7 +127,7 @@ def opened_body_indent(text: str, hole: Hole) -> str | None:
     line_indent = indent_of(line_before)
     if indent_width(hole.indent) > indent_width(line_indent):
         return hole.indent
-    tabs, unit = block_style(text, hole)
+    tabs, unit = style or block_style(text, hole)
     return line_indent + ("\t" if tabs else " " * unit)
 
 
@@ -441,7 +442,7 @@ def postprocess(fill: str, *, text: str, hole: Hole, language: str | None) -> st
     tabs, unit, indent = False, 4, hole.indent
     if hole.kind is FillKind.BLOCK:
         tabs, unit = block_style(text, hole)
-        body = opened_body_indent(text, hole)
+        body = opened_body_indent(text, hole, (tabs, unit))
         if body is not None and fill.strip():
             fill = fill if fill.startswith("\n") else "\n" + fill
             indent = body
