@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     for quiet in (fill, infill_rows):
         quiet.set_defaults(log_level="WARNING")  # one INFO line per fill would drown the report
 
-    add_eval_parser(commands, _common)
+    from dgemma_lsp.evaluation import realcode
+
+    realcode.add_parser(add_eval_parser(commands, _common), _common)
     evaluate = commands.add_parser("evaluate", help="same as `eval humaneval-infilling`, with --benchmark for --split")
     add_arguments(evaluate)
     _common(evaluate)
@@ -65,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run_headless(args, cli_settings: dict) -> int:
     from dgemma_lsp.headless import fill_files, infill
 
+    if args.command == "eval" and args.suite == "real-code":
+        from dgemma_lsp.evaluation import realcode
+
+        return realcode.run(args, cli_settings)
     if args.command in ("eval", "evaluate"):
         from dgemma_lsp.evaluation.humaneval import run
 

@@ -368,14 +368,16 @@ def format_table(summaries: dict[str, dict]) -> str:
 # ---- command line ------------------------------------------------------------------------------------------------
 
 
-def add_eval_parser(commands, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """`dgemma-lsp eval humaneval-infilling --split ...`; `dgemma-lsp evaluate --benchmark ...` is the same."""
+def add_eval_parser(commands, common: Callable[[argparse.ArgumentParser], None]):
+    """`dgemma-lsp eval humaneval-infilling --split ...`; `dgemma-lsp evaluate --benchmark ...` is the same. Returns
+    the suites' subparsers, for the other suites (`realcode.add_parser`)."""
     parser = commands.add_parser("eval", help="score fills on a benchmark (pass@1, exact match, ...)")
     suites = parser.add_subparsers(dest="suite", required=True, metavar="BENCHMARK")
     humaneval = suites.add_parser("humaneval-infilling", help="HumanEval-Infilling (Bavarian et al. 2022)")
     add_arguments(humaneval, split_flag="--split")
     common(humaneval)
     humaneval.set_defaults(log_level="WARNING")  # one INFO line per fill would drown the progress lines
+    return suites
 
 
 def add_arguments(parser: argparse.ArgumentParser, split_flag: str = "--benchmark") -> None:

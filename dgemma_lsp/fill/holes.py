@@ -10,7 +10,9 @@ At a cursor (`choose_hole`), the rules, in order:
    line end or before closers;
 3. the cursor is inside a string or comment that goes on after it on the same line -> NONE;
 4. the cursor is on a blank line inside a body or block, or right after the `:` / `{` that opens one -> BLOCK, with
-   the indentation the block's lines need;
+   the indentation the block's lines need; but a blank line with a statement of the same block below it (at its
+   indentation or deeper: not a closer, not an `else`) -> LINE with that indentation: between statements a user
+   adds one line, and where the block is empty or ends below the cursor, they write the block;
 5. otherwise -> LINE, with the current line's indentation.
 Without a tree (a language we do not parse) only the text rules apply: a blank line gives BLOCK.
 """
@@ -31,6 +33,7 @@ from dgemma_lsp.text.syntax import FunctionSite, is_word_char
 _CLOSERS = frozenset(")]}\"'`;:,")
 _EOL = re.compile(r"\r\n|\r|\n")
 _LEADING = re.compile(r"[ \t]*")
+_CONTINUATION = re.compile(r"(else|elif|except|finally|catch)\b")  # lines that go on a statement above
 _NEXT_NONBLANK = re.compile(r"(?:\r\n|\r|\n)(?:[ \t]*(?:\r\n|\r|\n))*([ \t]*)(?=[^ \t\r\n])")
 
 
@@ -106,7 +109,8 @@ def choose_hole(document_text: str, tree: tree_sitter.Tree | None, language: str
         if indent is None and line.blank:
             indent = _enclosing_indent(text.encode("utf-8"), tree, language, cursor, anchor_byte, line)
         if indent is not None:
-            return Hole(FillKind.BLOCK, offset, offset, indent)
+            kind = FillKind.LINE if line.blank and _statement_follows(text, offset, indent) else FillKind.BLOCK
+            return Hole(kind, offset, offset, indent)
     return Hole(FillKind.LINE, offset, offset, line.indent)
 
 
@@ -148,6 +152,18 @@ def hole_for_function(text: str, tree: tree_sitter.Tree | None, language: str | 
     source = text.encode("utf-8")
     start, end = _str_index(source, site.body_start), _str_index(source, site.body_end)
     return Hole(FillKind.BLOCK, start, end, site.body_indent)
+
+
+def untyped_indentation(text: str, hole: Hole) -> str:
+    """The part of a cursor hole's indentation that its blank line does not hold yet: a cursor at column 0 (or inside
+    the indentation) of an empty line inside an indented block stands for the indented cursor the editor would
+    have made, and gets the same fill. "" for any other hole, and where the line holds text after the cursor."""
+    if hole.kind is FillKind.NONE or hole.start != hole.end or not hole.indent:
+        return ""
+    line = _line_at(text, hole.start)
+    if line.after or line.before.strip(" \t") or not hole.indent.startswith(line.before):
+        return ""
+    return hole.indent[len(line.before) :]
 
 
 def past_indentation(text: str, offset: int) -> int:
@@ -196,6 +212,16 @@ def _next_indent(text: str, after: int) -> str | None:
     """The indentation of the first non-blank line below the line holding `after`, None when there is none."""
     found = _NEXT_NONBLANK.search(text, after)
     return found.group(1) if found else None
+
+
+def _statement_follows(text: str, offset: int, indent: str) -> bool:
+    """Whether the first line of code below the cursor's line starts a statement of the block the cursor is in: at
+    `indent` or deeper, not a closing bracket, not a clause that goes on the statement above (`else`, `except`)."""
+    found = _NEXT_NONBLANK.search(text, offset)
+    if found is None or not found.group(1).startswith(indent):
+        return False
+    code = text[found.end() : found.end() + 16]
+    return code[:1] not in ")]}" and not _CONTINUATION.match(code)
 
 
 def _deeper(indent: str, than: str) -> bool:

@@ -22,7 +22,7 @@ from dgemma_lsp.diffusion.sampler import DenoiseResult, Draft, PromptCache, deno
 from dgemma_lsp.diffusion.tokens import newline_ids, token_texts
 from dgemma_lsp.fill.context import Canvas, build_canvas, head_within, healing_clamps, token_offsets
 from dgemma_lsp.fill.guidance import MAX_LINTED_CHARS, binding_openings, hole_need, needed_names, opening_clamps
-from dgemma_lsp.fill.holes import FillKind, Hole
+from dgemma_lsp.fill.holes import FillKind, Hole, untyped_indentation
 from dgemma_lsp.fill.postprocess import indent_of, indent_width, postprocess
 from dgemma_lsp.fill.ranking import Fill, FillOutcome, finish_middles, keeps_syntax, leaves_stub, rank_by_syntax
 from dgemma_lsp.settings import Settings
@@ -61,6 +61,21 @@ class Filler:
     ) -> FillOutcome:
         if hole.kind is FillKind.NONE:
             return FillOutcome([])
+        missing = untyped_indentation(text, hole)
+        if missing:  # filled as if the editor had indented the line, the indentation then put before each fill
+            typed = text[: hole.start] + missing + text[hole.end :]
+            moved = Hole(hole.kind, hole.start + len(missing), hole.end + len(missing), hole.indent)
+            outcome = self.fill(
+                typed,
+                moved,
+                language,
+                candidates=candidates,
+                is_cancelled=is_cancelled,
+                on_draft=on_draft,
+                request_id=request_id,
+            )
+            outcome.fills = [Fill(missing + f.text, hole.start, hole.end, f.raw) for f in outcome.fills]
+            return outcome
         settings = self.settings
         loaded = self.loaded
         timings: dict[str, float] = {}

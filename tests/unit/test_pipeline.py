@@ -350,3 +350,49 @@ def test_undefined_after_counts_uses_of_undefined_names_with_the_fill(fill, lang
     from dgemma_lsp.fill.pipeline import undefined_after
 
     assert undefined_after(SOURCE, Hole(FillKind.LINE, HOLE, HOLE, "    "), fill, language) == count
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "indent", "missing"),
+    [
+        ("def f():\n    a()\n<|>\n    b()\n", "line", "    ", "    "),  # column 0 of an empty line in a body
+        ("def f():\n    a()\n  <|>\n    b()\n", "line", "    ", "  "),  # inside the indentation
+        ("def f():\n    a()\n    <|>\n    b()\n", "line", "    ", ""),  # indented already
+        ("def f():\n    a()\n<|>  \n    b()\n", "line", "    ", ""),  # whitespace after the cursor: left as it is
+        ("x = 1\n<|>\n", "block", "", ""),  # no indentation to type
+        ("def f():\n    a = <|>\n", "line", "    ", ""),  # not a blank line
+        ("def f():\n\tif x:\n<|>\n", "block", "\t\t", "\t\t"),  # tabs
+    ],
+)
+def test_untyped_indentation_is_what_an_indenting_editor_would_have_typed(text, kind, indent, missing):
+    from dgemma_lsp.fill.holes import FillKind, Hole, untyped_indentation
+
+    cursor = text.index("<|>")
+    text = text.replace("<|>", "")
+    assert untyped_indentation(text, Hole(FillKind(kind), cursor, cursor, indent)) == missing
+
+
+def test_a_column_0_cursor_gets_the_indented_cursors_fill(tiny_fillers):
+    """An empty line inside an indented body at column 0 fills as the auto-indented line does: the same prompt
+    (the cache encodes nothing new for it) and the same fill, with the indentation put in front."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.prompts import PrefixFormat
+    from dgemma_lsp.fill.holes import choose_hole
+    from dgemma_lsp.fill.pipeline import Filler
+    from dgemma_lsp.text.syntax import parse
+
+    tiny, _ = tiny_fillers
+    loaded = dataclasses.replace(tiny.loaded, decoding="greedy", prompt_format=PrefixFormat(tiny.loaded.tokenizer))
+    settings = dataclasses.replace(tiny.settings, completion=dataclasses.replace(tiny.settings.completion, seed=0))
+    filler = Filler(loaded, settings)
+    head, tail = "def total(xs):\n    s = 0\n", "\n    return s\n"
+    indented_text, column0_text = head + "    " + tail, head + tail
+    indented = choose_hole(indented_text, parse(indented_text, "python"), "python", len(head) + 4)
+    column0 = choose_hole(column0_text, parse(column0_text, "python"), "python", len(head))
+    assert (column0.kind, column0.indent) == (indented.kind, indented.indent) == (indented.kind.LINE, "    ")
+    first = filler.fill(indented_text, indented, "python")
+    second = filler.fill(column0_text, column0, "python")
+    assert second.encoded_tokens <= 2 < first.encoded_tokens  # the same prompt as the indented one: cached
+    assert [f.text for f in second.fills] == ["    " + f.text for f in first.fills]
+    assert all((f.start, f.end) == (len(head), len(head)) for f in second.fills)

@@ -38,7 +38,13 @@ CASES = [
     ("python", "def f():\n<|>\n", BLOCK, "    "),
     ("python", "class A:\n    def m(self):\n        <|>\n", BLOCK, "        "),
     ("python", "def f():\n    x = 1\n    <|>\n", BLOCK, "    "),
-    ("python", "def f():\n    a()\n<|>\n    b()\n", BLOCK, "    "),  # an unindented blank line inside the body
+    ("python", "def f():\n    a()\n<|>\n    b()\n", LINE, "    "),  # an unindented blank line between statements
+    ("python", "def f():\n    a()\n    <|>\n    b()\n", LINE, "    "),  # between statements: one line
+    ("python", "def f():\n    <|>\n    b()\n", LINE, "    "),  # after the opener, a statement below
+    ("python", "def f(x):\n    <|>\n        return y\n", LINE, "    "),  # deeper below: the header it needs
+    ("python", "def f():\n    a()\n    <|>\n\ndef g():\n    pass\n", BLOCK, "    "),  # the body ends below
+    ("python", "if x:\n    a()\n    <|>\nelse:\n    b()\n", BLOCK, "    "),  # an `else` goes on the `if`
+    ("python", "def f():\n    a()\n    <|>\n    # note\n    b()\n", LINE, "    "),  # a comment first
     ("python", "for x in y:\n    if x:\n        a()\n    <|>\n", BLOCK, "    "),  # back in the for body
     ("python", "for x in y:\n    if x:\n        a()\n        <|>\n", BLOCK, "        "),  # still in the if body
     ("python", "def f():\n    x = 1\n\n<|>\n", LINE, ""),  # dedented below the function: module level
@@ -49,6 +55,8 @@ CASES = [
     ("javascript", "function f() {\n  <|>\n}\n", BLOCK, "  "),  # the editor's indentation is kept
     ("javascript", "function f() {\n<|>\n}\n", BLOCK, "    "),
     ("javascript", "function f() {\n  const a = 1;\n<|>\n}\n", BLOCK, "  "),
+    ("javascript", "function f() {\n  const a = 1;\n  <|>\n  g(a);\n}\n", LINE, "  "),  # between statements
+    ("javascript", "try {\n  a();\n  <|>\n} catch (e) {}\n", BLOCK, "  "),  # a closer below
     ("javascript", "if (a) {\n  b();\n}\n<|>\n", LINE, ""),
     ("javascript", "const s = `ab <|>`;\n", NONE, ""),
     ("javascript", "const s = 'x';  // hi (<|>)\n", NONE, ""),
