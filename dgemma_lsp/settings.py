@@ -72,6 +72,8 @@ RELEASED_SAMPLER = SamplerSettings(
 class ContextSettings:
     prefix_tokens: int = 384  # budget for text before the hole, collected outward from the cursor
     suffix_tokens: int = 128  # budget for text after the hole
+    outline_tokens: int = 0  # budget for the file's imports and signatures outside the window (`text/outline.py`)
+    related_tokens: int = 0  # budget for definitions from other workspace files that the code uses (`related.py`)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ def fim_prompt_ids(prefix_ids: list[int], suffix_ids: list[int], ids: dict[str, 
 class PromptFormat(ABC):
     name: str
     answers_in_place = True  # the first generated token starts the middle (no preamble, no code fence)
+    reads_suffix = True  # the prompt holds the text after the hole
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer = tokenizer
@@ -69,6 +70,7 @@ class FimFormat(PromptFormat):
 
 class PrefixFormat(PromptFormat):
     name = "prefix"
+    reads_suffix = False
 
     def __init__(self, tokenizer) -> None:
         super().__init__(tokenizer)

@@ -49,7 +49,9 @@ from typing import TYPE_CHECKING
 from dgemma_lsp.evaluation.humaneval import edit_similarity, exact_match, normalize_code
 from dgemma_lsp.fill import holes
 from dgemma_lsp.fill.holes import FillKind, Hole
+from dgemma_lsp.fill.related import Workspace, definitions, imports_of, module_path, used_names
 from dgemma_lsp.text import syntax
+from dgemma_lsp.text.outline import import_texts
 
 if TYPE_CHECKING:
     from dgemma_lsp.fill.pipeline import Filler
@@ -270,8 +272,10 @@ def _offset(lines: list[str], line: int) -> int:
     return sum(len(text) + 1 for text in lines[:line])
 
 
-def tasks_of_file(file: SourceFile, kind: str, rng: random.Random) -> list[Task]:
-    """Up to PER_FILE tasks of one kind from a file, chosen with `rng`."""
+def tasks_of_file(
+    file: SourceFile, kind: str, rng: random.Random, keep: Callable[[Task], bool] | None = None
+) -> list[Task]:
+    """Up to PER_FILE tasks of one kind from a file, chosen with `rng` among those `keep` accepts."""
     source = file.text
     try:
         tree = ast.parse(source)
@@ -352,6 +356,8 @@ def tasks_of_file(file: SourceFile, kind: str, rng: random.Random) -> list[Task]
     else:
         raise ValueError(f"unknown kind {kind!r}")
     rng.shuffle(found)
+    if keep is not None:
+        found = [task for task in found if keep(task)]
     if kind == "function-body":  # only stubs the code action sees as such, its hole exactly the `pass`
         found = [t for t in found[: 2 * PER_FILE] if _stub_hole_fits(t)]
     return found[:PER_FILE]
@@ -362,12 +368,19 @@ def _stub_hole_fits(task: Task) -> bool:
     return hole.kind is FillKind.BLOCK and (hole.start, hole.end) == (len(task.before), len(task.before) + 4)
 
 
-def build_tasks(files: list[SourceFile], kind: str, limit: int | None = None, seed: int = SAMPLE_SEED) -> list[Task]:
-    """The kind's tasks over `files`: up to PER_FILE a file, in a seeded order of which `limit` takes a prefix (so a
-    smaller sample is a subset of a larger one), capped at TASKS_PER_KIND."""
+def build_tasks(
+    files: list[SourceFile],
+    kind: str,
+    limit: int | None = None,
+    seed: int = SAMPLE_SEED,
+    keep: Callable[[Task], bool] | None = None,
+) -> list[Task]:
+    """The kind's tasks over `files` (those `keep` accepts): up to PER_FILE a file, in a seeded order of which
+    `limit` takes a prefix (so a smaller sample is a subset of a larger one), capped at TASKS_PER_KIND."""
     found: list[Task] = []
     for file in sorted(files, key=lambda f: (f.package, f.path)):
-        found.extend(tasks_of_file(file, kind, random.Random(f"{seed}:{kind}:{file.package}/{file.path}")))
+        rng = random.Random(f"{seed}:{kind}:{file.package}/{file.path}")
+        found.extend(tasks_of_file(file, kind, rng, keep))
     random.Random(f"{seed}:{kind}").shuffle(found)
     return found[: min(limit or TASKS_PER_KIND, TASKS_PER_KIND)]
 
@@ -396,13 +409,37 @@ def middle_of(task: Task, hole: Hole, fill: str) -> str:
     return filled[len(task.before) : len(filled) - len(task.after)]
 
 
-def model_fill(filler: Filler, task: Task) -> tuple[str, str, float]:
+def workspaces(files: list[SourceFile]) -> dict[str, dict[str, str]]:
+    """Each package's files by path: the workspace a fill in one of them may draw on."""
+    found: dict[str, dict[str, str]] = {}
+    for file in files:
+        found.setdefault(file.package, {})[file.path] = file.text
+    return found
+
+
+def repo_level(task: Task, package_files: dict[str, str]) -> bool:
+    """Whether the reference uses a name the file imports from another file of its package, where it is defined:
+    a hole that the file alone cannot show how to fill."""
+    tree = syntax.parse(task.document, LANGUAGE)
+    bound = imports_of(import_texts(tree, LANGUAGE))
+    paths = [p for p in package_files if p != task.path]
+    for name in used_names(task.reference, len(task.reference)):
+        head, _, attribute = name.partition(".")
+        if head in bound:
+            module, imported = bound[head]
+            path = module_path(module, task.path, paths)
+            if path is not None and (imported or attribute) in definitions(package_files[path]):
+                return True
+    return False
+
+
+def model_fill(filler: Filler, task: Task, workspace: Workspace | None = None) -> tuple[str, str, float]:
     """(hole kind, fill, ms): the editor's path, the first fill offered."""
     started = time.perf_counter()
     hole = editor_hole(task)
     fill = ""
     if hole.kind is not FillKind.NONE:
-        outcome = filler.fill(task.document, hole, LANGUAGE, request_id=task.task_id)
+        outcome = filler.fill(task.document, hole, LANGUAGE, request_id=task.task_id, workspace=workspace)
         fill = outcome.fills[0].text if outcome.fills else ""
     ms = (time.perf_counter() - started) * 1000
     if hole.kind is FillKind.NONE:
@@ -475,7 +512,7 @@ class BaseModel:
         floor_width = block_indent_width(line_before, task.reference) if block else 0
         cache = DynamicCache(config=self.model.config)
         inputs = torch.tensor([prompt])
-        written = ""
+        written, generated = "", list[int]()
         with torch.inference_mode():
             for _ in range(self.MAX_TOKENS):
                 out = self.model(
@@ -484,7 +521,8 @@ class BaseModel:
                 token = int(out.logits[0, -1].argmax())
                 if token == self.tokenizer.eos_token_id:
                     break
-                written += self.tokenizer.decode([token])
+                generated.append(token)
+                written = str(self.tokenizer.decode(generated))  # whole: a character may span tokens
                 if _base_done(written, block, floor_width, line_before):
                     break
                 inputs = torch.tensor([[token]])
@@ -546,15 +584,19 @@ def evaluate(
     *,
     filler: Filler | None = None,
     base: BaseModel | None = None,
+    packages: dict[str, dict[str, str]] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, list[TaskResult]]:
+    """Each method's results on each task; `packages` (`workspaces`) are what the model's fills may draw on."""
     results: dict[str, list[TaskResult]] = {method: [] for method in methods}
     started = time.perf_counter()
     for done, task in enumerate(tasks, 1):
         for method in methods:
             if method == "model":
                 assert filler is not None
-                hole_kind, middle, ms = model_fill(filler, task)
+                files = (packages or {}).get(task.package)
+                workspace = Workspace(task.path, files) if files else None
+                hole_kind, middle, ms = model_fill(filler, task, workspace)
             elif method == "base":
                 assert base is not None
                 hole_kind, middle, ms = base.fill(task)
@@ -619,9 +661,13 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--limit", type=_positive, help=f"the first N tasks of the seeded order (at most {TASKS_PER_KIND})"
     )
+    parser.add_argument("--only", type=Path, metavar="FILE", help="only the task ids listed in FILE, one a line")
     parser.add_argument("--shard", type=_shard, metavar="K/N", help="every N-th task from the K-th (1-based)")
     parser.add_argument("--seed", type=int, default=0, help="the model's sampling seed (default 0)")
     parser.add_argument("--methods", default="model,base", help=f"comma-separated, from {', '.join(METHODS)}")
+    parser.add_argument(
+        "--repo-level", action="store_true", help="only holes whose line uses a definition from another file"
+    )
     parser.add_argument("--base-prefix-tokens", type=_positive, default=384, help="the base's prefix window")
     parser.add_argument("--data", type=Path, help="folder of python.jsonl.gz (default: model/data/realcode)")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the report (and each fill) here")
@@ -640,7 +686,16 @@ def run(args, cli_settings: dict) -> int:
     except (OSError, ValueError, KeyError) as error:
         print(f"dgemma-lsp: cannot read {path}: {error} (--data takes the folder of python.jsonl.gz)", file=sys.stderr)
         return 2
-    tasks = build_tasks(files, args.kind, args.limit)
+    packages = workspaces(files)
+    keep = (lambda task: repo_level(task, packages[task.package])) if args.repo_level else None
+    tasks = build_tasks(files, args.kind, args.limit, keep=keep)
+    if args.only:
+        try:
+            wanted = set(args.only.read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"dgemma-lsp: cannot read {args.only}: {error}", file=sys.stderr)
+            return 2
+        tasks = [task for task in tasks if task.task_id in wanted]
     if args.shard:
         k, n = args.shard
         tasks = tasks[k - 1 :: n]
@@ -652,11 +707,17 @@ def run(args, cli_settings: dict) -> int:
     if "base" in methods:
         base = BaseModel(args.base_prefix_tokens)
     results = evaluate(
-        tasks, methods, filler=filler, base=base, progress=lambda line: print(line, file=sys.stderr, flush=True)
+        tasks,
+        methods,
+        filler=filler,
+        base=base,
+        packages=packages,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     summaries = {method: summarize(rows) for method, rows in results.items()}
-    packages = len({task.package for task in tasks})
-    print(f"real-code {args.split} {args.kind}: {len(tasks)} tasks from {packages} packages, seed {args.seed}")
+    used = {task.package for task in tasks}
+    scope = " repo-level" if args.repo_level else ""
+    print(f"real-code {args.split} {args.kind}{scope}: {len(tasks)} tasks from {len(used)} packages, seed {args.seed}")
     print(format_table(summaries))
     if args.json_out:
         report = {
@@ -665,6 +726,7 @@ def run(args, cli_settings: dict) -> int:
             "limit": args.limit,
             "shard": args.shard,
             "seed": args.seed,
+            "repo_level": args.repo_level,
             "settings": dataclasses.asdict(settings) if settings else None,
             "summary": summaries,
             "results": [dataclasses.asdict(r) for rows in results.values() for r in rows],

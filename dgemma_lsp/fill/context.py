@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING
 
 from dgemma_lsp.fill.holes import FillKind, Hole
 from dgemma_lsp.fill.postprocess import opened_body_indent
+from dgemma_lsp.fill.related import Workspace, related_snippets
 from dgemma_lsp.settings import CompletionSettings, ContextSettings
+from dgemma_lsp.text.outline import import_texts, outline, render
+from dgemma_lsp.text.syntax import language_named, parse
 
 if TYPE_CHECKING:  # a remote model's context (`remote.py`) is collected here without torch loaded
     from dgemma_lsp.diffusion.prompts import PromptFormat
@@ -183,6 +186,7 @@ def build_canvas(
     budgets: ContextSettings,
     completion: CompletionSettings,
     heal_indentation: bool = False,
+    workspace: Workspace | None = None,
 ) -> Canvas:
     """The prompt for `hole`. With `heal_indentation` (a model trained that way), indentation typed before the
     cursor on its line moves from the prompt to the start of the middle (`trailing_indentation`).
@@ -199,13 +203,50 @@ def build_canvas(
     cut = hole
     if healed and not opened:
         cut = Hole(hole.kind, hole.start - len(healed), hole.end, hole.indent)
-    context = collect_context(text, cut, budgets, token_offsets(prompt_format.tokenizer))
+    tokenize = token_offsets(prompt_format.tokenizer)
+    context = collect_context(text, cut, budgets, tokenize)
     max_canvases = completion.line_canvases if hole.kind is FillKind.LINE else completion.block_canvases
     canvas = Canvas([], max_canvases, context, healed, opened)
-    prefix = context.prefix + canvas.typed
-    prefix_ids = context.prefix_ids + prompt_format.encode(canvas.typed)
+    shown_after = len(context.suffix) if prompt_format.reads_suffix else 0
+    window = (cut.start - len(context.prefix), cut.end + shown_after)
+    outline, outline_ids = outline_within(text, window, cut.start, language, budgets.outline_tokens, tokenize)
+    related, related_ids = "", list[int]()
+    if workspace is not None and language == "python" and budgets.related_tokens > 0:
+        imports = import_texts(parse(text, language), language)
+        related, related_ids = related_snippets(text, cut.start, imports, workspace, budgets.related_tokens, tokenize)
+    prefix = related + outline + context.prefix + canvas.typed
+    prefix_ids = related_ids + outline_ids + context.prefix_ids + prompt_format.encode(canvas.typed)
     ids = prompt_format.prompt_ids(prefix, context.suffix, language, encoded=(prefix_ids, context.suffix_ids))
     return dataclasses.replace(canvas, prompt_ids=ids)
+
+
+def outline_within(
+    text: str, window: tuple[int, int], cursor: int, language: str | None, budget: int, tokenize: Tokenize
+) -> tuple[str, list[int]]:
+    """The file's imports and signatures outside `window` (string indices of the text the prompt shows), nearest
+    the cursor first while they fit in `budget` tokens, shown in file order (`text/outline.py`); and their ids.
+    "" where the budget is 0, the language has no grammar or nothing lies outside the window."""
+    if budget <= 0 or language is None or language_named(language) is None or window == (0, len(text)):
+        return "", []
+    source = text.encode("utf-8")
+    byte_window = (len(text[: window[0]].encode("utf-8")), len(source) - len(text[window[1] :].encode("utf-8")))
+    entries = outline(parse(source, language), language, byte_window, len(text[:cursor].encode("utf-8")))
+    if not entries:
+        return "", []
+    sizes = dict(zip((e.start for e in entries), [len(tokenize(e.text + "\n")[0]) for e in entries]))
+    parents = {e.start: e.parent for e in entries}
+    kept: set[int] = set()
+    spent = 0
+    for entry in sorted(entries, key=lambda e: e.distance):
+        parent = entry.parent
+        cost = sizes[entry.start] + (sizes.get(parent, 0) if parent is not None and parent not in kept else 0)
+        if spent + cost > budget:
+            continue
+        kept |= {entry.start} | ({entry.parent} if entry.parent is not None and entry.parent in parents else set())
+        spent += cost
+    rendered = render(entries, kept)
+    ids, _ = tokenize(rendered)
+    return rendered, ids
 
 
 @functools.lru_cache(maxsize=32)

@@ -109,7 +109,8 @@ def choose_hole(document_text: str, tree: tree_sitter.Tree | None, language: str
         if indent is None and line.blank:
             indent = _enclosing_indent(text.encode("utf-8"), tree, language, cursor, anchor_byte, line)
         if indent is not None:
-            kind = FillKind.LINE if line.blank and _statement_follows(text, offset, indent) else FillKind.BLOCK
+            in_use = _statement_follows(text, offset, indent) or _statement_precedes(text, line.start, indent)
+            kind = FillKind.LINE if line.blank and in_use else FillKind.BLOCK
             return Hole(kind, offset, offset, indent)
     return Hole(FillKind.LINE, offset, offset, line.indent)
 
@@ -222,6 +223,19 @@ def _statement_follows(text: str, offset: int, indent: str) -> bool:
         return False
     code = text[found.end() : found.end() + 16]
     return code[:1] not in ")]}" and not _CONTINUATION.match(code)
+
+
+def _statement_precedes(text: str, line_start: int, indent: str) -> bool:
+    """Whether the last line of code above the cursor's line lies in the block the cursor is in (at `indent` or
+    deeper): the block holds statements already, and the cursor is not right under its opener."""
+    above = text[:line_start].rstrip()
+    if not above:
+        return False
+    line = above[max(above.rfind("\n"), above.rfind("\r")) + 1 :]
+    code = line.strip()
+    if code.startswith(("#", "//", "/*", "*")) or code.endswith(('"""', "'''")):
+        return False  # a comment or a docstring: a body that holds only these is still to be written
+    return _leading(line, 0).startswith(indent)
 
 
 def _deeper(indent: str, than: str) -> bool:

@@ -25,6 +25,7 @@ from dgemma_lsp.fill.guidance import MAX_LINTED_CHARS, binding_openings, hole_ne
 from dgemma_lsp.fill.holes import FillKind, Hole, untyped_indentation
 from dgemma_lsp.fill.postprocess import indent_of, indent_width, postprocess
 from dgemma_lsp.fill.ranking import Fill, FillOutcome, finish_middles, keeps_syntax, leaves_stub, rank_by_syntax
+from dgemma_lsp.fill.related import Workspace
 from dgemma_lsp.settings import Settings
 from dgemma_lsp.text.lint import undefined_names
 from dgemma_lsp.text.syntax import language_named
@@ -58,7 +59,9 @@ class Filler:
         is_cancelled: Callable[[], bool] = lambda: False,
         on_draft: Callable[[Draft], None] | None = None,
         request_id: str = "-",
+        workspace: Workspace | None = None,
     ) -> FillOutcome:
+        """The fills for `hole`, best first. `workspace`: other files the prompt may draw definitions from."""
         if hole.kind is FillKind.NONE:
             return FillOutcome([])
         missing = untyped_indentation(text, hole)
@@ -73,6 +76,7 @@ class Filler:
                 is_cancelled=is_cancelled,
                 on_draft=on_draft,
                 request_id=request_id,
+                workspace=workspace,
             )
             outcome.fills = [Fill(missing + f.text, hole.start, hole.end, f.raw) for f in outcome.fills]
             return outcome
@@ -80,7 +84,7 @@ class Filler:
         loaded = self.loaded
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        canvas = self.canvas_for(text, hole, language)
+        canvas = self.canvas_for(text, hole, language, workspace)
         timings["canvas"] = time.perf_counter() - started
 
         n = candidates or settings.completion.candidates
@@ -261,11 +265,18 @@ class Filler:
             scores[i] = score
         return scores
 
-    def canvas_for(self, text: str, hole: Hole, language: str | None) -> Canvas:
+    def canvas_for(self, text: str, hole: Hole, language: str | None, workspace: Workspace | None = None) -> Canvas:
         """The prompt and canvas budget for a hole, in the loaded model's format and settings."""
         loaded, settings = self.loaded, self.settings
         return build_canvas(
-            text, hole, language, loaded.prompt_format, settings.context, settings.completion, loaded.heals_indentation
+            text,
+            hole,
+            language,
+            loaded.prompt_format,
+            settings.context,
+            settings.completion,
+            loaded.heals_indentation,
+            workspace,
         )
 
     def middle_text(self, ids: list[int], canvas: Canvas) -> str:

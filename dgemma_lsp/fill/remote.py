@@ -459,8 +459,10 @@ class RemoteFiller:
         is_cancelled: Callable[[], bool] = lambda: False,
         on_draft=None,
         request_id: str = "-",
+        workspace=None,
     ):
-        """`Filler.fill` for the headless commands (no event loop of their own)."""
+        """`Filler.fill` for the headless commands (no event loop of their own). The server's prompt is its own: a
+        `workspace` is not drawn on (yet)."""
         return self.run_sync(self.fill_async(text, hole, language, candidates=candidates, request_id=request_id))
 
     def run_sync(self, coroutine):

@@ -28,6 +28,7 @@ from dgemma_lsp.errors import DgemmaError, InvalidPositionError, RemoteError
 from dgemma_lsp.fill import loader
 from dgemma_lsp.fill.holes import FillKind
 from dgemma_lsp.fill.ranking import leaves_stub
+from dgemma_lsp.fill.related import Workspace
 from dgemma_lsp.fill.remote import RemoteFiller
 from dgemma_lsp.headless import targets
 from dgemma_lsp.headless.atomic import ChangedOnDiskError, read_snapshot, write_if_unchanged
@@ -58,11 +59,13 @@ def fill_file(
     candidates: int = 1,
     accept: Callable[[str], tuple[bool, str]] | None = None,
     on_hole: Callable[[HoleResult], None] = lambda result: None,
+    workspace: Workspace | None = None,
 ) -> tuple[str, list[HoleResult]]:
     """`text` with its holes filled, and what happened at each (in source order).
 
     For each hole the pipeline makes up to `candidates` fills; the first that keeps the file parsing, adds nothing
-    the linter flags, and that `accept` (the --verify command) passes is kept.
+    the linter flags, and that `accept` (the --verify command) passes is kept. `workspace`: the other files the
+    prompt may draw definitions from.
     """
     current, results = text, []
     for target in sorted(found, key=lambda t: t.hole.start, reverse=True):
@@ -72,7 +75,7 @@ def fill_file(
         else:
             started = time.perf_counter()
             try:
-                outcome = filler.fill(current, target.hole, language, candidates=candidates)
+                outcome = filler.fill(current, target.hole, language, candidates=candidates, workspace=workspace)
             except RemoteError as error:  # a model server that failed this hole (down, timed out): the next may work
                 result.status, result.detail = "model-error", str(error)
                 results.append(result)
@@ -181,23 +184,29 @@ def run_fill(options: FillOptions, cli_settings: dict) -> int:
     n = options.candidates or (settings.completion.invoked_candidates if options.verify else 1)
     verifier = Verifier(options.verify, options.verify_timeout, Path.cwd()) if options.verify else None
     progress = _Progress(sum(len(holes) for _, _, holes in plans))
+    texts = {str(source.path.resolve()): (source.language, snapshot.text) for source, snapshot, _ in plans}
     try:
         with interrupts_unwind() if verifier else contextlib.nullcontext():
             for source, snapshot, holes in plans:
                 if holes:
-                    report.add(_fill_one(filler, source, snapshot, holes, n, verifier, options.mode, progress))
+                    path = str(source.path.resolve())
+                    files = {p: text for p, (language, text) in texts.items() if language == source.language}
+                    workspace = Workspace(path, files)
+                    report.add(
+                        _fill_one(filler, source, snapshot, holes, n, verifier, options.mode, progress, workspace)
+                    )
     finally:
         progress.close()
     return report.finish(len(plans))
 
 
-def _fill_one(filler, source, snapshot, holes, n, verifier, mode, progress) -> FileResult:
+def _fill_one(filler, source, snapshot, holes, n, verifier, mode, progress, workspace=None) -> FileResult:
     path, language = str(source.path), source.language
     result = FileResult(path, language, "unchanged")
     try:
         if verifier is None:
             filled, result.holes = fill_file(
-                filler, snapshot.text, language, holes, candidates=n, on_hole=progress.step
+                filler, snapshot.text, language, holes, candidates=n, on_hole=progress.step, workspace=workspace
             )
         else:
             with FileTrial(snapshot) as trial:
@@ -207,7 +216,14 @@ def _fill_one(filler, source, snapshot, holes, n, verifier, mode, progress) -> F
                     return run.passed, run.tail
 
                 filled, result.holes = fill_file(
-                    filler, snapshot.text, language, holes, candidates=n, accept=accept, on_hole=progress.step
+                    filler,
+                    snapshot.text,
+                    language,
+                    holes,
+                    candidates=n,
+                    accept=accept,
+                    on_hole=progress.step,
+                    workspace=workspace,
                 )
                 trial.finish(filled if mode == "write" else snapshot.text)
         if filled == snapshot.text:

@@ -37,6 +37,7 @@ from dgemma_lsp.fill import holes
 from dgemma_lsp.fill.holes import FillKind
 from dgemma_lsp.fill.loader import load_filler
 from dgemma_lsp.fill.ranking import FillOutcome
+from dgemma_lsp.fill.related import Workspace
 from dgemma_lsp.fill.remote import Outage, RemoteFiller
 from dgemma_lsp.lsp import planning
 from dgemma_lsp.lsp.planning import PlannedFill, language_of
@@ -154,6 +155,16 @@ class Session:
         """The stub function under the cursor or selection start, if any (for offering "Fill this function")."""
         return planning.stub_at(self.documents.get(uri), selection.start)
 
+    def workspace_for(self, document: Document) -> Workspace:
+        """The other open documents of the same language, by path, that a fill in `document` may draw definitions
+        from (`fill/related.py`); files the `exclude` setting keeps from the model are left out."""
+        files = {
+            _path_of(other.uri): other.text
+            for other in self.documents.open_documents()
+            if other.language == document.language and other.uri != document.uri and not self.excluded(other.uri)
+        }
+        return Workspace(_path_of(document.uri), files)
+
     def excluded(self, uri: str) -> bool:
         """Whether the `exclude` setting keeps the document from the model (a `.env`, key or credential file)."""
         return sources.excluded_by(unquote(urlparse(uri).path), self.settings.exclude) is not None
@@ -218,6 +229,7 @@ class Session:
             self._inline_cancel, self._inline_uri = cancel, plan.document.uri
         request_id = request_id or f"r{next(self._ids)}"
         language = language_of(plan.document)
+        workspace = self.workspace_for(plan.document)
         submitted = time.perf_counter()
 
         def job():
@@ -232,6 +244,7 @@ class Session:
                     candidates=candidates,
                     is_cancelled=cancel.is_set,
                     request_id=request_id,
+                    workspace=workspace,
                 )
             except CancelledError:
                 # Caught here, not through the futures: there its traceback (the fill's frames and their KV
@@ -392,6 +405,10 @@ class Session:
         """The process ends: stop the fills; queued ones never start."""
         self.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _path_of(uri: str) -> str:
+    return unquote(urlparse(uri).path)
 
 
 def _no_report(timings: dict) -> None:

@@ -240,5 +240,8 @@ class DocumentStore:
     def __contains__(self, uri: object) -> bool:
         return uri in self._documents
 
+    def open_documents(self) -> list[Document]:
+        return list(self._documents.values())
+
     def __len__(self) -> int:
         return len(self._documents)

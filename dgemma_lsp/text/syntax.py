@@ -194,6 +194,12 @@ def captures_at(tree: tree_sitter.Tree, language: str, name: str, byte_offset: i
     return sorted(touching, key=lambda node: (node.end_byte - node.start_byte, -node.start_byte))
 
 
+def captures_in(tree: tree_sitter.Tree, language: str, prefix: str) -> dict[str, list[tree_sitter.Node]]:
+    """Every capture in the tree whose name starts with `prefix` (e.g. "outline."), by name; {} where the language's
+    query has none."""
+    return tree_sitter.QueryCursor(_subquery(language, (prefix,))).captures(tree.root_node)
+
+
 def node_at(tree: tree_sitter.Tree, byte_offset: int) -> tree_sitter.Node:
     """The smallest named node at a byte offset."""
     node = tree.root_node.named_descendant_for_byte_range(byte_offset, byte_offset)

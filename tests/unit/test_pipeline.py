@@ -396,3 +396,36 @@ def test_a_column_0_cursor_gets_the_indented_cursors_fill(tiny_fillers):
     assert second.encoded_tokens <= 2 < first.encoded_tokens  # the same prompt as the indented one: cached
     assert [f.text for f in second.fills] == ["    " + f.text for f in first.fills]
     assert all((f.start, f.end) == (len(head), len(head)) for f in second.fills)
+
+
+def test_the_prompt_carries_the_outline_and_the_workspace_definitions_under_their_budgets(tiny_fillers):
+    """Context outside the window comes first in the prompt: definitions from other files the code uses, then the
+    file's own imports and signatures; each within its budget, none when the budgets are 0 (the window alone)."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.prompts import PrefixFormat
+    from dgemma_lsp.fill.holes import FillKind, Hole
+    from dgemma_lsp.fill.pipeline import Filler
+    from dgemma_lsp.fill.related import Workspace
+
+    tiny, _ = tiny_fillers
+    text = "from .config import load\nimport os\n\n" + "y = 1\n" * 60 + "value = load(p)\n"
+    cursor = len(text)
+    text += "\n\ndef helper(a, b):\n    return a\n"
+    hole = Hole(FillKind.LINE, cursor, cursor, "")
+    workspace = Workspace("pkg/cli.py", {"pkg/config.py": "def load(path, strict=False):\n    return path\n"})
+    tokenizer = tiny.loaded.tokenizer
+    loaded = dataclasses.replace(tiny.loaded, prompt_format=PrefixFormat(tokenizer))  # the suffix is not shown
+
+    def prompt(outline: int, related: int) -> str:
+        context = dataclasses.replace(tiny.settings.context, prefix_tokens=40, outline_tokens=outline,
+                                      related_tokens=related)  # fmt: skip
+        filler = Filler(loaded, dataclasses.replace(tiny.settings, context=context))
+        return tokenizer.decode(filler.canvas_for(text, hole, "python", workspace).prompt_ids)
+
+    plain, full = prompt(0, 0), prompt(200, 200)
+    assert "import os" not in plain and "# pkg/config.py" not in plain
+    assert "# pkg/config.py\ndef load(path, strict=False): ..." in full
+    assert "import os" in full and "def helper(a, b): ..." in full
+    assert full.index("# pkg/config.py") < full.index("import os") < full.index("value = load(p)")
+    assert full.endswith(plain[plain.index("y = 1") :])  # the window itself is unchanged

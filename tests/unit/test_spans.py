@@ -37,16 +37,17 @@ CASES = [
     ("python", "def f():\n    <|>\n", BLOCK, "    "),
     ("python", "def f():\n<|>\n", BLOCK, "    "),
     ("python", "class A:\n    def m(self):\n        <|>\n", BLOCK, "        "),
-    ("python", "def f():\n    x = 1\n    <|>\n", BLOCK, "    "),
+    ("python", "def f():\n    x = 1\n    <|>\n", LINE, "    "),  # the body has a statement: one line more
     ("python", "def f():\n    a()\n<|>\n    b()\n", LINE, "    "),  # an unindented blank line between statements
     ("python", "def f():\n    a()\n    <|>\n    b()\n", LINE, "    "),  # between statements: one line
     ("python", "def f():\n    <|>\n    b()\n", LINE, "    "),  # after the opener, a statement below
     ("python", "def f(x):\n    <|>\n        return y\n", LINE, "    "),  # deeper below: the header it needs
-    ("python", "def f():\n    a()\n    <|>\n\ndef g():\n    pass\n", BLOCK, "    "),  # the body ends below
-    ("python", "if x:\n    a()\n    <|>\nelse:\n    b()\n", BLOCK, "    "),  # an `else` goes on the `if`
+    ("python", "def f():\n    a()\n    <|>\n\ndef g():\n    pass\n", LINE, "    "),  # at the end of a body
+    ("python", "if x:\n    a()\n    <|>\nelse:\n    b()\n", LINE, "    "),  # before an `else`
     ("python", "def f():\n    a()\n    <|>\n    # note\n    b()\n", LINE, "    "),  # a comment first
-    ("python", "for x in y:\n    if x:\n        a()\n    <|>\n", BLOCK, "    "),  # back in the for body
-    ("python", "for x in y:\n    if x:\n        a()\n        <|>\n", BLOCK, "        "),  # still in the if body
+    ("python", "for x in y:\n    if x:\n        a()\n    <|>\n", LINE, "    "),  # back in the for body
+    ("python", "for x in y:\n    if x:\n        a()\n        <|>\n", LINE, "        "),  # still in the if body
+    ("python", 'def f():\n    """Doc."""\n    <|>\n', BLOCK, "    "),  # only a docstring: the body is to be written
     ("python", "def f():\n    x = 1\n\n<|>\n", LINE, ""),  # dedented below the function: module level
     ("python", "x = 1\n<|>\n", LINE, ""),
     # JavaScript
@@ -54,9 +55,9 @@ CASES = [
     ("javascript", "function f() {<|>\n}\n", BLOCK, "    "),
     ("javascript", "function f() {\n  <|>\n}\n", BLOCK, "  "),  # the editor's indentation is kept
     ("javascript", "function f() {\n<|>\n}\n", BLOCK, "    "),
-    ("javascript", "function f() {\n  const a = 1;\n<|>\n}\n", BLOCK, "  "),
+    ("javascript", "function f() {\n  const a = 1;\n<|>\n}\n", LINE, "  "),
     ("javascript", "function f() {\n  const a = 1;\n  <|>\n  g(a);\n}\n", LINE, "  "),  # between statements
-    ("javascript", "try {\n  a();\n  <|>\n} catch (e) {}\n", BLOCK, "  "),  # a closer below
+    ("javascript", "try {\n  a();\n  <|>\n} catch (e) {}\n", LINE, "  "),  # a closer below, a statement above
     ("javascript", "if (a) {\n  b();\n}\n<|>\n", LINE, ""),
     ("javascript", "const s = `ab <|>`;\n", NONE, ""),
     ("javascript", "const s = 'x';  // hi (<|>)\n", NONE, ""),
@@ -74,7 +75,7 @@ CASES = [
     # Go
     ("go", "func f() {<|>\n}\n", BLOCK, "\t"),
     ("go", "func f() {\n\t<|>\n}\n", BLOCK, "\t"),
-    ("go", "func f() {\n\tif x {\n\t\ty()\n\t}\n\t<|>\n}\n", BLOCK, "\t"),
+    ("go", "func f() {\n\tif x {\n\t\ty()\n\t}\n\t<|>\n}\n", LINE, "\t"),
     ("go", "func f() {\n\tif x {\n\t\t<|>\n\t}\n}\n", BLOCK, "\t\t"),
     ("go", "func f() {<|>", BLOCK, "\t"),  # nothing after the brace yet: an ERROR node
     ("go", 'func f() {\n\ts := "a <|>"\n}\n', NONE, ""),
@@ -82,7 +83,7 @@ CASES = [
     # Rust
     ("rust", "fn f() {<|>}\n", BLOCK, "    "),
     ("rust", "fn f() {\n<|>", BLOCK, "    "),
-    ("rust", "impl S {\n    fn a() {}\n    <|>\n}\n", BLOCK, "    "),
+    ("rust", "impl S {\n    fn a() {}\n    <|>\n}\n", LINE, "    "),
     ("rust", "fn f() {\n    let v = vec![1, 2<|>];\n}\n", LINE, "    "),
     ("rust", 'fn f() {\n    let s = "x <|>";\n}\n', NONE, ""),
     ("rust", "fn f() {\n    // TODO (<|>)\n}\n", NONE, ""),

@@ -83,3 +83,17 @@
   .
   (comment) @stub.inner
   (#match? @stub.inner "TODO|FIXME"))
+
+; ---- outline: what a file defines and imports, for the prompt's context (outline.py) ------------------------------
+
+[
+  (import_statement)
+  (import_from_statement)
+  (future_import_statement)
+] @outline.import
+
+(function_definition
+  body: (block) @outline.body) @outline.definition
+
+(class_definition
+  body: (block) @outline.body) @outline.definition
