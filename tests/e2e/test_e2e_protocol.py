@@ -171,6 +171,18 @@ def test_a_client_that_waits_after_a_framing_error_does_not_hang(server, case):
     recovered_or_exited(server, 5)
 
 
+@pytest.mark.parametrize("short", [1, 5, 30])
+def test_a_body_longer_than_its_content_length_gets_a_parse_error_and_ends_the_connection(server, short):
+    """The one behaviour for an understated length: the bytes the header counts are answered as what they are (not
+    JSON: a parse error, null id), and the rest, which cannot start a header, ends the connection with status 1,
+    as every lost frame boundary does. Nothing waits for more input (it came in at once within 0.4 s here)."""
+    payload = body(server.request(5, "shutdown"))
+    server.send(b"Content-Length: %d\r\n\r\n" % (len(payload) - short) + payload)
+    reply = server.reply(None, timeout=20)
+    assert reply is not None and reply["id"] is None and reply["error"]["code"] == PARSE_ERROR
+    assert server.wait(20) == 1
+
+
 # --- shutdown and exit -----------------------------------------------------------------------------------------
 
 
