@@ -33,6 +33,9 @@ from dgemma_lsp.text.syntax import FunctionSite, is_word_char
 _CLOSERS = frozenset(")]}\"'`;:,")
 _EOL = re.compile(r"\r\n|\r|\n")
 _LEADING = re.compile(r"[ \t]*")
+_INDENTED_BLOCKS = frozenset({"python"})  # languages whose blocks are made by indentation alone
+_BLOCK_ENDERS = frozenset({"return_statement", "raise_statement", "continue_statement", "break_statement",
+                           "pass_statement"})  # fmt: skip
 _CONTINUATION = re.compile(r"(else|elif|except|finally|catch)\b")  # lines that go on a statement above
 _NEXT_NONBLANK = re.compile(r"(?:\r\n|\r|\n)(?:[ \t]*(?:\r\n|\r|\n))*([ \t]*)(?=[^ \t\r\n])")
 
@@ -105,7 +108,16 @@ def choose_hole(document_text: str, tree: tree_sitter.Tree | None, language: str
     anchor = len(text[:offset].rstrip())  # just after the last non-blank character before the cursor
     if anchor and (line.blank or anchor > line.start):
         anchor_byte = cursor - len(text[anchor:offset].encode("utf-8"))
-        indent = _opened_indent(text, tree, language, anchor, anchor_byte, line)
+        indent = None
+        if (
+            line.blank
+            and not line.before
+            and language in _INDENTED_BLOCKS
+            and "\n" not in text[anchor : line.start - 1]
+        ):
+            indent = _auto_indent(text, tree, language, anchor, anchor_byte)
+        if indent is None:
+            indent = _opened_indent(text, tree, language, anchor, anchor_byte, line)
         if indent is None and line.blank:
             indent = _enclosing_indent(text.encode("utf-8"), tree, language, cursor, anchor_byte, line)
         if indent is not None:
@@ -223,6 +235,30 @@ def _statement_follows(text: str, offset: int, indent: str) -> bool:
         return False
     code = text[found.end() : found.end() + 16]
     return code[:1] not in ")]}" and not _CONTINUATION.match(code)
+
+
+def _auto_indent(text: str, tree: tree_sitter.Tree, language: str, anchor: int, anchor_byte: int) -> str | None:
+    """For a cursor at column 0 of a blank line right under code, where indentation makes the block (Python), the
+    indentation an
+    editor's auto-indent gives the line: one level below an opener above it, else that of the comment or statement
+    that ends above it; None after a statement that ends its block (`return`, `raise`, `continue`, `break`,
+    `pass`), where the code below tells. At column 0 the block the line belongs to is ambiguous; on the dev split's
+    column-0 lines this reading gives the line's own indentation more often than the block of the code below
+    (`eval real-code`, model card)."""
+    above = text[_line_at(text, anchor).start : anchor]
+    header = _leading(above, 0)
+    if any(n.start_byte == anchor_byte - 1 for n in syntax.captures_at(tree, language, "block.open", anchor_byte)):
+        below = _next_indent(text, anchor)
+        step = len(below) - len(header) if below is not None and _deeper(below, header) else 0
+        return below if 0 < step <= 4 else header + syntax.INDENT_UNITS.get(language, syntax.DEFAULT_INDENT_UNIT)
+    if above.lstrip().startswith("#"):
+        return header
+    ending = [
+        n for n in syntax.captures_at(tree, language, "statement.outer", anchor_byte) if n.end_byte == anchor_byte
+    ]
+    if not ending or ending[0].type in _BLOCK_ENDERS:
+        return None
+    return syntax.line_indent(text.encode("utf-8"), ending[0].start_byte)
 
 
 def _statement_precedes(text: str, line_start: int, indent: str) -> bool:

@@ -48,6 +48,13 @@ CASES = [
     ("python", "for x in y:\n    if x:\n        a()\n    <|>\n", LINE, "    "),  # back in the for body
     ("python", "for x in y:\n    if x:\n        a()\n        <|>\n", LINE, "        "),  # still in the if body
     ("python", 'def f():\n    """Doc."""\n    <|>\n', BLOCK, "    "),  # only a docstring: the body is to be written
+    # column 0 right under code: the indentation an editor's auto-indent keeps, not the block of the code below
+    ("python", "for x in y:\n    if a:\n        b()\n<|>\n    c()\n", LINE, "        "),
+    ("python", "def f():\n    x = f(a,\n          b)\n<|>\n", LINE, "    "),  # the statement's, not its last line's
+    ("python", "def f():\n    x = 1\n<|>\ndef g():\n    pass\n", LINE, "    "),
+    ("python", "def f():\n    # a note\n<|>\n    b()\n", LINE, "    "),
+    ("python", "def f():\n    if a:\n<|>\n            b()\n", LINE, "        "),  # one level under the opener
+    ("python", "def f():\n    if a:\n        return 1\n<|>\n    c()\n", LINE, "    "),  # a block ends: code below
     ("python", "def f():\n    x = 1\n\n<|>\n", LINE, ""),  # dedented below the function: module level
     ("python", "x = 1\n<|>\n", LINE, ""),
     # JavaScript
