@@ -1,21 +1,29 @@
 """Build the real-code benchmark corpus: Python packages first published on PyPI on or after 2025-07-01 (after the
-embedded model's training data), permissively licensed, filtered like the training corpus, and vendored under
-model/data/realcode/ for an offline evaluation. See model/data/realcode/PROVENANCE.md.
+embedded model's training data), and JavaScript/TypeScript packages from npm taken the same way, permissively
+licensed, filtered like the training corpus, and vendored under model/data/realcode/ for an offline evaluation.
+See model/data/realcode/PROVENANCE.md.
 
     python model/realcode.py discover --sample 6000 --seed 2025   # sample PyPI, screen, download, filter, pin, build
+    python model/realcode.py discover-npm --names npm.tsv --lookups 1000 --seed 2025   # the same for npm
     python model/realcode.py build                                # rebuild the data files from the pinned list
+    python model/realcode.py provenance                           # rewrite PROVENANCE.md (pins + last statistics)
 
 `discover` samples project names from the PyPI simple index, reads each project's JSON, keeps those whose first
 upload is on or after the cutoff with an allowed license and an sdist (a wheel when there is none), downloads them
 (cached in model/work/realcode/download/), re-reads the license from the archive's own metadata, filters files and
-packages, and writes model/data/realcode/packages.jsonl (the pins) and PROVENANCE.md. `build` reads the pins,
-checks every archive's sha256 and writes python.jsonl.gz and licenses.jsonl.gz deterministically.
+packages, and writes the PyPI rows of model/data/realcode/packages.jsonl (the pins) and PROVENANCE.md.
+`discover-npm` reads the packuments of names from a list of npm packages (the registry's search endpoint is not
+reachable), screens them, downloads the latest tarballs and keeps the hand-written TypeScript/JavaScript under
+src/ that tree-sitter parses; it replaces the npm rows of the pins and the npm section of PROVENANCE.md. `build`
+reads the pins, checks every archive's sha256 and writes python.jsonl.gz, typescript.jsonl.gz,
+javascript.jsonl.gz and licenses.jsonl.gz deterministically (offline when the download cache is warm).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import base64
 import datetime
 import gzip
 import hashlib
@@ -30,12 +38,12 @@ import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import _strip_top, drop_reason, open_package, read_archive
 from heldout import is_held_out_package, normalize_name
-from licenses import ALLOWED, license_from_text, python_license
+from licenses import ALLOWED, license_from_text, npm_license, python_license
 
 MODEL = Path(__file__).resolve().parent
 WORK = MODEL / "work" / "realcode"
@@ -261,9 +269,13 @@ def fetch_archive(filename: str, sha256: str, url: str | None, package: str, ver
 # ---------------------------------------------------------------------------------------------------- filters
 
 
-def code_lines(text: str) -> int:
-    """Lines that are neither blank nor only a comment."""
-    return sum(1 for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#"))
+COMMENT_LINE = {"python": re.compile(r"#"), "javascript": re.compile(r"//|/\*|\*(?:\s|/|$)")}
+
+
+def code_lines(text: str, language: str = "python") -> int:
+    """Lines that are neither blank nor only a comment (`#`; for JavaScript and TypeScript `//`, `/*`, `*`)."""
+    comment = COMMENT_LINE["python" if language == "python" else "javascript"]
+    return sum(1 for line in text.split("\n") if (s := line.strip()) and not comment.match(s))
 
 
 def old_copyright(text: str, head_lines: int | None = None) -> int | None:
@@ -308,12 +320,18 @@ def file_reason(path: str, data: bytes) -> str | None:
     return None
 
 
-def templated_share(texts: list[str]) -> float:
+TEMPLATED_SKIP = {
+    "python": re.compile(r"(#|from\s|import\s)"),
+    "javascript": re.compile(r"(//|/\*|\*(\s|/|$)|import\s|export\s+(\*|\{[^}]*\}\s+from)|\}\s*from\s)"),
+}
+
+
+def templated_share(texts: list[str], language: str = "python") -> float:
     """The share of a package's code lines (not imports or comments, 12+ characters) that occur in 3 or more of
     its files: high for generated API clients and copy-paste modules."""
+    skip = TEMPLATED_SKIP["python" if language == "python" else "javascript"]
     per_file = [
-        {s for line in text.split("\n") if len(s := line.strip()) >= 12 and not re.match(r"(#|from\s|import\s)", s)}
-        for text in texts
+        {s for line in text.split("\n") if len(s := line.strip()) >= 12 and not skip.match(s)} for text in texts
     ]
     counts = Counter(line for lines in per_file for line in lines)
     total = sum(map(len, per_file))
@@ -438,6 +456,539 @@ def assign_splits(names: list[str]) -> tuple[dict[str, str], int]:
         if 0.45 * len(names) <= dev <= 0.55 * len(names):
             return splits, salt
     raise AssertionError("no balanced split")
+
+
+# ---------------------------------------------------------------------------------------------------- npm
+
+NPM_REGISTRY = "https://registry.npmjs.org"
+NPM_WORKERS = 4  # concurrent registry requests
+NPM_LOOKUPS = 1000  # packuments read per discovery run (cached in work/realcode/npm-packuments/)
+NPM_MAX_PACKAGES = 60
+NPM_MAX_PER_SCOPE = 2  # one organization's packages share authors, templates and code
+NPM_MAX_TARBALL_BYTES = 30_000_000
+NPM_LANGUAGE_OF_EXT = {
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+}  # fmt: skip
+# Folders that hold a build's output, next to (or instead of) the source; `lib/` is judged by its content, since
+# packages without a build step keep their hand-written code there.
+NPM_OUTPUT_DIRS = {
+    "dist", "build", "out", "es", "esm", "cjs", "umd", "amd", "types", "typings", "bundles", "bundle", "_esm",
+    "_cjs", "_types", "dist-types", "dist-cjs", "dist-esm", "coverage", "min", "compiled", "release", "output",
+    ".output", ".next", ".nuxt", ".svelte-kit", "storybook-static", "public", "static", "assets", "vendor",
+}  # fmt: skip
+NPM_SKIP_DIRS = {
+    "docs", "doc", "template", "templates", "starter", "starters", "boilerplate", "__generated__", "generated",
+    "_generated", "codegen", "benchmark", "benchmarks", "bench", "stories", "__stories__", ".storybook",
+    "playground", "demo", "demos",
+}  # fmt: skip
+NPM_SKIP_FILE = re.compile(
+    r"\.(?:config|stories|story|bench)\.[cm]?[jt]sx?$|\.(?:min|bundle|umd|iife|prod|production|development)\.[cm]?js$|"
+    r"^(?:jest|vite|vitest|webpack|rollup|babel|eslint|prettier|tsup|tsdown|postcss|tailwind|commitlint|lint-staged|"
+    r"karma|gulpfile|gruntfile)\b[\w.-]*\.[cm]?[jt]s$|^(?:tests?|setup-?tests?|test-?utils?|test-?helpers?)\.[cm]?[jt]sx?$",
+    re.I,
+)
+# Transpiler, bundler and tsc output: a hand-written file has none of these.
+COMPILED_JS = re.compile(
+    r"^//# sourceMappingURL=|Object\.defineProperty\(exports, ['\"]__esModule['\"]|\bexports\.__esModule\b|"
+    r"\b__webpack_require__\b|\b__toESM\b|\b__commonJS\(|\b__defProp\b|\b__publicField\b|\b_interopRequireDefault\b|"
+    r"\b__awaiter\(|\b__generator\(|\b__decorate\(|\b__importDefault\(|\b_classCallCheck\b|\b_createClass\b|"
+    r"\bregeneratorRuntime\b|^/\*{6}/",
+    re.M,
+)
+JS_OBFUSCATED = re.compile(
+    r"\b_0x[0-9a-f]{4,}\b|\beval\(\s*(?:atob|unescape|Buffer\.from|String\.fromCharCode)\(|"
+    r"String\.fromCharCode\((?:\s*\d+\s*,){20}",
+    re.I,
+)
+# Read by hand (model/data/realcode/PROVENANCE.md): packages that pass every rule but are likely older.
+NPM_REVIEWED_OUT = {
+    "assistant-stream": "assistant-ui's stream package: only its license year says new, and its earliest recorded "
+    "version (0.0.18) has 17 before it; it was on npm before mid-2025 as far as we know",
+}
+TEMPLATE_PROJECT = re.compile(r"\b(?:template|starter|boilerplate|scaffold)\b(?! engine)", re.I)
+NATIVE_BINARY = re.compile(
+    r"(?:^|[-/])(?:binding|darwin|linux|win32|windows|android|freebsd|openbsd|sunos|wasm32)(?:-|$)"
+)
+INITIAL_VERSION = re.compile(r"^(?:0\.0\.\d+|0\.1\.0|1\.0\.0)$")
+EARLY_VERSION = re.compile(r"^(?:0\.[01]\.\d+|1\.0\.\d+)(?:-[0-9A-Za-z.-]+)?$")
+CHANGELOG_FILE = re.compile(r"^(?:CHANGELOG|CHANGES|HISTORY|RELEASES?|NEWS)(?:\.md|\.txt|\.markdown)?$", re.I)
+ISO_DATE = re.compile(r"\b(20[0-3]\d)[-/](0[1-9]|1[0-2])[-/](0[1-9]|[12]\d|3[01])\b")
+# Dependencies whose release dates are known: a version of a package that needs one of these versions (or newer)
+# was published on or after that date. The registry's own publication times cannot say so here (see
+# model/data/realcode/PROVENANCE.md); an early first recorded version that needs one is one kind of evidence that
+# the package is new (first_publication_evidence).
+DEP_FLOORS: dict[str, tuple[str, str]] = {
+    "typescript": ("5.9.0", "2025-07-08"),  # 5.9 beta; 5.9.2, the first stable 5.9, 2025-07-31
+    "zod": ("4.0.0", "2025-07-09"),
+    "vitest": ("4.0.0", "2025-10-22"),
+    "@vitest/coverage-v8": ("4.0.0", "2025-10-22"),
+    "@vitest/coverage-istanbul": ("4.0.0", "2025-10-22"),
+    "@vitest/ui": ("4.0.0", "2025-10-22"),
+    "vite": ("7.1.0", "2025-08-07"),
+    "eslint": ("9.31.0", "2025-07-11"),
+    "@eslint/js": ("9.31.0", "2025-07-11"),
+    "typescript-eslint": ("8.36.0", "2025-07-07"),
+    "@typescript-eslint/parser": ("8.36.0", "2025-07-07"),
+    "@typescript-eslint/eslint-plugin": ("8.36.0", "2025-07-07"),
+    "eslint-plugin-react-hooks": ("7.0.0", "2025-10-07"),
+    "prettier": ("3.7.0", "2025-11-27"),
+    "@biomejs/biome": ("2.2.0", "2025-08-19"),
+    "jest": ("30.1.0", "2025-08-27"),
+    "storybook": ("10.0.0", "2025-10-28"),
+    "@types/node": ("24.2.0", "2025-08-04"),
+    "@types/bun": ("1.3.0", "2025-10-10"),
+    "bun-types": ("1.3.0", "2025-10-10"),
+    "next": ("15.4.0", "2025-07-14"),
+    "react": ("19.1.1", "2025-07-28"),
+    "react-dom": ("19.1.1", "2025-07-28"),
+    "@types/react": ("19.2.0", "2025-10-01"),
+    "@types/react-dom": ("19.2.0", "2025-10-01"),
+    "react-native": ("0.81.0", "2025-08-12"),
+    "@react-native/babel-preset": ("0.81.0", "2025-08-12"),
+    "@react-native/eslint-config": ("0.81.0", "2025-08-12"),
+    "@react-native/metro-config": ("0.81.0", "2025-08-12"),
+    "@react-native/typescript-config": ("0.81.0", "2025-08-12"),
+    "expo": ("54.0.0", "2025-09-10"),
+    "tailwindcss": ("4.1.12", "2025-08-15"),
+    "hono": ("4.9.0", "2025-08-10"),
+    "nuxt": ("4.0.0", "2025-07-15"),
+    "@angular/core": ("21.0.0", "2025-11-19"),
+    "ai": ("5.0.0", "2025-07-31"),
+    "openai": ("6.0.0", "2025-09-30"),
+    "@modelcontextprotocol/sdk": ("1.17.0", "2025-07-25"),
+    "@anthropic-ai/claude-agent-sdk": ("0.0.0", "2025-09-29"),  # the package itself was first published then
+}
+# The discovery pool: package names and summaries that mention an ecosystem whose packages tend to ship their
+# TypeScript source (React Native libraries keep src/ for Metro, Convex components, Bun and Deno packages).
+NPM_SOURCE_TOPIC = re.compile(
+    r"\b(?:react ?native|expo|convex|bun|deno|nitro ?modules?|turbo ?modules?|new architecture|fabric)\b", re.I
+)
+
+
+def npm_url(name: str) -> str:
+    return f"{NPM_REGISTRY}/{quote(name, safe='@')}"
+
+
+def npm_tarball_url(name: str, version: str) -> str:
+    return f"{NPM_REGISTRY}/{name}/-/{name.split('/')[-1]}-{version}.tgz"
+
+
+def npm_cache_path(name: str, version: str) -> Path:
+    return DOWNLOAD / "npm" / f"{name.lstrip('@').replace('/', '__')}-{version}.tgz"
+
+
+def semver_key(version: str) -> tuple:
+    """Sort key of a semver string: releases after their prereleases; anything unparsable last."""
+    m = re.match(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?", version)
+    if not m:
+        return (1 << 30, 0, 0, 0, version)
+    return (int(m[1]), int(m[2]), int(m[3]), 0 if m[4] else 1, m[4] or "")
+
+
+def range_minimum(spec: str) -> tuple[int, int, int, bool] | None:
+    """The lowest version an npm range admits, as (major, minor, patch, is a prerelease); None for tags, URLs,
+    `workspace:`/`catalog:`/`npm:` references and ranges with no lower bound."""
+    lows = []
+    for alt in spec.split("||"):
+        alt = alt.strip()
+        m = re.match(r"^(?:\^|~>?|>=?|=)?\s*v?(\d+)(?:\.(\d+|x|\*))?(?:\.(\d+|x|\*))?(-[0-9A-Za-z.-]+)?", alt)
+        if not m:
+            return None
+        nums = [int(g) if g and g.isdigit() else 0 for g in (m[1], m[2], m[3])]
+        lows.append((nums[0], nums[1], nums[2], bool(m[4])))
+    return min(lows) if lows else None
+
+
+def dependency_floor(version_json: dict) -> tuple[str, str] | None:
+    """(date, "dep@range") of the newest DEP_FLOORS release that a version of a package needs, or None."""
+    best = None
+    for field in ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies"):
+        deps = version_json.get(field)
+        if not isinstance(deps, dict):
+            continue
+        for dep, spec in sorted(deps.items()):
+            if dep not in DEP_FLOORS or not isinstance(spec, str):
+                continue
+            low = range_minimum(spec)
+            floor_version, date = DEP_FLOORS[dep]
+            floor = tuple(int(x) for x in floor_version.split("."))
+            if low is None or low[:3] < floor or (low[:3] == floor and low[3] and floor != (0, 0, 0)):
+                continue
+            if best is None or date > best[0]:
+                best = (date, f"{dep}@{spec}")
+    return best
+
+
+def npm_packument(name: str) -> dict | None:
+    """The registry's document of one package (cached, gzip'd, in work/realcode/npm-packuments/), None on 404."""
+    path = WORK / "npm-packuments" / (name.lstrip("@").replace("/", "__") + ".json.gz")
+    if path.exists():
+        return json.loads(gzip.decompress(path.read_bytes()))
+    body = http_get(npm_url(name))
+    if body is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(gzip.compress(body))
+    tmp.replace(path)
+    return json.loads(body)
+
+
+def ships_build_only(meta: dict) -> bool:
+    """Whether a version's package.json `files` lists nothing that could hold hand-written source (only build
+    folders, type declarations, docs and data)."""
+    files = meta.get("files")
+    if not isinstance(files, list) or not files:
+        return False
+    for entry in files:
+        if not isinstance(entry, str) or entry.startswith("!"):
+            continue
+        top = entry.strip().lstrip("./").split("/")[0].lower()
+        if top in NPM_OUTPUT_DIRS or top == "bin":
+            continue
+        if re.search(r"\.(?:md|json|d\.[cm]?ts|txt|css|scss|map|png|svg|ya?ml|node|wasm|html)$", entry, re.I):
+            continue
+        if re.match(r"(?:readme|licen[cs]e|changelog|notice|copying)", top, re.I):
+            continue
+        return False
+    return True
+
+
+def npm_project(name: str) -> dict:
+    """What discover-npm needs of one packument: the earliest registry time, the earliest recorded and latest
+    versions, the latest's license and tarball, and its dependency floor."""
+    data = npm_packument(name)
+    if data is None:
+        return dict(name=name, skipped="no packument")
+    versions = data.get("versions") or {}
+    times = [t for v, t in (data.get("time") or {}).items() if v not in ("created", "modified") and t]
+    latest = (data.get("dist-tags") or {}).get("latest")
+    if not versions or not times or latest not in versions:
+        return dict(name=name, skipped="no versions")
+    first = min(versions, key=semver_key)
+    meta = versions[latest]
+    license_, why = npm_license(meta)
+    floor = dependency_floor(meta)
+    first_floor = dependency_floor(versions[first])
+    dist = meta.get("dist") or {}
+    return dict(
+        name=name,
+        package=data.get("name") or name,
+        version=latest,
+        first_upload=min(times)[:10],
+        first_version=first,
+        versions=len(versions),
+        evidence=list(floor) if floor else None,
+        first_evidence=list(first_floor) if first_floor else None,
+        license=license_,
+        license_why=why,
+        summary=str(meta.get("description") or "").strip()[:200],
+        deprecated=bool(meta.get("deprecated")),
+        build_only=ships_build_only(meta),
+        tarball=dist.get("tarball"),
+        integrity=dist.get("integrity"),
+    )
+
+
+def npm_excluded_names() -> set[str]:
+    """The training corpus's npm packages (model/manifest.jsonl)."""
+    rows = [json.loads(line) for line in MANIFEST.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["package"].lower() for r in rows if r["source"] == "npm"}
+
+
+def npm_screen(project: dict, excluded: set[str]) -> str | None:
+    """Why a project (its packument summary) is not a candidate, or None."""
+    if "skipped" in project:
+        return project["skipped"]
+    name = project["package"]
+    if name.lower() in excluded:
+        return "in the training corpus"
+    if is_held_out_package(name):
+        return "held-out package"
+    if name in NPM_REVIEWED_OUT:
+        return "reviewed out: " + NPM_REVIEWED_OUT[name]
+    if project["first_upload"] < CUTOFF:
+        return "registry time before cutoff"
+    if semver_key(project["first_version"])[0] >= 2:
+        return "earliest recorded version 2.0 or later"
+    if project["license"] is None:
+        return "license (registry)"
+    if project["deprecated"]:
+        return "deprecated"
+    if not project["tarball"]:
+        return "no tarball"
+    if project["build_only"]:
+        return "build output only (package.json files)"
+    text = re.sub(r"[-_./@]", " ", name) + " " + project["summary"]
+    if DERIVED_PROJECT.search(project["summary"]) or DERIVED_PROJECT.search(name):
+        return "fork / bundle / repackaged"
+    if TEMPLATE_PROJECT.search(text) or name.split("/")[-1].startswith("create-"):
+        return "template / starter / scaffolder"
+    if SPAM_SUMMARY.search(project["summary"]) or SPAM_SUMMARY.search(text):
+        return "spam / placeholder"
+    return None
+
+
+def fetch_npm_tarball(name: str, version: str, sha256: str | None, integrity: str | None = None) -> Path:
+    """The tarball, from the cache or the registry; checked against the pinned sha256 (or, in discovery, the
+    registry's sha512 integrity)."""
+    path = npm_cache_path(name, version)
+
+    def ok(data: bytes) -> bool:
+        if sha256 is not None:
+            return hashlib.sha256(data).hexdigest() == sha256
+        if integrity and integrity.startswith("sha512-"):
+            return base64.b64encode(hashlib.sha512(data).digest()).decode() == integrity[7:]
+        return True
+
+    too_large = path.with_suffix(".too-large")  # remembered, so that discovery does not fetch it again
+    assert not too_large.exists(), f"{name}@{version}: tarball too large"
+    if not path.exists() or not ok(path.read_bytes()):
+        data = http_get(npm_tarball_url(name, version), timeout=300)
+        assert data is not None, f"{name}@{version}: no tarball"
+        if len(data) > NPM_MAX_TARBALL_BYTES:
+            too_large.parent.mkdir(parents=True, exist_ok=True)
+            too_large.write_text(f"{len(data)}\n")
+            raise AssertionError(f"{name}@{version}: tarball too large")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    data = path.read_bytes()
+    if not ok(data):
+        raise ValueError(f"{name}@{version}: the tarball's digest differs from the pin")
+    return path
+
+
+def npm_language(path: str) -> str | None:
+    if path.endswith((".d.ts", ".d.mts", ".d.cts")):
+        return None
+    return NPM_LANGUAGE_OF_EXT.get(PurePosixPath(path).suffix)
+
+
+def npm_candidates(files: dict[str, bytes]) -> tuple[dict[str, bytes], Counter]:
+    """The files of a tarball that may be hand-written source: under src/ (or source/) when the package has one,
+    else outside the build folders; a .js with a .ts, .d.ts or .map of its name beside it is compiled output."""
+    drops: Counter = Counter()
+    sources = {p: d for p, d in files.items() if npm_language(p)}
+    names = set(files)
+    has_src = any(p.split("/", 1)[0] in ("src", "source") and "/" in p for p in sources)
+    kept = {}
+    for path, data in sorted(sources.items()):
+        p = PurePosixPath(path)
+        dirs = [d.lower() for d in p.parts[:-1]]
+        stem = str(p.with_suffix(""))
+        if "node_modules" in dirs:
+            drops["vendored"] += 1
+        elif has_src and (not dirs or dirs[0] not in ("src", "source")):
+            drops["build output / outside src"] += 1
+        elif set(dirs) & NPM_OUTPUT_DIRS:
+            drops["build output / outside src"] += 1
+        elif p.suffix in (".js", ".mjs", ".cjs", ".jsx") and (
+            any(f"{stem}{ext}" in names for ext in (".ts", ".tsx", ".mts", ".cts", ".d.ts", ".d.mts", ".d.cts"))
+            or f"{path}.map" in names
+        ):
+            drops["build output / outside src"] += 1
+        else:
+            kept[path] = data
+    return kept, drops
+
+
+def npm_file_reason(path: str, data: bytes, language: str) -> str | None:
+    """Why one candidate .ts/.tsx/.js file is not kept (the training corpus's drop_reason, then this benchmark's
+    own rules, then tree-sitter's parse)."""
+    p = PurePosixPath(path)
+    if {d.lower() for d in p.parts[:-1]} & NPM_SKIP_DIRS or NPM_SKIP_FILE.search(p.name):
+        return "config / docs / templates / stories"
+    reason = drop_reason(path, data, "typescript" if language == "tsx" else language)
+    if reason:
+        return reason
+    text = normalize_text(data)
+    head = "\n".join(text.split("\n")[:30])
+    if MORE_GENERATED.search(head):
+        return "generated"
+    if DERIVED_FILE.search(head):
+        return "adapted from older code"
+    if JS_OBFUSCATED.search(text):
+        return "obfuscated"
+    if COMPILED_JS.search(text):
+        return "build output / outside src"
+    if old_copyright(text, 40):
+        return "copyright before 2025"
+    from dgemma_lsp.text import syntax  # the tree-sitter grammars the editor and the evaluation parse with
+
+    if syntax.error_count(text, language):
+        return "does not parse"
+    return None
+
+
+def content_evidence(changelog: str, license_texts: list[str]) -> list[str]:
+    """What a tarball itself says of when the project began: its changelog's entry for an initial version (0.0.x,
+    0.1.0, 1.0.0) dated on or after the cutoff, or license files whose copyright years are all 2026 or later."""
+    evidence = []
+    for line in changelog.split("\n"):
+        version = re.match(r"#+\s*\[?v?(\d+\.\d+\.\d+)\]?", line.strip())
+        date = ISO_DATE.search(line)
+        if version and date and INITIAL_VERSION.match(version[1]) and "-".join(date.groups()) >= CUTOFF:
+            evidence.append(f"changelog: {version[1]} on {'-'.join(date.groups())}")
+            break
+    years = {
+        int(y)
+        for text in license_texts
+        for line in text.split("\n")
+        if re.search(r"copyright|\(c\)|©", line, re.I)
+        for y in re.findall(r"\b(20\d\d)\b", line)
+    }
+    if years and min(years) >= 2026:
+        evidence.append(f"license: copyright {min(years)}")
+    return evidence
+
+
+def first_publication_evidence(project: dict, content: list[str]) -> str:
+    """Why a package is taken as first published on or after the cutoff ("" if nothing says so): its earliest
+    recorded version is an early one (0.0.x, 0.1.x, 1.0.x) that needs a dependency released after the cutoff, or
+    its tarball's changelog or license files say so (content_evidence)."""
+    evidence = []
+    floor, first = project["first_evidence"], project["first_version"]
+    if floor and floor[0] >= CUTOFF and EARLY_VERSION.match(first):
+        evidence.append(f"first recorded version {first} needs {floor[1]} (released {floor[0]})")
+    return "; ".join(evidence + content)
+
+
+def process_npm(archive: Path) -> dict:
+    """One npm tarball -> its package, version, license, language, kept files and license files, or `skipped`."""
+    try:
+        raw = _strip_top(read_archive("npm", archive))
+        pkg = json.loads(raw.get("package.json", b"{}"))
+    except Exception as exc:  # a broken archive is skipped, never fatal
+        return dict(skipped=f"unreadable: {exc!r}"[:200])
+    license_, why = npm_license(pkg)
+    result = dict(package=pkg.get("name"), version=pkg.get("version"), license=license_, drops=Counter())
+    if license_ is None:
+        return dict(result, skipped=f"license (package.json): {why}")
+    license_files = {
+        name: normalize_text(data) if _is_utf8(data) else data.decode("latin-1").replace("\r\n", "\n")
+        for name, data in sorted(raw.items())
+        if LICENSE_FILE.search(name)
+        and name.count("/") <= 2
+        and "node_modules/" not in name
+        and not name.endswith(NOT_LICENSE_SUFFIXES + (".mjs", ".cjs", ".tsx", ".jsx", ".mts", ".cts", ".map"))
+    }
+    license_files = {name: text for name, text in license_files.items() if text.strip()}
+    if not license_files:
+        return dict(result, skipped="no license file")
+    if not license_text_matches(license_, list(license_files.values())):
+        return dict(result, skipped="no license file with the declared license's text")
+    if any(
+        re.search(r"GNU (LESSER |AFFERO )?GENERAL PUBLIC|Mozilla Public License", t) for t in license_files.values()
+    ):
+        return dict(result, skipped="a license file is copyleft")
+    year = min(filter(None, (old_copyright(t) for t in license_files.values())), default=None)
+    if year:
+        return dict(result, skipped=f"license copyright before {OLDEST_COPYRIGHT}: {year}")
+    changelog = "\n".join(t.decode("utf-8", "replace") for n, t in raw.items() if CHANGELOG_FILE.match(n))
+    dates = sorted("-".join(m) for m in ISO_DATE.findall(changelog))
+    if dates and dates[0] < CUTOFF:
+        return dict(result, skipped=f"changelog dates before the cutoff: {dates[0]}")
+    result["evidence"] = content_evidence(changelog, list(license_files.values()))
+    candidates, drops = npm_candidates(raw)
+    kept: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for path, data in candidates.items():
+        language = npm_language(path)
+        reason = npm_file_reason(path, data, language)
+        if reason is None:
+            text = normalize_text(data)
+            key = text_key(text)
+            reason = "duplicate in package" if key in seen else None
+            seen.add(key)
+        if reason:
+            drops[reason] += 1
+            continue
+        kept.append((path, text))
+    result["drops"] = drops
+    if drops["obfuscated"]:
+        return dict(result, skipped="obfuscated code")
+    if drops["generated"] and drops["generated"] >= MOSTLY_GENERATED * (drops["generated"] + len(kept)):
+        return dict(result, skipped="mostly generated")
+    if not kept and drops["build output / outside src"]:
+        return dict(result, skipped="build output only")
+    if templated_share([text for _, text in kept], "javascript") > TEMPLATED_SHARE:
+        return dict(result, skipped="templated (code lines repeated across files)")
+    capped, size = [], 0
+    for path, text in kept:
+        n = len(text.encode())
+        if size + n > PACKAGE_CAP_BYTES:
+            break
+        capped.append((path, text))
+        size += n
+    lines = [code_lines(text, "javascript") for _, text in capped]
+    if len(capped) < MIN_FILES:
+        return dict(result, skipped=f"fewer than {MIN_FILES} files")
+    if sum(lines) < MIN_LINES:
+        return dict(result, skipped=f"fewer than {MIN_LINES} code lines")
+    if sum(n >= LONG_FILE_LINES for n in lines) < MIN_LONG_FILES:
+        return dict(result, skipped=f"fewer than {MIN_LONG_FILES} files of {LONG_FILE_LINES} lines")
+    ts_lines = sum(n for (path, _), n in zip(capped, lines) if npm_language(path) != "javascript")
+    return dict(
+        result,
+        language="typescript" if 2 * ts_lines > sum(lines) else "javascript",
+        files=dict(capped),
+        license_files=license_files,
+        lines=sum(lines),
+        bytes=size,
+        keys={text_key(text) for _, text in capped},
+    )
+
+
+def read_names(path: Path) -> list[dict]:
+    """A list of npm packages, one a line: `name<TAB>version<TAB>downloads a month<TAB>summary` after a header."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        fh.readline()
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if parts[0]:
+                rows.append(dict(name=parts[0], version=parts[1] if len(parts) > 1 else "", summary=parts[-1]))
+    return rows
+
+
+def npm_pool(rows: list[dict], seed: int, excluded: set[str]) -> tuple[list[str], dict[str, int]]:
+    """The names to look up, in order: the list's packages (no @types/, no per-platform binaries, not in the
+    training corpus, latest major version at most 2) whose name or summary mentions an ecosystem whose packages
+    tend to ship their TypeScript source (NPM_SOURCE_TOPIC: React Native, Expo, Convex, Bun, Deno), or AI agents,
+    LLMs or MCP (AI_THEME); each tier shuffled, then taken three and one in turn, at most 3 of one scope."""
+    tiers: dict[str, list[str]] = {"source": [], "ai": []}
+    for row in sorted(rows, key=lambda r: r["name"]):
+        name = row["name"]
+        major = re.match(r"(\d+)\.", row["version"])
+        if name.startswith("@types/") or name.lower() in excluded or not major or int(major[1]) > 2:
+            continue
+        if NATIVE_BINARY.search(name):  # per-platform builds of a native module
+            continue
+        text = re.sub(r"[-_./@]", " ", name) + " " + row["summary"]
+        if NPM_SOURCE_TOPIC.search(text):
+            tiers["source"].append(name)
+        elif AI_THEME.search(text):
+            tiers["ai"].append(name)
+    rng = random.Random(seed)
+    for names in tiers.values():
+        rng.shuffle(names)
+    order = []
+    queues = {k: list(v) for k, v in tiers.items()}
+    while any(queues.values()):
+        for tier, take in (("source", 3), ("ai", 1)):
+            order += queues[tier][:take]
+            del queues[tier][:take]
+    per_scope: Counter = Counter()
+    pool = []
+    for name in order:
+        scope = name.split("/")[0] if name.startswith("@") else name
+        per_scope[scope] += 1
+        if per_scope[scope] <= 3:
+            pool.append(name)
+    return pool, {k: len(v) for k, v in tiers.items()}
 
 
 # ---------------------------------------------------------------------------------------------------- commands
@@ -566,11 +1117,11 @@ def discover(sample: int, seed: int, workers: int) -> None:
                 lines=result["lines"],
                 bytes=result["bytes"],
                 split=splits[project["package"]],
+                source="pypi",
+                language="python",
             )
         )
-    rows.sort(key=lambda r: normalize_name(r["package"]))
-    DATA.mkdir(parents=True, exist_ok=True)
-    PINS.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    write_pins(rows, "pypi")
     stats = dict(
         date=datetime.date.today().isoformat(),
         seed=seed,
@@ -593,6 +1144,156 @@ def discover(sample: int, seed: int, workers: int) -> None:
     log(f"done in {time.time() - t0:.0f}s")
 
 
+def discover_npm(names_file: Path, lookups: int, seed: int, workers: int) -> None:
+    t0 = time.time()
+    WORK.mkdir(parents=True, exist_ok=True)
+    excluded = npm_excluded_names()
+    rows = read_names(names_file)
+    pool, pool_sizes = npm_pool(rows, seed, excluded)
+    names = pool[:lookups]
+    log(f"pool: {pool_sizes} of {len(rows)} listed names; looking up {len(names)} (seed {seed})")
+
+    def one(name: str) -> dict:
+        try:
+            return npm_project(name)
+        except Exception as exc:
+            return dict(name=name, skipped=f"packument error: {exc!r}"[:200])
+
+    projects = []
+    with ThreadPoolExecutor(workers) as pool_:
+        for i, project in enumerate(pool_.map(one, names), 1):
+            projects.append(project)
+            if i % 100 == 0:
+                log(f"  packuments {i}/{len(names)} ({time.time() - t0:.0f}s)")
+
+    screened: Counter = Counter()
+    candidates = []
+    for project in projects:
+        reason = npm_screen(project, excluded)
+        screened[(reason or "candidate").split(":")[0]] += 1
+        if reason is None:
+            candidates.append(project)
+    log(f"screened: {dict(screened.most_common())}")
+
+    def download(project: dict) -> tuple[dict, Path | None, str]:
+        try:
+            path = fetch_npm_tarball(project["package"], project["version"], None, project["integrity"])
+            return project, path, ""
+        except Exception as exc:
+            reason = "tarball over 30 MB" if "too large" in str(exc) else f"download failed: {exc!r}"[:200]
+            return project, None, reason
+
+    outcomes: Counter = Counter()
+    file_drops: Counter = Counter()
+    kept: list[tuple[dict, dict]] = []
+    with ThreadPoolExecutor(max(1, workers // 2)) as pool_:
+        for i, (project, path, error) in enumerate(pool_.map(download, candidates), 1):
+            result = dict(skipped=error) if path is None else process_npm(path)
+            if "skipped" not in result and result["package"] != project["package"]:
+                result = dict(result, skipped="tarball names another package")
+            if "skipped" not in result and result["version"] != project["version"]:
+                result = dict(result, skipped="tarball version differs from the registry's")
+            if "skipped" not in result:
+                evidence = first_publication_evidence(project, result["evidence"])
+                if evidence:
+                    result["evidence"] = evidence
+                else:
+                    result = dict(result, skipped="no evidence of first publication after the cutoff")
+            outcomes[result.get("skipped", "kept").split(":")[0]] += 1
+            file_drops.update(result.get("drops", {}))
+            if "skipped" in result:
+                log(f"  [{i}/{len(candidates)}] skip {project['package']}: {result['skipped']}")
+            else:
+                log(
+                    f"  [{i}/{len(candidates)}] keep {project['package']} {result['version']} [{result['license']}] "
+                    f"{result['language']} {len(result['files'])} files {result['lines']} lines"
+                )
+                kept.append((project, result))
+    log(f"tarballs: {dict(outcomes.most_common())}")
+
+    chosen: list[tuple[dict, dict]] = []
+    near_duplicates = []
+    for project, result in sorted(kept, key=lambda pr: (pr[0]["first_upload"], pr[0]["package"])):
+        twin = next(
+            (
+                p["package"]
+                for p, r in chosen
+                if len(r["keys"] & result["keys"]) > NEAR_DUPLICATE_SHARE * min(len(r["keys"]), len(result["keys"]))
+            ),
+            None,
+        )
+        if twin:
+            near_duplicates.append((project["package"], twin))
+            log(f"  near-duplicate: {project['package']} of {twin}")
+            continue
+        chosen.append((project, result))
+    order = {n: i for i, n in enumerate(names)}
+    chosen.sort(key=lambda pr: order[pr[0]["name"]])  # the pool's order decides which are kept past the limits
+    passed = len(chosen)
+    selected, over_limit, ai, per_scope = [], [], 0, Counter()
+    for project, result in chosen:
+        themed = ai_themed(project)
+        scope = project["package"].split("/")[0] if project["package"].startswith("@") else project["package"]
+        if (
+            len(selected) >= NPM_MAX_PACKAGES
+            or (themed and ai >= int(MAX_AI_SHARE * NPM_MAX_PACKAGES))
+            or per_scope[scope] >= NPM_MAX_PER_SCOPE
+        ):
+            over_limit.append(project["package"])
+            continue
+        ai += themed
+        per_scope[scope] += 1
+        selected.append((project, result))
+    ai_passed = sum(ai_themed(p) for p, _ in chosen)
+    chosen = selected
+
+    splits, salt = assign_splits([p["package"] for p, _ in chosen])
+    npm_rows = []
+    for project, result in chosen:
+        npm_rows.append(
+            dict(
+                package=result["package"],
+                version=result["version"],
+                license=result["license"],
+                first_upload=project["first_upload"],
+                evidence=result["evidence"],
+                archive=npm_tarball_url(result["package"], result["version"]).rsplit("/", 1)[1],
+                sha256=hashlib.sha256(npm_cache_path(result["package"], result["version"]).read_bytes()).hexdigest(),
+                files=len(result["files"]),
+                lines=result["lines"],
+                bytes=result["bytes"],
+                split=splits[project["package"]],
+                source="npm",
+                language=result["language"],
+            )
+        )
+    write_pins(npm_rows, "npm")
+    stats = dict(
+        date=datetime.date.today().isoformat(),
+        seed=seed,
+        names_file=names_file.name,
+        listed=len(rows),
+        pool=pool_sizes,
+        lookups=len(names),
+        screened=dict(screened.most_common()),
+        candidates=len(candidates),
+        tarballs=dict(outcomes.most_common()),
+        file_drops=dict(file_drops.most_common()),
+        near_duplicates=near_duplicates,
+        passed=passed,
+        over_limit=over_limit,
+        ai_themed=ai,
+        ai_themed_passed=ai_passed,
+        split_salt=salt,
+        summaries={r["package"]: p["summary"] for p, r in chosen},
+    )
+    (WORK / "stats-npm.json").write_text(json.dumps(stats, indent=1))
+    log(f"pinned {len(npm_rows)} npm packages in {PINS} ({time.time() - t0:.0f}s)")
+    sizes = build()
+    write_provenance_npm(npm_rows, stats, sizes)
+    log(f"done in {time.time() - t0:.0f}s")
+
+
 def write_gzip_jsonl(path: Path, rows: list[dict]) -> None:
     """gzip'd JSON lines with no name and mtime 0 in the header: the same rows give the same bytes."""
     with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
@@ -600,22 +1301,46 @@ def write_gzip_jsonl(path: Path, rows: list[dict]) -> None:
             gz.write((json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8"))
 
 
+def read_pins() -> list[dict]:
+    return [json.loads(line) for line in PINS.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_pins(rows: list[dict], source: str) -> None:
+    """Replace one source's pins in packages.jsonl, keeping the other's: PyPI's first (by normalized name), then
+    npm's (by name)."""
+    others = [r for r in read_pins() if r.get("source", "pypi") != source] if PINS.exists() else []
+    pins = [r if "source" in r else dict(r, source="pypi", language="python") for r in others + rows]
+    pypi = sorted((r for r in pins if r.get("source", "pypi") == "pypi"), key=lambda r: normalize_name(r["package"]))
+    npm = sorted((r for r in pins if r.get("source") == "npm"), key=lambda r: r["package"])
+    DATA.mkdir(parents=True, exist_ok=True)
+    PINS.write_text("".join(json.dumps(r) + "\n" for r in pypi + npm), encoding="utf-8")
+
+
+DATA_FILES = ("python.jsonl.gz", "javascript.jsonl.gz", "typescript.jsonl.gz", "licenses.jsonl.gz")
+
+
 def build() -> dict[str, int]:
-    """Rebuild python.jsonl.gz and licenses.jsonl.gz from the pinned list; every archive's sha256 is checked and
-    every package must come out as pinned (files, lines, bytes, license, version)."""
-    pins = [json.loads(line) for line in PINS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """Rebuild python.jsonl.gz, javascript.jsonl.gz, typescript.jsonl.gz and licenses.jsonl.gz from the pinned
+    list; every archive's sha256 is checked and every package must come out as pinned (files, lines, bytes,
+    license, version, language)."""
+    pins = read_pins()
     excluded = excluded_names()
+    npm_excluded = npm_excluded_names()
 
     def one(pin: dict) -> tuple[dict, dict]:
+        if pin.get("source") == "npm":
+            return pin, process_npm(fetch_npm_tarball(pin["package"], pin["version"], pin["sha256"]))
         path = fetch_archive(pin["archive"], pin["sha256"], None, pin["package"], pin["version"])
         return pin, process(path)
 
-    files, notices = [], []
+    files: dict[str, list[dict]] = {"python": [], "javascript": [], "typescript": []}
+    notices = []
     problems = []
     with ThreadPoolExecutor(4) as pool:
         for pin, result in pool.map(one, pins):
             name = pin["package"]
-            if normalize_name(name) in excluded or is_held_out_package(name):
+            npm = pin.get("source") == "npm"
+            if (name.lower() in npm_excluded if npm else normalize_name(name) in excluded) or is_held_out_package(name):
                 problems.append(f"{name}: excluded (training corpus or held out)")
             if pin["first_upload"] < CUTOFF or pin["split"] not in ("dev", "test"):
                 problems.append(f"{name}: first_upload or split")
@@ -629,38 +1354,45 @@ def build() -> dict[str, int]:
                 files=len(result["files"]),
                 lines=result["lines"],
                 bytes=result["bytes"],
+                language=result.get("language", "python"),
             )
-            diff = {k: (pin[k], v) for k, v in got.items() if pin[k] != v}
+            diff = {k: (pin.get(k, "python"), v) for k, v in got.items() if pin.get(k, "python") != v}
             if diff:
                 problems.append(f"{name}: differs from the pin {diff}")
                 continue
             base = dict(package=name, version=pin["version"], license=pin["license"])
             for path, text in sorted(result["files"].items()):
-                files.append(dict(base, split=pin["split"], path=path, text=text))
-            notices.append(dict(base, files=dict(sorted(result["license_files"].items()))))
+                row = dict(base, split=pin["split"], path=path, text=text)
+                if npm:
+                    row["language"] = npm_language(path)
+                files[got["language"]].append(row)
+            source = dict(source=pin.get("source", "pypi"))
+            notices.append(dict(base, **source, files=dict(sorted(result["license_files"].items()))))
     if problems:
         sys.exit("build failed:\n  " + "\n  ".join(problems))
-    files.sort(key=lambda r: (r["package"], r["path"]))
-    notices.sort(key=lambda r: r["package"])
-    write_gzip_jsonl(DATA / "python.jsonl.gz", files)
+    notices.sort(key=lambda r: (r["package"], r["source"]))
+    for language, rows in files.items():
+        rows.sort(key=lambda r: (r["package"], r["path"]))
+        write_gzip_jsonl(DATA / f"{language}.jsonl.gz", rows)
     write_gzip_jsonl(DATA / "licenses.jsonl.gz", notices)
-    sizes = {p.name: p.stat().st_size for p in (DATA / "python.jsonl.gz", DATA / "licenses.jsonl.gz")}
-    log(f"wrote {len(files)} files of {len(notices)} packages: {sizes}")
+    sizes = {name: (DATA / name).stat().st_size for name in DATA_FILES}
+    log(f"wrote {sum(map(len, files.values()))} files of {len(notices)} packages: {sizes}")
     return sizes
 
 
-PROVENANCE_HEAD = """# Real-code benchmark data (Python, first published after mid-2025)
+PROVENANCE_HEAD = """# Real-code benchmark data (first published after mid-2025)
 
 Held-out real code for evaluating the embedded model: Python packages whose **first upload to PyPI (of any
-release) is on or after {cutoff}**, after the model's training data, permissively licensed. Built by
-`model/realcode.py`; the evaluation reads the files here offline.
+release) is on or after {cutoff}**, after the model's training data, permissively licensed, and JavaScript /
+TypeScript packages from npm taken the same way (their own section below). Built by `model/realcode.py`; the
+evaluation reads the files here offline.
 
 - `packages.jsonl`: one row per package, the pins: `package, version, license, first_upload, archive, sha256,
-  files, lines, bytes, split`.
+  files, lines, bytes, split, source, language` (`source` `pypi`, `language` `python`; the npm rows below).
 - `python.jsonl.gz`: one row per kept file ({files} files, {size_python:,} bytes): `package, version, license,
   split, path, text`.
-- `licenses.jsonl.gz`: one row per package ({packages}, {size_licenses:,} bytes): `package, version, license,
-  files` (`{{path: text}}` of the archive's LICENSE/COPYING/NOTICE files).
+- `licenses.jsonl.gz`: one row per package of either source ({size_licenses:,} bytes): `package, version, license,
+  source, files` (`{{path: text}}` of the archive's LICENSE/COPYING/NOTICE files).
 
 `path` is relative to the archive's top folder (sdists) or the wheel's root; `text` is the file's UTF-8 text with
 line endings normalized to `\\n`. Rows are sorted by package, then path; the gzip headers carry no name and mtime 0,
@@ -674,7 +1406,7 @@ so a rebuild gives the same bytes. `split` (`dev` / `test`) is a hash of the nor
 
 ```sh
 python model/realcode.py discover --sample {sample} --seed {seed}   # sample, screen, download, filter, pin, build
-python model/realcode.py build                              # rebuild python/licenses.jsonl.gz from packages.jsonl
+python model/realcode.py build                              # rebuild the data files from packages.jsonl
 ```
 
 1. **Sample**: the PyPI simple index's {index_names:,} names, sorted, shuffled with `random.Random({seed})`; the
@@ -740,6 +1472,7 @@ license notices travel with its code in `licenses.jsonl.gz`. Each package keeps 
 def write_provenance(rows: list[dict], stats: dict, sizes: dict[str, int]) -> None:
     names = len(simple_names())
     near = stats["near_duplicates"]
+    rows = [r for r in rows if r.get("source", "pypi") == "pypi"]
     text = PROVENANCE_HEAD.format(
         cutoff=CUTOFF,
         files=sum(r["files"] for r in rows),
@@ -785,7 +1518,184 @@ def write_provenance(rows: list[dict], stats: dict, sizes: dict[str, int]) -> No
             f"| {r['package']} | {r['version']} | {r['license']} | {r['first_upload']} | {r['split']} | "
             f"{r['files']} | {r['lines']} | {summary[:90]} |\n"
         )
-    (DATA / "PROVENANCE.md").write_text(text, encoding="utf-8")
+    write_provenance_section(python=text)
+
+
+NPM_SECTION = "# JavaScript and TypeScript from npm\n"
+
+
+def write_provenance_section(python: str | None = None, npm: str | None = None) -> None:
+    """PROVENANCE.md is the Python section, then the npm one: replace one, keep the other as it is."""
+    path = DATA / "PROVENANCE.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    old_python, _, old_npm = old.partition("\n" + NPM_SECTION)
+    python = (python if python is not None else old_python).rstrip("\n") + "\n"
+    npm = npm if npm is not None else (NPM_SECTION + old_npm if old_npm else "")
+    path.write_text(python + ("\n" + npm.rstrip("\n") + "\n" if npm else ""), encoding="utf-8")
+
+
+NPM_PROVENANCE = (
+    NPM_SECTION
+    + """
+Held-out real JavaScript and TypeScript: npm packages taken as **first published on or after {cutoff}** (what
+that can mean with the registry reachable here: step 2), permissively licensed by the same policy, whose tarball
+ships hand-written source. Built by `model/realcode.py discover-npm`; `build` rebuilds them with the Python ones.
+
+- `packages.jsonl`, the rows with `"source": "npm"`: `package, version, license, first_upload, evidence, archive,
+  sha256, files, lines, bytes, split, source, language`. `first_upload` is the earliest time the registry records
+  for any version; `evidence` says why the package is taken as first published after the cutoff (step 5);
+  `archive` is the tarball's name (`https://registry.npmjs.org/<package>/-/<archive>`), `sha256` its digest;
+  `language` the package's majority, `typescript` when `.ts`/`.tsx` files hold over half of its code lines, else
+  `javascript`.
+- `typescript.jsonl.gz` ({ts_files} files of {ts_packages} package(s), {size_ts:,} bytes) and `javascript.jsonl.gz`
+  ({js_files} files of {js_packages} package(s), {size_js:,} bytes): one row per kept file of the packages of that
+  language, sorted by package and path: `package, version, license, split, path, text, language`, the file's own
+  `language` by its extension (`typescript`: .ts .mts .cts, `tsx`: .tsx, `javascript`: .js .mjs .cjs .jsx).
+- `licenses.jsonl.gz`: the npm packages' rows have `"source": "npm"`.
+
+`path` is relative to the tarball's `package/` folder; `text` as for Python. `split` is the same salted hash of
+the package name (salt {salt}, the first that puts 45-55% of the npm packages in each split). `lines` counts code
+lines: neither blank nor only a comment (`//`, `/*`, `*`).
+
+## How it was built
+
+{date}, on a machine whose only network was the package registries:
+
+```sh
+python model/realcode.py discover-npm --names npm.tsv --lookups {lookups} --seed {seed}   # look up ... pin, build
+python model/realcode.py build   # rebuild every data file from packages.jsonl
+```
+
+1. **Names**: the registry's search endpoint (`/-/v1/search`) answers 404 here, so the names come from a list of
+   npm packages (`{names_file}`: name, latest version, downloads a month, summary; {listed:,} names, made on one
+   day). The pool: packages not in the training corpus (`model/manifest.jsonl`, npm rows), not `@types/`, not a
+   per-platform binary, latest major version at most 2, whose name or summary names an ecosystem whose packages
+   tend to ship their TypeScript source (React Native, Expo, Convex, Bun, Deno, Nitro/Turbo modules: {pool_source:,}
+   names) or AI agents, LLMs, MCP ({pool_ai:,}); each shuffled with `random.Random({seed})`, taken three and one
+   in turn, at most 3 names of one scope; the first {lookups:,} looked up (`https://registry.npmjs.org/<name>`).
+   An earlier try with packages that name a 2025 release (Zod 4, Tailwind 4, Svelte 5, Better Auth, Hono,
+   TanStack, Drizzle, ...) passed fewer: their tarballs mostly ship only a build.
+2. **Registry times**: the registry reachable here keeps only some versions of a package and no `time.created`,
+   and its times are not the publication times of older releases: every time it records is 2024 or later
+   (`express` 0.14.0, published in 2010, is recorded on 2025-11-17). Every recorded time on or after the cutoff
+   is therefore required but proves nothing: {old_copyright} of the {candidates} candidates below that passed it
+   ship a license file with a copyright year before 2025, and `@notionhq/notion-mcp-server` (first published in
+   spring 2025) is recorded from 2026-01-15 with 1.8.0.
+3. **Screen** (packument): every recorded time on or after {cutoff}; the earliest recorded version below 2.0; the
+   latest version's `license` allowed by `npm_license` (`model/licenses.py`); not deprecated; its `files` naming
+   something besides build folders, type declarations and docs; not a fork, bundle, template, starter or
+   scaffolder (`create-*`) by name or description; not held out; not reviewed out by hand ({reviewed}). Outcome:
+   {screened}.
+4. **Tarball**: the latest version's, from the registry, checked against its sha512 `integrity` (and pinned by
+   sha256); the license read again from its own `package.json` (`npm_license`); a non-empty LICENSE/COPYING/NOTICE
+   file with the declared license's text (`license_text_matches`, as for Python), none copyleft, no copyright
+   year before {oldest}; no date before the cutoff in a CHANGELOG/HISTORY/CHANGES file.
+5. **Evidence of first publication after the cutoff**, one of: the earliest recorded version is an early one
+   (0.0.x, 0.1.x, 1.0.x) and needs a dependency release from on or after the cutoff (`DEP_FLOORS`: TypeScript
+   5.9, Zod 4, Vitest 4, Vite 7.1, ESLint 9.31, React 19.1.1, React Native 0.81, Expo 54, Prettier 3.7, ... with
+   their release dates); the tarball's changelog dates an initial version (0.0.x, 0.1.0, 1.0.0) on or after the
+   cutoff; its license files' copyright years are all 2026 or later. Packages with none are dropped.
+6. **Files** (`.ts .tsx .mts .cts .js .jsx .mjs .cjs`, no `.d.ts`): under `src/` (or `source/`) when the tarball
+   has one, else outside build folders (`dist/`, `build/`, `out/`, `esm/`, `cjs/`, `types/`, ...; `lib/` is judged
+   by its content); not a `.js` beside a `.ts`, `.d.ts` or `.js.map` of its name; none with a transpiler's or
+   bundler's marks (`//# sourceMappingURL`, `__esModule`, `__awaiter`, `__webpack_require__`, `__toESM`, ...);
+   not docs, templates, stories, playgrounds, benchmarks, `*.config.*`, `test.ts`; then the training corpus's
+   `drop_reason` (tests, vendored, minified, near empty, generated mark, mostly literals, ...), the Python side's
+   generated / "adapted from" / copyright-year checks, obfuscation, exact duplicates, and files that tree-sitter
+   (`dgemma_lsp.text.syntax.error_count`, the grammars the editor uses) does not parse without an error. Files
+   dropped in the {candidates} candidates' tarballs: {file_drops}.
+7. **Packages**: as for Python (obfuscated, mostly generated, templated, capped at {cap:,} bytes of text in path
+   order, at least {min_files} files, {min_lines} code lines and {min_long} files of {long_lines}+ code lines).
+   Outcome: {tarballs}.
+8. **Near-duplicates** as for Python: {near}. **Selection**: in pool order, at most {max_packages} packages, at
+   most {ai_cap} about AI, at most {per_scope} of one scope: {passed} passed, {over} left out.
+
+Result: **{packages} packages** ({dev} dev, {test} test; {n_ts} typescript, {n_js} javascript), {files} files,
+{lines:,} code lines, {bytes:,} bytes of text.
+
+## Caveats (npm)
+
+- Few packages: about one in a hundred names looked up passes. Most new packages ship only their build (`dist/`),
+  many ship no license file, and many that the registry here records only from after the cutoff are older
+  (step 2). More look-ups (`--lookups`) extend the same pool in the same order.
+- The evidence of step 5 bounds when a package's earliest known version (or its license, or its changelog) was
+  written, not when every line was: code written earlier and published late can slip through, as on PyPI.
+- Packages are mostly TypeScript: hand-written JavaScript is rarer among new packages.
+
+## Packages (npm)
+
+| package | version | license | language | split | files | lines | evidence |
+|---|---|---|---|---|---|---|---|
+"""
+)
+
+
+def write_provenance_npm(rows: list[dict], stats: dict, sizes: dict[str, int]) -> None:
+    near = stats["near_duplicates"]
+    langs = Counter(r["language"] for r in rows)
+    files = {lang: sum(r["files"] for r in rows if r["language"] == lang) for lang in ("typescript", "javascript")}
+    text = NPM_PROVENANCE.format(
+        cutoff=CUTOFF,
+        ts_files=files["typescript"],
+        js_files=files["javascript"],
+        ts_packages=langs["typescript"],
+        js_packages=langs["javascript"],
+        size_ts=sizes["typescript.jsonl.gz"],
+        size_js=sizes["javascript.jsonl.gz"],
+        salt=stats["split_salt"],
+        date=stats["date"],
+        lookups=stats["lookups"],
+        seed=stats["seed"],
+        names_file=stats["names_file"],
+        listed=stats["listed"],
+        pool_source=stats["pool"]["source"],
+        pool_ai=stats["pool"]["ai"],
+        old_copyright=stats["tarballs"].get("license copyright before 2025", 0),
+        candidates=stats["candidates"],
+        screened=", ".join(f"{k} {v:,}" for k, v in stats["screened"].items()),
+        reviewed="; ".join(f"{k}: {v}" for k, v in NPM_REVIEWED_OUT.items()),
+        oldest=OLDEST_COPYRIGHT,
+        file_drops=", ".join(f"{k} {v:,}" for k, v in stats["file_drops"].items()),
+        cap=PACKAGE_CAP_BYTES,
+        min_files=MIN_FILES,
+        min_lines=MIN_LINES,
+        min_long=MIN_LONG_FILES,
+        long_lines=LONG_FILE_LINES,
+        tarballs=", ".join(f"{k} {v}" for k, v in stats["tarballs"].items()),
+        near=("dropped " + ", ".join(f"{a} (of {b})" for a, b in near)) if near else "none found",
+        max_packages=NPM_MAX_PACKAGES,
+        ai_cap=int(MAX_AI_SHARE * NPM_MAX_PACKAGES),
+        per_scope=NPM_MAX_PER_SCOPE,
+        passed=stats["passed"],
+        over=len(stats["over_limit"]),
+        packages=len(rows),
+        dev=sum(r["split"] == "dev" for r in rows),
+        test=sum(r["split"] == "test" for r in rows),
+        n_ts=langs["typescript"],
+        n_js=langs["javascript"],
+        files=sum(r["files"] for r in rows),
+        lines=sum(r["lines"] for r in rows),
+        bytes=sum(r["bytes"] for r in rows),
+    )
+    for r in rows:
+        text += (
+            f"| {r['package']} | {r['version']} | {r['license']} | {r['language']} | {r['split']} | {r['files']} | "
+            f"{r['lines']} | {r['evidence'].replace('|', '/')} |\n"
+        )
+    write_provenance_section(npm=text)
+
+
+def rewrite_provenance() -> None:
+    """PROVENANCE.md again from the pins and the last discovery runs' statistics (work/realcode/stats*.json)."""
+    pins = read_pins()
+    sizes = {name: (DATA / name).stat().st_size for name in DATA_FILES}
+    if (WORK / "stats.json").exists():
+        write_provenance(
+            [r for r in pins if r.get("source", "pypi") == "pypi"], json.loads((WORK / "stats.json").read_text()), sizes
+        )
+    if (WORK / "stats-npm.json").exists():
+        stats = json.loads((WORK / "stats-npm.json").read_text())
+        write_provenance_npm([r for r in pins if r.get("source") == "npm"], stats, sizes)
 
 
 def main() -> None:
@@ -795,11 +1705,23 @@ def main() -> None:
     d.add_argument("--sample", type=int, default=6000, help="how many simple-index names to sample")
     d.add_argument("--seed", type=int, default=2025)
     d.add_argument("--workers", type=int, default=HTTP_WORKERS, help="concurrent HTTP requests (at most 8)")
+    n = sub.add_parser("discover-npm", help="look up npm packages, screen, download, filter, pin and build (network)")
+    n.add_argument(
+        "--names", type=Path, required=True, help="npm package list: name, version, downloads, summary (TSV)"
+    )
+    n.add_argument("--lookups", type=int, default=NPM_LOOKUPS, help="how many packuments to read from the pool")
+    n.add_argument("--seed", type=int, default=2025)
+    n.add_argument("--workers", type=int, default=NPM_WORKERS, help="concurrent HTTP requests (at most 4)")
     sub.add_parser("build", help="rebuild the data files from packages.jsonl (downloads archives not cached)")
+    sub.add_parser("provenance", help="rewrite PROVENANCE.md from the pins and the last discovery statistics")
     args = parser.parse_args()
     assert set(ALLOWED), "no license policy"
     if args.command == "discover":
         discover(args.sample, args.seed, min(args.workers, HTTP_WORKERS))
+    elif args.command == "discover-npm":
+        discover_npm(args.names, args.lookups, args.seed, min(args.workers, NPM_WORKERS))
+    elif args.command == "provenance":
+        rewrite_provenance()
     else:
         build()
 

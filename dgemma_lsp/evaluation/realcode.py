@@ -56,7 +56,8 @@ from dgemma_lsp.text.outline import import_texts
 if TYPE_CHECKING:
     from dgemma_lsp.fill.pipeline import Filler
 
-LANGUAGE = "python"
+LANGUAGES = ("python", "javascript", "typescript")  # the data files: <name>.jsonl.gz; typescript holds tsx too
+BRACE_STUB = 'throw new Error("not implemented");'  # what a JavaScript or TypeScript stub body holds
 SPLITS = ("dev", "test")
 KINDS = ("line-indented", "line-column0", "rest-of-line", "block-opener", "function-body", "call-arguments")
 LINE_KINDS = ("line-indented", "line-column0", "rest-of-line", "call-arguments")  # one line is the whole answer
@@ -78,6 +79,7 @@ class SourceFile:
     split: str
     path: str
     text: str
+    language: str = "python"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Task:
     after: str
     typed: str = ""  # what the document holds of the region at the cursor (the indentation, or the stub)
     stub: bool = False  # the hole replaces `typed` (a stub body), filled as "Fill this function"
+    language: str = "python"
 
     @property
     def document(self) -> str:
@@ -132,7 +135,12 @@ def data_dir() -> Path:
 def load_files(path: Path, split: str | None = None) -> list[SourceFile]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
-    files = [SourceFile(r["package"], r["version"], r["license"], r["split"], r["path"], r["text"]) for r in rows]
+    files = [
+        SourceFile(
+            r["package"], r["version"], r["license"], r["split"], r["path"], r["text"], r.get("language", "python")
+        )
+        for r in rows
+    ]
     return [f for f in files if split is None or f.split == split]
 
 
@@ -272,100 +280,164 @@ def _offset(lines: list[str], line: int) -> int:
     return sum(len(text) + 1 for text in lines[:line])
 
 
-def tasks_of_file(
-    file: SourceFile, kind: str, rng: random.Random, keep: Callable[[Task], bool] | None = None
-) -> list[Task]:
-    """Up to PER_FILE tasks of one kind from a file, chosen with `rng` among those `keep` accepts."""
-    source = file.text
+Region = tuple[int, int, int, str, bool]  # (0-based line, start, end, typed, stub): a task's region of its file
+
+
+def python_regions(source: str, kind: str, rng: random.Random) -> list[Region]:
+    """Where a kind of hole can be cut in a Python file (`ast`: whole statements, as the interpreter reads them)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
     lines = source.split("\n")
-    name = f"{file.package}/{file.path}"
-    found: list[Task] = []
+    found: list[Region] = []
     if kind in ("line-indented", "line-column0", "rest-of-line"):
         for n in line_sites(source, tree):
             start, text = _offset(lines, n), lines[n]
             indent = text[: len(text) - len(text.lstrip())]
-            before, after = source[:start], source[start + len(text) :]
             if kind == "rest-of-line":
                 cursors = rest_of_line_cursors(text)
-                if not cursors:
-                    continue
-                cut = rng.choice(cursors)
-                found.append(
-                    Task(
-                        f"{name}:{n + 1}:{kind}",
-                        kind,
-                        file.package,
-                        file.path,
-                        before + text[:cut],
-                        text[cut:].rstrip(),
-                        after,
-                    )
-                )
-                continue
-            typed = indent if kind == "line-indented" else ""
-            found.append(Task(f"{name}:{n + 1}:{kind}", kind, file.package, file.path, before, text, after, typed))
+                if cursors:
+                    found.append((n, start + rng.choice(cursors), start + len(text.rstrip()), "", False))
+            else:
+                found.append((n, start, start + len(text), indent if kind == "line-indented" else "", False))
     elif kind == "block-opener":
         for header, last in block_sites(source, tree):
-            start, end = _offset(lines, header) + len(lines[header].rstrip()), _offset(lines, last) + len(lines[last])
-            found.append(
-                Task(
-                    f"{name}:{header + 1}:{kind}",
-                    kind,
-                    file.package,
-                    file.path,
-                    source[:start],
-                    source[start:end],
-                    source[end:],
-                )
-            )
+            start = _offset(lines, header) + len(lines[header].rstrip())
+            found.append((header, start, _offset(lines, last) + len(lines[last]), "", False))
     elif kind == "function-body":
         for first, last in body_sites(source, tree):
             indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
-            start, end = _offset(lines, first) + len(indent), _offset(lines, last) + len(lines[last])
-            found.append(
-                Task(
-                    f"{name}:{first + 1}:{kind}",
-                    kind,
-                    file.package,
-                    file.path,
-                    source[:start],
-                    source[start:end],
-                    source[end:],
-                    "pass",
-                    stub=True,
-                )
-            )
+            start = _offset(lines, first) + len(indent)
+            found.append((first, start, _offset(lines, last) + len(lines[last]), "pass", True))
     elif kind == "call-arguments":
         for n, start, end in call_sites(source, tree):
             offset = _offset(lines, n)
-            found.append(
-                Task(
-                    f"{name}:{n + 1}:{kind}",
-                    kind,
-                    file.package,
-                    file.path,
-                    source[: offset + start],
-                    source[offset + start : offset + end],
-                    source[offset + end :],
-                )
-            )
+            found.append((n, offset + start, offset + end, "", False))
     else:
         raise ValueError(f"unknown kind {kind!r}")
+    return found
+
+
+_FUNCTION_TYPES = frozenset({"function_declaration", "function_expression", "method_definition", "arrow_function",
+                             "generator_function_declaration", "generator_function"})  # fmt: skip
+
+
+def brace_regions(source: str, language: str, kind: str, rng: random.Random) -> list[Region]:
+    """Where a kind of hole can be cut in a JavaScript or TypeScript file, from the language's tree-sitter captures:
+    one-line statements of function bodies, `{ ... }` blocks whose braces end and start their lines, function
+    bodies (replaced by a `throw new Error("not implemented")` stub, the hole everything inside the braces, as
+    "Fill this function" fills them) and one-line calls' arguments."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    data = source.encode("utf-8")
+    tree = syntax.parse(data, language)
+    if syntax.error_count(data, language):
+        return []
+    lines = source.split("\n")
+    line_starts = [_offset(lines, n) for n in range(len(lines))]
+    bodies = syntax.captures_in(tree, language, "function.").get("function.inner", [])
+    spans = [(b.start_byte, b.end_byte) for b in bodies if b.type == "statement_block"]
+
+    def in_function(node) -> bool:
+        return any(start < node.start_byte and node.end_byte < end for start, end in spans)
+
+    def index(byte: int) -> int:
+        return len(data[:byte].decode("utf-8", "replace"))
+
+    found: list[Region] = []
+    if kind in ("line-indented", "line-column0", "rest-of-line"):
+        for node in syntax.captures_in(tree, language, "statement.").get("statement.outer", []):
+            row = node.start_point.row
+            if node.end_point.row != row or not in_function(node):
+                continue
+            text = lines[row]
+            if text.strip() != (node.text or b"").decode("utf-8", "replace").strip() or len(text) > MAX_LINE_CHARS:
+                continue
+            start = line_starts[row]
+            if kind == "rest-of-line":
+                cursors = rest_of_line_cursors(text)
+                if cursors:
+                    found.append((row, start + rng.choice(cursors), start + len(text.rstrip()), "", False))
+            else:
+                indent = text[: len(text) - len(text.lstrip())]
+                found.append((row, start, start + len(text), indent if kind == "line-indented" else "", False))
+    elif kind in ("block-opener", "function-body"):
+        wanted = [b for b in bodies if b.type == "statement_block"] if kind == "function-body" else None
+        blocks = wanted or [
+            n
+            for n in syntax.captures_in(tree, language, "block.").get("block.inner", [])
+            if n.type == "statement_block"
+        ]
+        for block in blocks:
+            first, last = block.start_point.row, block.end_point.row
+            body_lines = last - first - 1
+            limit = MAX_BODY_LINES if kind == "function-body" else MAX_BLOCK_LINES
+            if not (1 <= body_lines <= limit) or (kind == "function-body" and body_lines < 2):
+                continue
+            if not lines[first].rstrip().endswith("{") or lines[last].strip()[:1] != "}":
+                continue  # braces that do not end and start their lines
+            if kind == "block-opener" and block.parent is not None and block.parent.type in _FUNCTION_TYPES:
+                continue  # a function's body is the function-body kind
+            opened = index(block.start_byte) + 1
+            closing = line_starts[last] - 1  # the newline before the `}` line
+            if kind == "block-opener":
+                found.append((first, opened, closing, "", False))
+            else:
+                inner = lines[first + 1][: len(lines[first + 1]) - len(lines[first + 1].lstrip())]
+                outer = lines[last][: len(lines[last]) - len(lines[last].lstrip())]
+                found.append((first, opened, line_starts[last] + len(outer), f"\n{inner}{BRACE_STUB}\n{outer}", True))
+    else:  # call-arguments
+        for node in syntax.captures_in(tree, language, "call.").get("call.arguments", []):
+            row = node.start_point.row
+            if node.end_point.row != row or not in_function(node) or node.named_child_count == 0:
+                continue
+            start, end = index(node.start_byte) + 1, index(node.end_byte) - 1
+            rest = lines[row][end - line_starts[row] + 1 :]
+            if start < end and all(ch in _CLOSERS or ch.isspace() for ch in rest):
+                found.append((row, start, end, "", False))
+    return found
+
+
+def tasks_of_file(
+    file: SourceFile, kind: str, rng: random.Random, keep: Callable[[Task], bool] | None = None
+) -> list[Task]:
+    """Up to PER_FILE tasks of one kind from a file, chosen with `rng` among those `keep` accepts."""
+    source = file.text
+    if file.language == "python":
+        regions = python_regions(source, kind, rng)
+    else:
+        regions = brace_regions(source, file.language, kind, rng)
+    name = f"{file.package}/{file.path}"
+    found = [
+        Task(
+            f"{name}:{row + 1}:{kind}",
+            kind,
+            file.package,
+            file.path,
+            source[:start],
+            source[start:end],
+            source[end:],
+            typed,
+            stub,
+            file.language,
+        )
+        for row, start, end, typed, stub in regions
+    ]
     rng.shuffle(found)
     if keep is not None:
         found = [task for task in found if keep(task)]
-    if kind == "function-body":  # only stubs the code action sees as such, its hole exactly the `pass`
+    if kind == "function-body":  # only stubs the code action sees as such, its hole exactly the stub
         found = [t for t in found[: 2 * PER_FILE] if _stub_hole_fits(t)]
     return found[:PER_FILE]
 
 
 def _stub_hole_fits(task: Task) -> bool:
     hole = editor_hole(task)
-    return hole.kind is FillKind.BLOCK and (hole.start, hole.end) == (len(task.before), len(task.before) + 4)
+    return hole.kind is FillKind.BLOCK and (hole.start, hole.end) == (
+        len(task.before),
+        len(task.before) + len(task.typed),
+    )
 
 
 def build_tasks(
@@ -391,13 +463,13 @@ def build_tasks(
 def editor_hole(task: Task) -> Hole:
     """The hole the editor fills for the task: the chooser's at the cursor, the stub's for "Fill this function"."""
     text = task.document
-    tree = syntax.parse(text, LANGUAGE)
+    tree = syntax.parse(text, task.language)
     if task.stub:
-        site = syntax.function_at(tree, LANGUAGE, len(text[: task.cursor].encode("utf-8")))
+        site = syntax.function_at(tree, task.language, len(text[: task.cursor].encode("utf-8")))
         if site is None:
             return Hole(FillKind.NONE, task.cursor, task.cursor)
-        return holes.hole_for_function(text, tree, LANGUAGE, site)
-    return holes.choose_hole(text, tree, LANGUAGE, task.cursor)
+        return holes.hole_for_function(text, tree, task.language, site)
+    return holes.choose_hole(text, tree, task.language, task.cursor)
 
 
 def middle_of(task: Task, hole: Hole, fill: str) -> str:
@@ -420,8 +492,10 @@ def workspaces(files: list[SourceFile]) -> dict[str, dict[str, str]]:
 def repo_level(task: Task, package_files: dict[str, str]) -> bool:
     """Whether the reference uses a name the file imports from another file of its package, where it is defined:
     a hole that the file alone cannot show how to fill."""
-    tree = syntax.parse(task.document, LANGUAGE)
-    bound = imports_of(import_texts(tree, LANGUAGE))
+    if task.language != "python":
+        return False
+    tree = syntax.parse(task.document, task.language)
+    bound = imports_of(import_texts(tree, task.language))
     paths = [p for p in package_files if p != task.path]
     for name in used_names(task.reference, len(task.reference)):
         head, _, attribute = name.partition(".")
@@ -439,7 +513,7 @@ def model_fill(filler: Filler, task: Task, workspace: Workspace | None = None) -
     hole = editor_hole(task)
     fill = ""
     if hole.kind is not FillKind.NONE:
-        outcome = filler.fill(task.document, hole, LANGUAGE, request_id=task.task_id, workspace=workspace)
+        outcome = filler.fill(task.document, hole, task.language, request_id=task.task_id, workspace=workspace)
         fill = outcome.fills[0].text if outcome.fills else ""
     ms = (time.perf_counter() - started) * 1000
     if hole.kind is FillKind.NONE:
@@ -464,7 +538,8 @@ def score(task: Task, method: str, hole_kind: str, middle: str, ms: float | None
         exact_match(middle, task.reference),
         bool(first_line(middle)) and first_line(middle) == first_line(task.reference),
         edit_similarity(middle, task.reference),
-        syntax.error_count(produced, LANGUAGE) == 0 and syntax.python_compiles(produced),
+        syntax.error_count(produced, task.language) == 0
+        and (task.language != "python" or syntax.python_compiles(produced)),
         not middle.strip() or middle == task.typed,
         len(code_lines) > 1,
         ms,
@@ -657,6 +732,7 @@ def add_arguments(parser) -> None:
     from dgemma_lsp.evaluation.humaneval import _positive, _shard
 
     parser.add_argument("--split", choices=SPLITS, default="dev", help="dev to decide on, test to report")
+    parser.add_argument("--language", choices=LANGUAGES, default="python", help="which packages (typescript: tsx too)")
     parser.add_argument("--kind", choices=KINDS, default="line-indented", help="how the hole is made")
     parser.add_argument(
         "--limit", type=_positive, help=f"the first N tasks of the seeded order (at most {TASKS_PER_KIND})"
@@ -669,7 +745,7 @@ def add_arguments(parser) -> None:
         "--repo-level", action="store_true", help="only holes whose line uses a definition from another file"
     )
     parser.add_argument("--base-prefix-tokens", type=_positive, default=384, help="the base's prefix window")
-    parser.add_argument("--data", type=Path, help="folder of python.jsonl.gz (default: model/data/realcode)")
+    parser.add_argument("--data", type=Path, help="folder of <language>.jsonl.gz (default: model/data/realcode)")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the report (and each fill) here")
 
 
@@ -680,11 +756,13 @@ def run(args, cli_settings: dict) -> int:
     if not methods or any(m not in METHODS for m in methods):
         print(f"dgemma-lsp: --methods takes a comma-separated list from {', '.join(METHODS)}", file=sys.stderr)
         return 2
-    path = (args.data or data_dir()) / "python.jsonl.gz"
+    path = (args.data or data_dir()) / f"{args.language}.jsonl.gz"
     try:
         files = load_files(path, args.split)
     except (OSError, ValueError, KeyError) as error:
-        print(f"dgemma-lsp: cannot read {path}: {error} (--data takes the folder of python.jsonl.gz)", file=sys.stderr)
+        print(
+            f"dgemma-lsp: cannot read {path}: {error} (--data takes the folder of the .jsonl.gz files)", file=sys.stderr
+        )
         return 2
     packages = workspaces(files)
     keep = (lambda task: repo_level(task, packages[task.package])) if args.repo_level else None
@@ -717,10 +795,12 @@ def run(args, cli_settings: dict) -> int:
     summaries = {method: summarize(rows) for method, rows in results.items()}
     used = {task.package for task in tasks}
     scope = " repo-level" if args.repo_level else ""
-    print(f"real-code {args.split} {args.kind}{scope}: {len(tasks)} tasks from {len(used)} packages, seed {args.seed}")
+    what = f"{args.language} {args.split} {args.kind}{scope}"
+    print(f"real-code {what}: {len(tasks)} tasks from {len(used)} packages, seed {args.seed}")
     print(format_table(summaries))
     if args.json_out:
         report = {
+            "language": args.language,
             "split": args.split,
             "kind": args.kind,
             "limit": args.limit,

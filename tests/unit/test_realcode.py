@@ -1,5 +1,6 @@
 """The real-code benchmark: holes cut as editors make them, put back exactly, scored through the editor's path."""
 
+import dataclasses
 import gzip
 import json
 
@@ -153,3 +154,52 @@ def test_the_tiny_model_fills_through_the_editors_path(data_dir, tmp_path):
 def test_bad_arguments_are_refused(data_dir, capsys):
     assert cli_main(["eval", "real-code", "--data", str(data_dir), "--methods", "nope"]) == 2
     assert cli_main(["eval", "real-code", "--data", str(data_dir / "missing"), "--methods", "empty"]) == 2
+
+
+TS_SOURCE = """import { readFileSync } from "fs";
+
+export function load(path: string, strict = false): string[] {
+  const text = readFileSync(path, "utf8");
+  const lines = text.split("\\n").map((line) => line.trim());
+  if (strict) {
+    return lines.filter((line) => line.length > 0);
+  }
+  return lines;
+}
+
+export class Store {
+  private items = new Map<string, string>();
+
+  get(key: string): string | undefined {
+    const value = this.items.get(key);
+    return value ?? load(key).join(",");
+  }
+}
+"""
+
+TS_FILE = realcode.SourceFile("pkg", "1.0", "MIT", "dev", "src/store.ts", TS_SOURCE, "typescript")
+
+
+@pytest.mark.parametrize("kind", realcode.KINDS)
+def test_typescript_tasks_put_the_file_back_and_go_through_the_editors_hole(kind):
+    tasks = realcode.tasks_of_file(TS_FILE, kind, __import__("random").Random(0))
+    assert tasks, kind
+    for task in tasks:
+        assert task.language == "typescript" and task.before + task.reference + task.after == TS_SOURCE
+        hole = realcode.editor_hole(task)
+        assert hole.kind is not FillKind.NONE
+        assert realcode.score(task, "reference", hole.kind.value, task.reference, None).exact
+        if task.stub:  # "Fill this function": the hole is everything inside the braces, the stub included
+            assert realcode.BRACE_STUB in task.typed and (hole.start, hole.end) == (
+                task.cursor,
+                task.cursor + len(task.typed),
+            )
+        if kind == "block-opener":
+            assert task.before.endswith("if (strict) {") and task.reference.strip().startswith("return lines.filter")
+        if kind == "call-arguments":
+            assert task.document[task.cursor - 1 : task.cursor + 1] == "()"
+
+
+def test_a_typescript_file_that_does_not_parse_gives_no_tasks():
+    broken = dataclasses.replace(TS_FILE, text=TS_SOURCE.replace("return lines;", "return lines;;) {"))
+    assert realcode.tasks_of_file(broken, "line-indented", __import__("random").Random(0)) == []

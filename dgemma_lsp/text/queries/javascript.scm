@@ -103,3 +103,8 @@
 (_
   body: (statement_block (comment) @stub.inner) @_body
   (#match? @stub.inner "TODO|FIXME"))
+
+; ---- calls: the arguments of a call, for the real-code benchmark's call-argument holes ------------------------------
+
+(call_expression
+  arguments: (arguments) @call.arguments)

@@ -97,3 +97,8 @@
 
 (class_definition
   body: (block) @outline.body) @outline.definition
+
+; ---- calls ---------------------------------------------------------------------------------------------------------
+
+(call
+  arguments: (argument_list) @call.arguments)
