@@ -9,11 +9,13 @@ At a cursor (`choose_hole`), the rules, in order:
 2. the rest of the line holds more than closers (`)`, `]`, `}`, quotes, `:`, `;`, `,`) -> NONE: we fill only at a
    line end or before closers;
 3. the cursor is inside a string or comment that goes on after it on the same line -> NONE;
-4. the cursor is on a blank line inside a body or block, or right after the `:` / `{` that opens one -> BLOCK, with
-   the indentation the block's lines need; but a blank line with a statement of the same block below it (at its
-   indentation or deeper: not a closer, not an `else`) -> LINE with that indentation: between statements a user
-   adds one line, and where the block is empty or ends below the cursor, they write the block;
+4. the cursor is on a blank line inside a body or block, or right after the `:` / `{` that opens one: the block's
+   indentation, and LINE where the block holds a statement already (below the cursor, at its indentation or
+   deeper, not a closer or an `else`; or above it, not a comment or docstring): between statements, and at the end
+   of a block, a user adds one line; BLOCK where the block is still empty (right under its opener);
 5. otherwise -> LINE, with the current line's indentation.
+At column 0 of a blank line right under Python code, the indentation is the one an editor's auto-indent gives
+(`_auto_indent`); `untyped_indentation` lets the pipeline fill such a cursor as the indented one.
 Without a tree (a language we do not parse) only the text rules apply: a blank line gives BLOCK.
 """
 
