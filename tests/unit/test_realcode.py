@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dgemma_lsp.cli import main as cli_main
-from dgemma_lsp.evaluation import realcode
+from dgemma_lsp.evaluation import realcode, released, sites
 from dgemma_lsp.fill.holes import FillKind, Hole
 
 SOURCE = '''"""A module."""
@@ -56,7 +56,7 @@ def test_every_task_puts_the_file_back_with_its_reference(kind):
 
 def test_line_sites_are_whole_statements_of_function_bodies():
     lines = SOURCE.split("\n")
-    picked = [lines[n].strip() for n in realcode.line_sites(SOURCE, __import__("ast").parse(SOURCE))]
+    picked = [lines[n].strip() for n in sites.line_sites(SOURCE, __import__("ast").parse(SOURCE))]
     assert "if not os.path.exists(path):" in picked and "text = handle.read()" in picked
     assert "self.items = {}" in picked
     assert '"""Read a file."""' not in picked and "import os" not in picked  # docstrings, module level
@@ -75,7 +75,7 @@ def test_the_editor_hole_is_the_choosers():
 
 def test_rest_of_line_cursors_are_never_inside_a_word():
     line = "    value = self.items.get(key)"
-    cursors = realcode.rest_of_line_cursors(line)
+    cursors = sites.rest_of_line_cursors(line)
     assert cursors and all(not (line[i - 1].isalnum() and line[i].isalnum()) for i in cursors)
     assert min(cursors) > 4 and max(cursors) < len(line)
 
@@ -105,13 +105,13 @@ def test_a_hole_outside_the_region_is_refused():
     ],
 )
 def test_the_base_stops_at_the_line_or_where_the_block_ends(written, block, floor, line_before, done, shown):
-    assert realcode._base_done(written, block, floor, line_before) is done
-    assert realcode._base_cut(written, block, floor, line_before) == shown
+    assert released._base_done(written, block, floor, line_before) is done
+    assert released._base_cut(written, block, floor, line_before) == shown
 
 
 def test_block_indent_width_reads_the_first_line_of_code():
-    assert realcode.block_indent_width("    if x:", "\n        a()\n        b()") == 8
-    assert realcode.block_indent_width("        ", "a()\n        b()") == 8  # a stub's body
+    assert released.block_indent_width("    if x:", "\n        a()\n        b()") == 8
+    assert released.block_indent_width("        ", "a()\n        b()") == 8  # a stub's body
 
 
 @pytest.fixture
@@ -190,7 +190,7 @@ def test_typescript_tasks_put_the_file_back_and_go_through_the_editors_hole(kind
         assert hole.kind is not FillKind.NONE
         assert realcode.score(task, "reference", hole.kind.value, task.reference, None).exact
         if task.stub:  # "Fill this function": the hole is everything inside the braces, the stub included
-            assert realcode.BRACE_STUB in task.typed and (hole.start, hole.end) == (
+            assert sites.BRACE_STUB in task.typed and (hole.start, hole.end) == (
                 task.cursor,
                 task.cursor + len(task.typed),
             )
