@@ -170,15 +170,13 @@ def hole_for_function(text: str, tree: tree_sitter.Tree | None, language: str | 
 
 
 def untyped_indentation(text: str, hole: Hole) -> str:
-    """The part of a cursor hole's indentation that its blank line does not hold yet: a cursor at column 0 (or inside
-    the indentation) of an empty line inside an indented block stands for the indented cursor the editor would
-    have made, and gets the same fill. "" for any other hole, and where the line holds text after the cursor."""
+    """The indentation a cursor at column 0 of an empty line has not typed: such a cursor inside an indented block
+    stands for the indented cursor the editor would have made, and gets the same fill. "" for any other hole: an
+    indentation the user has typed, deeper or not, is theirs (a dedent is typed, too)."""
     if hole.kind is FillKind.NONE or hole.start != hole.end or not hole.indent:
         return ""
     line = _line_at(text, hole.start)
-    if line.after or line.before.strip(" \t") or not hole.indent.startswith(line.before):
-        return ""
-    return hole.indent[len(line.before) :]
+    return "" if line.before or line.after else hole.indent
 
 
 def past_indentation(text: str, offset: int) -> int:

@@ -356,7 +356,7 @@ def test_undefined_after_counts_uses_of_undefined_names_with_the_fill(fill, lang
     ("text", "kind", "indent", "missing"),
     [
         ("def f():\n    a()\n<|>\n    b()\n", "line", "    ", "    "),  # column 0 of an empty line in a body
-        ("def f():\n    a()\n  <|>\n    b()\n", "line", "    ", "  "),  # inside the indentation
+        ("def f():\n    a()\n  <|>\n    b()\n", "line", "    ", ""),  # an indentation typed is the user's
         ("def f():\n    a()\n    <|>\n    b()\n", "line", "    ", ""),  # indented already
         ("def f():\n    a()\n<|>  \n    b()\n", "line", "    ", ""),  # whitespace after the cursor: left as it is
         ("x = 1\n<|>\n", "block", "", ""),  # no indentation to type
