@@ -212,12 +212,18 @@ def build_canvas(
     outline, outline_ids = outline_within(text, window, cut.start, language, budgets.outline_tokens, tokenize)
     related, related_ids = "", list[int]()
     if workspace is not None and language == "python" and budgets.related_tokens > 0:
-        imports = import_texts(parse(text, language), language)
+        imports = import_texts(_tree_of(text, language), language)
         related, related_ids = related_snippets(text, cut.start, imports, workspace, budgets.related_tokens, tokenize)
     prefix = related + outline + context.prefix + canvas.typed
     prefix_ids = related_ids + outline_ids + context.prefix_ids + prompt_format.encode(canvas.typed)
     ids = prompt_format.prompt_ids(prefix, context.suffix, language, encoded=(prefix_ids, context.suffix_ids))
     return dataclasses.replace(canvas, prompt_ids=ids)
+
+
+@functools.lru_cache(maxsize=2)
+def _tree_of(text: str, language: str):
+    """One parse of the buffer for the outline and the workspace imports of the same request."""
+    return parse(text, language)
 
 
 def outline_within(
@@ -230,7 +236,7 @@ def outline_within(
         return "", []
     source = text.encode("utf-8")
     byte_window = (len(text[: window[0]].encode("utf-8")), len(source) - len(text[window[1] :].encode("utf-8")))
-    entries = outline(parse(source, language), language, byte_window, len(text[:cursor].encode("utf-8")))
+    entries = outline(_tree_of(text, language), language, byte_window, len(text[:cursor].encode("utf-8")))
     if not entries:
         return "", []
     sizes = dict(zip((e.start for e in entries), [len(tokenize(e.text + "\n")[0]) for e in entries]))

@@ -110,6 +110,7 @@ def choose_hole(document_text: str, tree: tree_sitter.Tree | None, language: str
     anchor = len(text[:offset].rstrip())  # just after the last non-blank character before the cursor
     if anchor and (line.blank or anchor > line.start):
         anchor_byte = cursor - len(text[anchor:offset].encode("utf-8"))
+        source = text.encode("utf-8") if line.blank else b""  # the blank-line readings below take bytes
         indent = None
         if (
             line.blank
@@ -117,11 +118,11 @@ def choose_hole(document_text: str, tree: tree_sitter.Tree | None, language: str
             and language in _INDENTED_BLOCKS
             and "\n" not in text[anchor : line.start - 1]
         ):
-            indent = _auto_indent(text, tree, language, anchor, anchor_byte)
+            indent = _auto_indent(text, source, tree, language, anchor, anchor_byte)
         if indent is None:
             indent = _opened_indent(text, tree, language, anchor, anchor_byte, line)
         if indent is None and line.blank:
-            indent = _enclosing_indent(text.encode("utf-8"), tree, language, cursor, anchor_byte, line)
+            indent = _enclosing_indent(source, tree, language, cursor, anchor_byte, line)
         if indent is not None:
             in_use = _statement_follows(text, offset, indent) or _statement_precedes(text, line.start, indent)
             kind = FillKind.LINE if line.blank and in_use else FillKind.BLOCK
@@ -237,7 +238,9 @@ def _statement_follows(text: str, offset: int, indent: str) -> bool:
     return code[:1] not in ")]}" and not _CONTINUATION.match(code)
 
 
-def _auto_indent(text: str, tree: tree_sitter.Tree, language: str, anchor: int, anchor_byte: int) -> str | None:
+def _auto_indent(
+    text: str, source: bytes, tree: tree_sitter.Tree, language: str, anchor: int, anchor_byte: int
+) -> str | None:
     """For a cursor at column 0 of a blank line right under code, where indentation makes the block (Python), the
     indentation an
     editor's auto-indent gives the line: one level below an opener above it, else that of the comment or statement
@@ -258,7 +261,7 @@ def _auto_indent(text: str, tree: tree_sitter.Tree, language: str, anchor: int, 
     ]
     if not ending or ending[0].type in _BLOCK_ENDERS:
         return None
-    return syntax.line_indent(text.encode("utf-8"), ending[0].start_byte)
+    return syntax.line_indent(source, ending[0].start_byte)
 
 
 def _statement_precedes(text: str, line_start: int, indent: str) -> bool:
