@@ -3,8 +3,10 @@ serving Gemma 3 270M from the GGUF the embedded model is built from. The languag
 with a URL; completion, cancellation mid-stream, each error a user can act on (unreachable, 401, 404, timeout,
 malformed answer), recovery when the server comes back, `bench lsp`, and no API key in any log.
 
-The llama.cpp server runs with `--interrupt_requests False`: by default it ends a running stream when another
-request arrives, which would hide whether dgemma-lsp closes a cancelled stream itself.
+The server starts through `llama_server.py`, which turns off llama.cpp's AMX and repacking kernels (a native build
+on an AMX Xeon segfaults on the first request otherwise). It runs with `--interrupt_requests False`: by default it
+ends a running stream when another request arrives, which would hide whether dgemma-lsp closes a cancelled stream
+itself.
 """
 
 from __future__ import annotations
@@ -69,8 +71,7 @@ def gguf(tmp_path_factory) -> Path:
 def start_llama(gguf: Path, port: int, log: Path) -> subprocess.Popen:
     command = [
         sys.executable,
-        "-m",
-        "llama_cpp.server",
+        str(Path(__file__).with_name("llama_server.py")),
         "--model",
         str(gguf),
         "--model_alias",
