@@ -55,7 +55,11 @@ CASES = [
     ("python", "def f():\n    # a note\n<|>\n    b()\n", LINE, "    "),
     ("python", "def f():\n    if a:\n<|>\n            b()\n", LINE, "        "),  # one level under the opener
     ("python", "def f():\n    if a:\n        return 1\n<|>\n    c()\n", LINE, "    "),  # a block ends: code below
-    ("python", "def f():\n    x = 1\n\n<|>\n", LINE, ""),  # dedented below the function: module level
+    ("python", "def f():\n    x = 1\n\n<|>\n", LINE, "    "),  # over a blank line too (dev: 381 of 400 right)
+    ("python", "def f():\n    if a:\n        return 1\n<|>\n        c()\n", LINE, "    "),  # a header for c()
+    ("python", "def f():\n    if a:\n        return 1\n\n<|>\n", LINE, "    "),  # out of the ended block
+    ("python", "def f():\n    if a:  # why\n<|>\n", BLOCK, "        "),  # an opener with a comment after it
+    ("python", "for x in y:\n    continue\n<|>\n", LINE, ""),  # out of a top-level block
     ("python", "x = 1\n<|>\n", LINE, ""),
     # JavaScript
     ("javascript", "function f() {<|>}\n", BLOCK, "    "),

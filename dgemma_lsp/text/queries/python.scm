@@ -15,8 +15,9 @@
 ; Every Python block is the body of something: a def, class, if/elif/else, for, while, with, try/except/finally, case.
 (block) @block.inner
 
-; The ":" that opens a block; tree-sitter-python gives a def still being typed an empty block right after it.
-(_ ":" @block.open . (block))
+; The ":" that opens a block, a comment after it or not; tree-sitter-python gives a def still being typed an empty
+; block right after it.
+(_ ":" @block.open . (comment)* . (block))
 
 [
   (expression_statement)
