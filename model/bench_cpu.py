@@ -2,6 +2,7 @@
 
     python model/bench_cpu.py                      # fp32 and int8 (dynamic quantization), 1 and 2 threads
     python model/bench_cpu.py --reps 20 --context 400
+    python model/bench_cpu.py --encoder-rows 1 4 16 128 --threads 2   # transformers' encoder forward and the lean one
 
 Everything as the server runs it: `torch.inference_mode`, the encoder filling a DynamicCache with `context`
 tokens of code (below the 512-token window, so the cache can be cut back as the server cuts it), then (a) one
@@ -91,6 +92,41 @@ def measure(model, prompt: list[int], canvas_lengths: list[int], reps: int, voca
     return row
 
 
+@torch.inference_mode()
+def encoder_rows(model, prompt: list[int], rows: list[int], reps: int) -> list[dict]:
+    """The encoder's forward, transformers' and the lean one (`diffusion/lean.py`), side by side: prefill per token,
+    then one token for each of `rows` rows over the cached prompt (the decode step of that many branches), body
+    and LM head timed apart."""
+    from dgemma_lsp.diffusion.lean import encode, new_cache
+
+    found = []
+    for forward, lean in (("transformers", False), ("lean", True)):
+
+        def prefill(lean=lean):
+            cache = new_cache(model, lean)
+            encode(model, torch.tensor([prompt]), cache)
+            return cache
+
+        row: dict = {"forward": forward, "prefill_ms_per_token": median_ms(prefill, max(2, reps // 5)) / len(prompt)}
+        for count in rows:
+            cache = prefill()
+            if count > 1:
+                cache.batch_repeat_interleave(count)
+            tokens = torch.tensor([[prompt[-1]]] * count)
+
+            def step(cache=cache, tokens=tokens):
+                encode(model, tokens, cache)
+                cache.crop(-1)  # drop the token again: every repetition extends the same cache
+
+            hidden = encode(model, tokens, cache)[:, -1]
+            cache.crop(-1)
+            row[f"body_ms_{count}_rows"] = median_ms(step, reps)
+            row[f"head_ms_{count}_rows"] = median_ms(lambda hidden=hidden: model.lm_head(hidden), reps)
+        found.append({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()})
+        print(json.dumps(found[-1]), flush=True)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded")
@@ -98,6 +134,7 @@ def main() -> None:
     parser.add_argument("--canvas", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--encoder-rows", type=int, nargs="*", help="only the encoder forwards, at these row counts")
     args = parser.parse_args()
 
     from dgemma_lsp.diffusion import loading
@@ -108,6 +145,15 @@ def main() -> None:
     prompt = [loaded.tokenizer.bos_token_id] + loaded.tokenizer(text, add_special_tokens=False)["input_ids"][
         : args.context - 1
     ]
+    if args.encoder_rows:
+        results = []
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            results += [
+                {"threads": threads, **row} for row in encoder_rows(loaded.model, prompt, args.encoder_rows, args.reps)
+            ]
+        print(json.dumps({"model": args.model, "context": len(prompt), "rows": results}, indent=1))
+        return
     variants = {"fp32": loaded.model, "int8": int8_weights(copy.deepcopy(loaded.model))}
     vocab = loaded.model.config.text_config.vocab_size
     rows = []

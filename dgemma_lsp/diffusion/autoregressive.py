@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
-from dgemma_lsp.diffusion.configs import cache_argument
+from dgemma_lsp.diffusion.lean import LeanCache, encode, new_cache
 from dgemma_lsp.diffusion.sampler import CLAMPED_LOGIT, as_clamps, clamp_logits
 from dgemma_lsp.errors import CancelledError
 
@@ -144,7 +144,7 @@ def greedy_branches(
     max_new_tokens: int,
     stop_ids: frozenset[int] = frozenset(),
     clamps: Mapping[int, int | Collection[int]] | None = None,
-    cache: DynamicCache | None = None,
+    cache: LeanCache | DynamicCache | None = None,
     stop: Callable[[list[int]], int | None] | None = None,
     is_cancelled: Callable[[], bool] = lambda: False,
     words: Sequence[str] = (),
@@ -177,22 +177,20 @@ def greedy_branches(
         raise ValueError("words and openings need the token texts")
     device = model.device
     allowed = as_clamps(clamps, device)
-    encoder = model.model.encoder
     if cache is None:
-        cache = DynamicCache(config=model.config.get_text_config())
-    position = cache.get_seq_length()
+        cache = new_cache(model)
+    encoded = cache.get_seq_length()
     rows: list[list[int]] = [[]]
     finished = [False]
     live = [0]  # the rows still decoding, in the cache's batch order
     spellings: dict[int, Spelling] = {}  # row -> what it must write, for the rows `words` and `openings` add
     forward_seconds, forwards = 0.0, 0
-    inputs = torch.tensor([prompt_ids[position:]], dtype=torch.long, device=device)  # [1, T]
+    inputs = torch.tensor([prompt_ids[encoded:]], dtype=torch.long, device=device)  # [1, T]
     for step in range(max_new_tokens):
         if is_cancelled():
             raise CancelledError(f"cancelled after {step} tokens")
-        positions = torch.arange(position, position + inputs.shape[1], device=device).expand(len(live), -1)  # [B, T]
         started = time.perf_counter()
-        hidden = encoder(input_ids=inputs, **cache_argument(encoder, cache), position_ids=positions).last_hidden_state
+        hidden = encode(model, inputs, cache)
         logits = model.lm_head(hidden[:, -1])  # [B, V]: the last position predicts the next token
         if step in allowed:
             logits = clamp_logits(logits[:, None], {0: allowed[step]})[:, 0]
@@ -214,7 +212,6 @@ def greedy_branches(
                     tokens[index] = spellings[row].choose(logits[index], rows[row])
         forward_seconds += time.perf_counter() - started
         forwards += 1
-        position += inputs.shape[1]
         going_on = []  # indices into `live` of the rows that decode further
         for index, (row, token) in enumerate(zip(live, tokens)):
             if token == eos_id:
@@ -239,7 +236,7 @@ def greedy_branches(
 
 @torch.inference_mode()
 def continuation_logprobs(
-    model, cache: DynamicCache, last_prompt_id: int, continuations: list[list[int]], pad_id: int = 0
+    model, cache: LeanCache | DynamicCache, last_prompt_id: int, continuations: list[list[int]], pad_id: int = 0
 ) -> list[float]:
     """log p(continuation | prompt) for each continuation, in nats, scored as one batch.
 
@@ -253,12 +250,9 @@ def continuation_logprobs(
     length = max(len(ids) for ids in continuations)
     rows = [[last_prompt_id, *ids] + [pad_id] * (length - len(ids)) for ids in continuations]
     inputs = torch.tensor(rows, dtype=torch.long, device=device)  # [B, 1 + L]
-    start = cache.get_seq_length()
     if len(continuations) > 1:
         cache.batch_repeat_interleave(len(continuations))
-    positions = torch.arange(start, start + length + 1, device=device).expand(len(rows), -1)  # [B, 1 + L]
-    encoder = model.model.encoder
-    hidden = encoder(input_ids=inputs, **cache_argument(encoder, cache), position_ids=positions).last_hidden_state
+    hidden = encode(model, inputs, cache)
     logits = model.lm_head(hidden[:, :-1]).float()  # [B, L, V]: position i predicts continuation token i
     cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
     if cap:

@@ -17,6 +17,7 @@ import torch
 from transformers import DynamicCache
 
 from dgemma_lsp.diffusion.configs import cache_argument
+from dgemma_lsp.diffusion.lean import LeanCache, LeanEncoder, encode, new_cache
 from dgemma_lsp.errors import CancelledError
 from dgemma_lsp.settings import RELEASED_SAMPLER, SamplerSettings
 
@@ -121,32 +122,37 @@ class PromptCache:
 
     With suffix-first prompts, typing at the cursor only appends prefix tokens, so most requests encode a handful
     of tokens instead of the whole context. Reuse needs a cache that can be cut back: full-attention layers always
-    can; sliding-window layers only while the prompt fits in their window.
+    can; sliding-window layers only while the prompt fits in their window. The lean forward's cache always can.
     """
 
     def __init__(self) -> None:
         self._ids: list[int] = []
-        self._cache: DynamicCache | None = None
+        self._cache: LeanCache | DynamicCache | None = None
         self.forward_seconds = 0.0  # time the last `encode` spent in the encoder
 
     def clear(self) -> None:
         self._ids, self._cache = [], None
 
     @torch.inference_mode()
-    def encode(self, model, prompt_ids: list[int]) -> tuple[DynamicCache, int]:
-        """A fresh cache holding `prompt_ids` (batch 1), and how many of its tokens had to be encoded now."""
+    def encode(self, model, prompt_ids: list[int], *, lean: bool = False) -> tuple[LeanCache | DynamicCache, int]:
+        """A fresh cache holding `prompt_ids` (batch 1), and how many of its tokens had to be encoded now. `lean`:
+        the lean forward's cache (`lean.new_cache`; causal decoding), else transformers' (the diffusion decoder
+        reads it); a cache of the other kind is not reused."""
         shared = _common_prefix_length(self._ids, prompt_ids)
-        if self._cache is not None and shared > 0 and _can_crop(self._cache, len(self._ids)):
-            cache = copy.deepcopy(self._cache)
+        cache: LeanCache | DynamicCache
+        kept = self._cache
+        if kept is not None and isinstance(kept, LeanCache) != (lean and LeanEncoder.of(model) is not None):
+            kept = None  # the other kind of cache
+        if kept is not None and shared > 0 and _can_crop(kept, len(self._ids)):
+            cache = copy.deepcopy(kept)
             if shared == len(prompt_ids):
                 shared -= 1  # re-encode the last token rather than call the encoder with nothing
             cache.crop(-(len(self._ids) - shared))
         else:
-            cache, shared = DynamicCache(config=model.config.get_text_config()), 0
+            cache, shared = new_cache(model, lean), 0
         new_ids = torch.tensor([prompt_ids[shared:]], dtype=torch.long, device=model.device)  # [1, T_new]
-        positions = torch.arange(shared, len(prompt_ids), device=model.device).unsqueeze(0)  # [1, T_new]
         started = time.perf_counter()
-        model.model.encoder(input_ids=new_ids, **cache_argument(model.model.encoder, cache), position_ids=positions)
+        encode(model, new_ids, cache)
         self.forward_seconds = time.perf_counter() - started
         self._ids, self._cache = list(prompt_ids), copy.deepcopy(cache)
         return cache, len(prompt_ids) - shared
@@ -160,12 +166,11 @@ def _common_prefix_length(a: list[int], b: list[int]) -> int:
     return n
 
 
-def _can_crop(cache: DynamicCache, length: int) -> bool:
+def _can_crop(cache, length: int) -> bool:
+    if isinstance(cache, LeanCache):
+        return True  # it keeps every position
     # transformers types the layers as their base classes; only a sliding one, the one read, has `sliding_window`.
-    return all(
-        not getattr(layer, "is_sliding", False) or length < layer.sliding_window  # type: ignore[union-attr]
-        for layer in cache.layers
-    )
+    return all(not getattr(layer, "is_sliding", False) or length < layer.sliding_window for layer in cache.layers)
 
 
 @torch.inference_mode()
@@ -267,7 +272,7 @@ def denoise(
             break
         # Block-autoregressive: the emitted canvas becomes context for the next one.
         started = time.perf_counter()
-        model.model.encoder(input_ids=argmax, **cache_argument(model.model.encoder, cache), position_ids=positions)
+        encode(model, argmax, cache)
         forward_seconds += time.perf_counter() - started
         length += canvas_length
 

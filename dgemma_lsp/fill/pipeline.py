@@ -207,7 +207,7 @@ class Filler:
         width = completion.line_branches if line else max(completion.block_branches, candidates_wanted)
         cache, encoded, seconds = None, 1, 0.0
         if len(canvas.prompt_ids) > 1:
-            cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1])
+            cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1], lean=True)
             encoded, seconds = new + 1, self.prompt_cache.forward_seconds
         before = copy.deepcopy(cache) if width > 1 and cache is not None else None
         branches = greedy_branches(

@@ -59,3 +59,18 @@ def test_a_line_above_a_deeper_block_starts_with_a_block_opener(filler):
         compile(text[:offset] + fill.text + text[offset:], "<fill>", "exec")
     unguided = Filler(filler.loaded, parse_settings({"completion": {"syntaxGuided": False}}))
     assert unguided.clamps_for(text, hole, "python") == {}
+
+
+def test_the_shipped_model_decodes_through_the_lean_forward_with_transformers_tokens(filler):
+    from transformers import DynamicCache
+
+    from dgemma_lsp.diffusion.autoregressive import greedy_branches
+    from dgemma_lsp.diffusion.lean import LeanEncoder
+
+    model, tokenizer = filler.loaded.model, filler.loaded.tokenizer
+    assert LeanEncoder.of(model) is not None  # silent experts and an identity layer last: the lean forward applies
+    prompt = tokenizer("import os\n\n\ndef list_python_files(root):\n    ", add_special_tokens=False)["input_ids"]
+    options = dict(width=2, eos_id=filler.loaded.eos_id, max_new_tokens=12)
+    lean = greedy_branches(model, prompt, **options)
+    reference = greedy_branches(model, prompt, cache=DynamicCache(config=model.config.get_text_config()), **options)
+    assert lean.candidates == reference.candidates

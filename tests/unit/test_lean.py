@@ -1,0 +1,124 @@
+"""The lean encoder forward (`dgemma_lsp.diffusion.lean`) against transformers' own, on a small Gemma 3 converted
+the way the embedded model is (sliding-window layers, silent experts, an identity layer last): the same hidden
+states past the window, through batch widening and narrowing, the same greedy tokens and scores, and a prompt cache
+that can be cut back where transformers' sliding cache cannot."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from test_gemma3_conversion import converted, small_gemma
+from transformers import DynamicCache
+
+from dgemma_lsp.diffusion.autoregressive import continuation_logprobs, greedy_branches
+from dgemma_lsp.diffusion.configs import tiny_model
+from dgemma_lsp.diffusion.lean import LeanCache, LeanEncoder, encode, new_cache
+from dgemma_lsp.diffusion.sampler import PromptCache
+
+WINDOW = 64  # small_gemma's sliding window
+
+
+@pytest.fixture(scope="module")
+def model():
+    return converted(small_gemma())
+
+
+def transformers_cache(model) -> DynamicCache:
+    return DynamicCache(config=model.config.get_text_config())
+
+
+def ids(length: int, seed: int = 3, batch: int = 1) -> torch.Tensor:
+    return torch.randint(3, 300, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+@torch.inference_mode()
+def test_hidden_states_match_past_the_window_and_through_batch_changes(model):
+    lean, reference = new_cache(model), transformers_cache(model)
+    assert isinstance(lean, LeanCache)
+    prompt = ids(WINDOW + 40)
+    expected = encode(model, prompt, reference)
+    assert expected.abs().max() > 1.0
+    torch.testing.assert_close(encode(model, prompt, lean), expected, atol=1e-4, rtol=1e-4)
+    for cache in (lean, reference):
+        cache.batch_repeat_interleave(3)
+    for step in range(4):
+        token = ids(1, seed=10 + step, batch=3 if step < 2 else 2)
+        if step == 2:  # a branch finishes: both caches keep rows 0 and 2
+            for cache in (lean, reference):
+                cache.batch_select_indices(torch.tensor([0, 2]))
+        torch.testing.assert_close(encode(model, token, lean), encode(model, token, reference), atol=1e-4, rtol=1e-4)
+    assert lean.get_seq_length() == reference.get_seq_length() == WINDOW + 44
+
+
+def test_the_identity_layer_is_left_out_and_working_experts_keep_transformers_forward(model):
+    lean = LeanEncoder.of(model)
+    assert lean is not None and LeanEncoder.of(model) is lean  # built once per model
+    assert len(lean._layers) == len(model.config.get_text_config().layer_types) - 1
+    tiny, _ = tiny_model(seed=0)  # random experts: they add to every layer's output
+    assert LeanEncoder.of(tiny) is None
+    assert isinstance(new_cache(tiny), DynamicCache)
+    assert isinstance(new_cache(model, lean=False), DynamicCache)
+
+
+def test_greedy_branches_and_scores_are_those_of_transformers_forward(model):
+    prompt = ids(WINDOW + 10)[0].tolist()
+    options = dict(width=3, eos_id=-1, max_new_tokens=8)
+    through_lean = greedy_branches(model, prompt, **options)
+    through_transformers = greedy_branches(model, prompt, cache=transformers_cache(model), **options)
+    assert through_lean.candidates == through_transformers.candidates
+    assert len(set(map(tuple, through_lean.candidates))) == 3
+
+    continuations = [[5, 6, 7], [8], [9, 10]]
+    scores = []
+    for cache in (new_cache(model), transformers_cache(model)):
+        encode(model, torch.tensor([prompt[:-1]]), cache)
+        scores.append(continuation_logprobs(model, cache, prompt[-1], continuations))
+    assert scores[0] == pytest.approx(scores[1], abs=1e-3)
+
+
+@torch.inference_mode()
+def test_the_prompt_cache_cuts_back_a_prompt_longer_than_the_window(model):
+    prompt = ids(WINDOW + 30)[0].tolist()
+    typed = prompt[:-2] + [17, 18, 19]  # the user changed the last two tokens and typed one more
+    cache = PromptCache()
+    assert cache.encode(model, prompt, lean=True)[1] == len(prompt)
+    reused, encoded = cache.encode(model, typed, lean=True)
+    assert encoded == 3 and reused.get_seq_length() == len(typed)
+    fresh = new_cache(model)
+    encode(model, torch.tensor([typed]), fresh)
+    token = torch.tensor([[21]])
+    torch.testing.assert_close(encode(model, token, reused), encode(model, token, fresh), atol=1e-4, rtol=1e-4)
+    # transformers' sliding cache has dropped what a cut would need: it encodes everything again
+    sliding = PromptCache()
+    sliding.encode(model, prompt)
+    assert sliding.encode(model, typed)[1] == len(typed)
+
+
+def test_crop_and_copy(model):
+    cache = new_cache(model)
+    encode(model, ids(10), cache)
+    copied = copy.deepcopy(cache)
+    cache.crop(-4)
+    assert cache.get_seq_length() == 6 and copied.get_seq_length() == 10
+    cache.crop(0)  # transformers' convention: how many to remove, so 0 removes nothing
+    assert cache.get_seq_length() == 6
+    with pytest.raises(ValueError):
+        cache.crop(3)
+    encode(model, ids(2, seed=5), copied)  # a copy holds only the filled positions and grows when written to
+    assert copied.get_seq_length() == 12
+
+
+@torch.inference_mode()
+def test_a_prompt_that_extends_the_cached_one_grows_the_cache(model):
+    prompt = ids(WINDOW + 30)[0].tolist()
+    longer = prompt[:-5] + ids(5 * WINDOW, seed=4)[0].tolist()  # cut back, then more than the cache has room for
+    cache = PromptCache()
+    cache.encode(model, prompt, lean=True)
+    reused, encoded = cache.encode(model, longer, lean=True)
+    assert encoded == len(longer) - len(prompt) + 5 and reused.get_seq_length() == len(longer)
+    fresh = new_cache(model)
+    encode(model, torch.tensor([longer]), fresh)
+    token = torch.tensor([[21]])
+    torch.testing.assert_close(encode(model, token, reused), encode(model, token, fresh), atol=1e-4, rtol=1e-4)
