@@ -121,7 +121,9 @@ class Filler:
                 words = needed_names(text, hole, language) if binds and judged_line else ()
                 openings = binding_openings(text, hole, language, words)
                 judge = Judge(fits, undefined, stub)
-                result = self.greedy(canvas, hole, language, clamps, fitted, judge, is_cancelled, words, openings, n)
+                result = self.greedy(
+                    canvas, hole, language, clamps, fitted, judge, is_cancelled, words, openings, n, stages=timings
+                )
             else:
                 result = denoise(
                     loaded.model,
@@ -173,6 +175,7 @@ class Filler:
         words: tuple[str, ...] = (),
         openings: tuple[str, ...] = (),
         candidates_wanted: int = 1,
+        stages: dict[str, float] | None = None,
     ) -> DenoiseResult:
         """The middle decoded greedily by the encoder, within the canvases' token budget. Shaped as the sampler's
         result.
@@ -194,8 +197,10 @@ class Filler:
         a stub written back is no fill), undefined names, then how likely the fill is followed by the line after
         the hole (`closing_line`: the body ends there; the code beyond is unrelated to a body and only adds noise).
         The prompt's tokens but the last come from the prompt cache: while the user types, only what they typed
-        is encoded.
+        is encoded. `stages` gets the seconds spent encoding the prompt ("encode"), decoding the branches ("decode")
+        and ranking them ("judge").
         """
+        stages = {} if stages is None else stages
         loaded = self.loaded
         budget = canvas.max_canvases * loaded.canvas_length
         line = hole.kind is FillKind.LINE
@@ -209,7 +214,9 @@ class Filler:
         if len(canvas.prompt_ids) > 1:
             cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1], lean=True)
             encoded, seconds = new + 1, self.prompt_cache.forward_seconds
+        stages["encode"] = seconds
         before = copy.deepcopy(cache) if width > 1 and cache is not None else None
+        decoding = time.perf_counter()
         branches = greedy_branches(
             loaded.model,
             canvas.prompt_ids,
@@ -226,6 +233,7 @@ class Filler:
             texts=token_texts(loaded.tokenizer) if words or openings else (),
         )
         candidates, finished = branches.candidates, branches.finished
+        stages["decode"] = time.perf_counter() - decoding
         forwards, seconds = branches.forwards, seconds + branches.forward_seconds
         if before is not None and len(candidates) > 1:
             started = time.perf_counter()
@@ -245,6 +253,7 @@ class Filler:
                 rank = [(judge.stub(ids), judge.undefined(ids)) for ids in candidates]
             order = sorted(range(len(candidates)), key=lambda i: (not judge.fits(candidates[i]), *rank[i], -scores[i]))
             candidates, finished = [candidates[i] for i in order], [finished[i] for i in order]
+            stages["judge"] = time.perf_counter() - started  # the fills' processing, scores and checks
         return DenoiseResult(candidates, finished, forwards, 0, encoded, seconds)
 
     def suffix_scores(self, cache, canvas: Canvas, fills: list[str], suffix: str) -> list[float]:

@@ -330,15 +330,24 @@ class Session:
             # Not for a server: a GPU shared by a team spends no time on guesses.
             if not invoked and self.settings.completion.prefetch and not getattr(self.filler, "remote", False):
                 self._prefetch_after_accept(uri, plan, fills[0])
-        self._inline_ended(request_id, "filled", started, stages=outcome.timings)
+        encoded = outcome.encoded_tokens if "encode" in outcome.timings else None  # greedy decoding reports it
+        self._inline_ended(request_id, "filled", started, stages=outcome.timings, encoded=encoded)
         return [types.InlineCompletionItem(insert_text=fill.text, range=plan.range) for fill in fills]
 
     def _inline_ended(
-        self, request_id: str, outcome: str, started: float, *, stages: dict | None = None, stream_closed: bool = False
+        self,
+        request_id: str,
+        outcome: str,
+        started: float,
+        *,
+        stages: dict | None = None,
+        stream_closed: bool = False,
+        encoded: int | None = None,
     ) -> None:
         """Report how an inline request ended: to `report_timings` (milliseconds, camelCase: it goes out as JSON)
         and to the log. `stages`: a finished fill's seconds per stage, split into queue, model forwards, sampler
-        and the server's own overhead (everything else)."""
+        and the server's own overhead (everything else), and where greedy decoding reports them, the prompt's
+        encoding (`encoded` tokens of it), the decoding, the judge and the post-processing."""
         total = time.perf_counter() - started
         timings = {"request": request_id, "outcome": outcome, "totalMs": _ms(total)}
         if stages is not None:
@@ -349,6 +358,11 @@ class Session:
                 "samplerMs": _ms(model - forward),
                 "overheadMs": _ms(total - queue - model),
             }
+            for stage in ("canvas", "encode", "decode", "judge", "postprocess"):
+                if stage in stages:
+                    timings[f"{stage}Ms"] = _ms(stages[stage])
+        if encoded is not None:
+            timings["encodedTokens"] = encoded
         if stream_closed:
             timings["streamClosed"] = True
         times = " ".join(f"{key.removesuffix('Ms')}={value}ms" for key, value in timings.items() if key.endswith("Ms"))

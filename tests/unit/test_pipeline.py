@@ -60,6 +60,9 @@ def test_greedy_decoding_with_a_prefix_prompt_reuses_the_encoded_prompt_while_ty
     assert second.steps >= 1 and 1 <= len(first.fills) <= branches
     for outcome in (first, second):
         assert all("\n" not in f.text for f in outcome.fills)  # a line hole stops at the line's end
+    # where the time went, stage by stage (`bench lsp` reports these): the judge ranks several branches
+    assert {"canvas", "queue", "encode", "decode", "judge", "postprocess"} <= set(first.timings)
+    assert all(first.timings[stage] > 0 for stage in ("encode", "decode", "judge"))
 
 
 def test_greedy_line_branches_are_ranked_by_the_text_after_the_hole(tiny_fillers, monkeypatch):
@@ -118,6 +121,7 @@ def test_plain_greedy_decoding_has_no_judge(tiny_fillers, monkeypatch):
     cursor = text.index("    \n") + 4
     outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
     assert len(outcome.fills) <= 1
+    assert "judge" not in outcome.timings and "decode" in outcome.timings
 
 
 @pytest.mark.parametrize(

@@ -220,6 +220,21 @@ async def test_every_inline_request_reports_how_it_ended():
     session.shutdown()
 
 
+async def test_a_greedy_fill_reports_its_stages_and_the_prompt_tokens_it_encoded():
+    session, filler = session_with("y * 2", prefetch=False)
+    stages = {"denoise": 0.03, "forward": 0.02, "encode": 0.012, "decode": 0.008, "judge": 0.006, "postprocess": 0.001}
+
+    def fill(text, hole, language, **kwargs):
+        return FillOutcome([Fill("y * 2", hole.start, hole.end, "y * 2")], dict(stages), encoded_tokens=7)
+
+    filler.fill = fill
+    reports = reported_by(session)
+    await session.complete_inline(URI, cursor_after(session, SOURCE.index("return ") + 7), invoked=False)
+    (report,) = reports
+    assert (report["encodeMs"], report["decodeMs"], report["judgeMs"], report["encodedTokens"]) == (12.0, 8.0, 6.0, 7)
+    session.shutdown()
+
+
 async def test_a_fill_that_ends_after_an_edit_reports_dropped():
     session = Session(parse_settings({"completion": {"prefetch": False}}))
     session.filler = filler = SlowFiller("y * 2")

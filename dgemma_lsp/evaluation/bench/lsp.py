@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 # The server's extension (dgemma_lsp/lsp/features/lifecycle.py), asked for as any client would ask.
 TIMINGS = "dgemma/timings"
+STAGES = ("queue", "canvas", "encode", "decode", "judge", "postprocess")  # a fill's stages, in the order they run
 CAPABILITIES = types.ClientCapabilities(
     window=types.WindowClientCapabilities(work_done_progress=True),
     text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),
@@ -374,6 +375,7 @@ def summarize(result: dict, timings: list[dict], remote: bool = False) -> dict:
     filled = [t for t in timings if t["outcome"] == "filled"]
     overheads = [t["overheadMs"] for t in filled]
     streams_closed = sum(t.get("streamClosed", False) for t in timings) if remote else None
+    encoded = [t["encodedTokens"] for t in filled if "encodedTokens" in t]  # prompt tokens each fill encoded
     return {
         "requests": len(requests),
         "answered": len(answered),
@@ -395,6 +397,13 @@ def summarize(result: dict, timings: list[dict], remote: bool = False) -> dict:
         "overhead_ms_p95": percentile(overheads, 95),
         "sampler_ms_p50": statistics.median(t["samplerMs"] for t in filled) if filled else None,
         "forward_ms_p50": statistics.median(t["forwardMs"] for t in filled) if filled else None,
+        # where a fill's time goes (greedy decoding), medians over the completed fills that report the stage
+        "stages_ms_p50": {
+            stage: statistics.median(t[f"{stage}Ms"] for t in filled if f"{stage}Ms" in t)
+            for stage in STAGES
+            if any(f"{stage}Ms" in t for t in filled)
+        },
+        "encoded_tokens_p50": statistics.median(encoded) if encoded else None,
         "cpu_seconds": result["cpu_seconds"],
         "peak_rss_mb": result["peak_rss_mb"],
         "model_ready_s": result["ready_s"],
@@ -423,6 +432,13 @@ def format_summary(s: dict) -> str:
             f"server overhead      p50 {ms(s['overhead_ms_p50'])}   p95 {ms(s['overhead_ms_p95'])}   "
             f"(per completed fill; model forwards p50 {ms(s['forward_ms_p50'])}, "
             f"sampler p50 {ms(s['sampler_ms_p50'])})",
+            "stages p50           "
+            + ("   ".join(f"{stage} {ms(value)}" for stage, value in s.get("stages_ms_p50", {}).items()) or "-")
+            + (
+                ""
+                if s.get("encoded_tokens_p50") is None
+                else f"   ({s['encoded_tokens_p50']:.0f} prompt tokens encoded)"
+            ),
             f"first suggestion     {seconds(s['first_suggestion_s'])} after start "
             f"(model ready at {seconds(s['model_ready_s'])})",
             f"server process       {s['cpu_seconds']} CPU s, peak RSS {s['peak_rss_mb']} MB",
