@@ -332,16 +332,10 @@ def _is_boundary(s: str, i: int) -> bool:
 
 def cut_candidates(fill: str, kind: FillKind, limit: int = MAX_LINE_CUTS) -> list[str]:
     """Leading parts of the fill to try, longest first, never empty: line ends for a BLOCK; for a LINE the whole
-    line, then shorter cuts at token boundaries, spread evenly when there are more than `limit`.
-
-    A LINE that ends with an opening bracket is a statement the model meant to go on over the next lines
-    (`log_weight = log(`); cut, it parses as a name or a bare `return` nobody wants (`log_weight = log`), so it
-    is tried whole or not at all. On real-code dev such cuts were the fill shown for 4 of 100 column-0 holes."""
+    line, then shorter cuts at token boundaries, spread evenly when there are more than `limit`."""
     if kind is FillKind.BLOCK:
         lines = fill.split("\n")
         parts = [fill] + ["\n".join(lines[:k]).rstrip() for k in range(len(lines) - 1, 0, -1)]
-    elif fill.rstrip()[-1:] in ("(", "[", "{"):
-        parts = [fill]
     else:
         cuts = [fill[:i].rstrip() for i in range(len(fill) - 1, 0, -1) if _is_boundary(fill, i)]
         cuts = [c for c in dict.fromkeys(cuts) if c.strip() and c != fill]
