@@ -106,6 +106,42 @@ def test_greedy_line_branches_are_ranked_by_the_text_after_the_hole(tiny_fillers
     assert sorted(judged) == sorted(f"{line}\n    return s\n" for line in lines[1:])
 
 
+def test_a_block_whose_one_branch_leaves_nothing_is_decoded_again_from_two_starts(tiny_fillers, monkeypatch):
+    """A block fill from one branch that post-processing empties (here a header with no body) is not the end: the
+    two likeliest starts are decoded, and the one that parses is offered. A block that parses is decoded once."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.autoregressive import Branches
+    from dgemma_lsp.fill import pipeline
+    from dgemma_lsp.fill.holes import FillKind, Hole
+
+    tiny, _ = tiny_fillers
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), tiny.settings)
+    tokenizer = filler.loaded.tokenizer
+    encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]
+    widths = []
+    scripts = {1: ["if s:"], 2: ["if s:", "s = sum(xs)"]}
+
+    def scripted_branches(model, prompt_ids, *, width, **kwargs):
+        widths.append(width)
+        return Branches([encode(body) for body in scripts[width]], [True] * width, 3, 0.0)
+
+    monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
+    monkeypatch.setattr(
+        pipeline,
+        "continuation_logprobs",
+        lambda model, cache, last, continuations, pad_id=0: [0.0] * len(continuations),
+    )
+    text = "def total(xs):\n    \n"
+    cursor = text.index("    \n") + 4
+    outcome = filler.fill(text, Hole(FillKind.BLOCK, cursor, cursor, "    "), "python")
+    assert widths == [1, 2] and [f.text for f in outcome.fills] == ["s = sum(xs)"]
+    widths.clear()
+    scripts[1] = ["return sum(xs)"]
+    outcome = filler.fill(text, Hole(FillKind.BLOCK, cursor, cursor, "    "), "python")
+    assert widths == [1] and [f.text for f in outcome.fills] == ["return sum(xs)"]
+
+
 def test_plain_greedy_decoding_has_no_judge(tiny_fillers, monkeypatch):
     import dataclasses
 
