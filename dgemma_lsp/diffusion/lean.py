@@ -1,17 +1,20 @@
 """A lean forward of DiffusionGemma's encoder for causal decoding: the same arithmetic as transformers' forward,
 in a few fused tensor operations per layer, over a KV cache of plain tensors.
 
-On a CPU a decode step of the embedded model is mostly per-operation overhead, not arithmetic (issue "Suggestions
-before the person moves on": ~85% of a step). transformers' encoder layer runs, besides its attention and MLP, a
-mixture-of-experts branch (router, softmax, top-k, one-hot, a Python loop over experts, three norms) and builds
-masks and rotary tables on every call. The embedded model's MoE branches have all-zero experts (`gemma3.
-_silent_moe`), so they add exactly zero, and its last layer is an identity (`gemma3._identity_layer`: zero
-`o_proj` and `down_proj`). This forward leaves out what adds nothing, fuses the q/k/v and gate/up projections into
-one matrix product each, and reads rotary tables computed once. A checkpoint whose experts or last layer do work
-(the released 26B) gets no lean forward (`LeanEncoder.of` is None) and keeps transformers' own.
+On a CPU a decode step of the embedded model pays for every operation it launches, not only for its arithmetic.
+transformers' encoder layer runs, besides its attention and MLP, a mixture-of-experts branch (router, softmax,
+top-k, one-hot, a Python loop over experts, three norms) and builds masks and rotary tables on every call. The
+embedded model's MoE branches have all-zero experts (`gemma3._silent_moe`), so they add exactly zero, and its last
+layer is an identity (`gemma3._identity_layer`: zero `o_proj` and `down_proj`). This forward leaves out what adds
+nothing, fuses the q/k/v and gate/up projections into one matrix product each, and reads rotary tables computed
+once. A checkpoint whose experts or last layer do work (the released 26B) gets no lean forward (`LeanEncoder.of`
+is None) and keeps transformers' own.
 
 The cache keeps every position of every layer, sliding-window layers included (their window is applied when
 attending), so a prompt cache can always be cut back to a shared prefix, however long the prompt.
+
+Measured (model card, "CPU speed"): a decode step 1.4x (one thread) to 1.9x (two) faster than transformers' at one
+row, 2.7x at 128; what is left is mostly the matrix products, bound by reading ~400 MB of fp32 weights per step.
 """
 
 from __future__ import annotations
