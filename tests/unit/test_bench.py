@@ -70,6 +70,18 @@ async def test_the_bench_client_keeps_the_servers_timing_notifications_as_rows()
     assert lsp.CAPABILITIES.experimental == {"dgemmaTimings": True}  # what makes the server send them
 
 
+def test_key_gaps_are_bursts_then_pauses_from_a_seed():
+    import random
+
+    typed = "result = compute(values, scale=2)"
+    gaps = lsp.key_gaps(typed, random.Random(3), (6.0, 12.0), (0.3, 3.0))
+    assert len(gaps) == len(typed) and gaps == lsp.key_gaps(typed, random.Random(3), (6.0, 12.0), (0.3, 3.0))
+    keys = [g for g in gaps if g < 0.3]  # within a burst: 1/12 to 1/6 s
+    pauses = [g for g in gaps[1:] if g >= 0.3]
+    assert all(1 / 12 <= g <= 1 / 6 for g in keys) and all(0.3 <= g <= 3.0 for g in pauses)
+    assert len(typed) / 6 - 1 <= len(pauses) <= len(typed) / 2  # a pause before every burst of 2-6 keys but the first
+
+
 def test_typing_plan_retypes_code_lines():
     import random
 
@@ -100,13 +112,16 @@ def test_bench_engine_runs_on_the_tiny_model_and_writes_json(tmp_path):
 
 
 def test_bench_lsp_replays_typing_against_the_real_server(tmp_path):
-    args = ["bench", "lsp", "--model", "tiny", "--edits", "1", "--cps", "40", "--out", str(tmp_path)]
+    args = ["bench", "lsp", "--model", "tiny", "--edits", "1", "--burst-cps", "40", "60", "--pause-s", "0.5", "0.6"]
+    args += ["--out", str(tmp_path)]
     assert main(args) == 0
     report = json.loads((tmp_path / "lsp.json").read_text())
     summary = report["summary"]
     assert summary["requests"] >= 3
     assert summary["answered"] + summary["cancelled"] <= summary["requests"]
     assert summary["answered"] >= 1 and 0 < summary["model_ready_s"]
+    assert summary["pauses"] >= 4 and 0 <= summary["pauses_with_suggestion"] <= summary["pauses"]
+    assert report["files"][0].count("/") >= 1  # a package/path of the real-code dev split first
     if summary["fills_completed"]:  # every fill has these stages, whatever it decodes with
         assert {"queue", "canvas", "postprocess"} <= set(summary["stages_ms_p50"])
     # The tiny model's fills are often empty: a suggestion may never come, but not before the model was ready.

@@ -1,13 +1,16 @@
 """`dgemma-lsp bench lsp`: the real server over stdio, fed an editing session the way VS Code feeds it.
 
-The simulated user retypes lines of real files (the package's own modules, and one 5,000-line file made of them)
-at about 10 characters a second with pauses between words. Every keystroke is a `didChange` at once; an inline
+The simulated user retypes lines of real files (two files of the real-code benchmark's dev split, written after
+the model's training data, one of the package's own modules, and one 5,000-line file made of the package's
+modules) in bursts of a few characters at 6-12 a second, with pauses of 0.3-3 s between bursts, drawn from a fixed
+seed. Every keystroke is a `didChange` at once; an inline
 completion request (trigger "automatic") follows after the client-side debounce if no other key came; a key
 pressed while a request is open cancels it with `$/cancelRequest`, as vscode-languageclient does. A suggestion
 that matches what the user is about to type is accepted (the rest of it inserted at once).
 
-Reported: latency from request to response for answered requests (p50 / p95 / max), the share of requests
-answered and cancelled, the server's CPU seconds and peak RSS, the time from start to the first suggestion (the
+Reported: latency from request to response for answered requests (p50 / p95 / max), the share of pauses of 500 ms
+or more in which a suggestion was showing before the next key (what a user who stops to think sees), the share of
+requests answered and cancelled, the server's CPU seconds and peak RSS, the time from start to the first suggestion (the
 first completion with an item), and per fill the server's own overhead (time outside the model and the queue) from
 its `dgemma/timings` notifications, which the client asks for as an extension. With `--model` a server URL (README
 "Team server"), the model time is the remote server's, network included, and the report also counts the HTTP
@@ -62,6 +65,8 @@ CAPABILITIES = types.ClientCapabilities(
     experimental={"dgemmaTimings": True},
 )
 LONG_FILE_LINES = 5000
+PAUSE_S = 0.5  # a pause this long is one in which a user would read a suggestion
+REAL_FILES = 2  # files of the real-code dev split typed into, before the package's own
 
 
 @dataclass
@@ -166,6 +171,8 @@ class Replay:
     requests: list[Request] = field(default_factory=list)
     keystrokes: int = 0
     accepted: int = 0
+    pauses: int = 0  # waits of PAUSE_S or more before a key (or after the line's last one)
+    pauses_shown: int = 0  # ... at whose end a suggestion for the cursor was showing
 
 
 def long_file(sources: list[Path], lines: int = LONG_FILE_LINES) -> str:
@@ -175,6 +182,15 @@ def long_file(sources: list[Path], lines: int = LONG_FILE_LINES) -> str:
         for path in sources:
             out.extend(path.read_text(encoding="utf-8").splitlines(keepends=True))
     return "".join(out[:lines])
+
+
+def real_files(count: int, rng: random.Random) -> list[tuple[str, str]]:
+    """`count` Python files of the real-code benchmark's dev split (`eval real-code`), 150 to 800 lines, drawn
+    with `rng`: code written after the model's training data, not this project's."""
+    from dgemma_lsp.evaluation.realcode import data_dir, load_files
+
+    fitting = [f for f in load_files(data_dir() / "python.jsonl.gz", "dev") if 150 <= f.text.count("\n") <= 800]
+    return [(f"{f.package}/{f.path}", f.text) for f in rng.sample(fitting, min(count, len(fitting)))]
 
 
 def typing_plan(text: str, edits: int, rng: random.Random) -> list[tuple[int, str]]:
@@ -188,15 +204,19 @@ def typing_plan(text: str, edits: int, rng: random.Random) -> list[tuple[int, st
     return spots
 
 
-def key_gaps(typed: str, rng: random.Random, cps: float) -> list[float]:
-    """Seconds before each key: about 1/cps, with a longer pause after a word now and then."""
-    gaps = []
-    for i in range(len(typed)):
-        gap = rng.uniform(0.6, 1.4) / cps
-        if i and typed[i - 1] in " (.,:=" and rng.random() < 0.3:
-            gap += rng.uniform(0.3, 1.0)
-        gaps.append(gap)
-    return gaps
+def key_gaps(
+    typed: str, rng: random.Random, burst_cps: tuple[float, float], pause_s: tuple[float, float]
+) -> list[float]:
+    """Seconds before each key: bursts of 2-6 keys at `burst_cps` keys a second (drawn per burst), a pause drawn
+    from `pause_s` before each burst but the first."""
+    gaps: list[float] = []
+    while len(gaps) < len(typed):
+        speed = rng.uniform(*burst_cps)
+        burst = [1 / speed for _ in range(rng.randint(2, 6))]
+        if gaps:
+            burst[0] = rng.uniform(*pause_s)
+        gaps.extend(burst)
+    return gaps[: len(typed)]
 
 
 class Editor:
@@ -278,7 +298,7 @@ class Editor:
         self.schedule(offset)
         position = 0
         while position < len(typed):
-            await asyncio.sleep(gaps[position])
+            await self.wait(gaps[position], offset + position)
             rest = typed[position:]
             if self.suggestion and self.suggestion[0] == offset + position and rest.startswith(self.suggestion[1]):
                 chunk = self.suggestion[1]  # Tab: take the suggestion, it is what the user meant to type
@@ -290,7 +310,15 @@ class Editor:
             self.replay.keystrokes += 1
             position += len(chunk)
             self.schedule(offset + position)
-        await asyncio.sleep(1.0)  # the user looks at the line before moving on; the last request may finish
+        await self.wait(1.0, offset + position)  # the user looks at the line before moving on
+
+    async def wait(self, seconds: float, cursor: int) -> None:
+        """The user waits before the next key; a pause of PAUSE_S or more counts, and whether a suggestion for
+        the cursor was showing when it ended."""
+        await asyncio.sleep(seconds)
+        if seconds >= PAUSE_S:
+            self.replay.pauses += 1
+            self.replay.pauses_shown += self.suggestion is not None and self.suggestion[0] == cursor
 
 
 def process_stats(pid: int) -> dict:
@@ -351,7 +379,7 @@ async def replay_session(args, files: list[tuple[str, str]], settings: dict, log
                 if first is None:  # the first request, right after the model is ready
                     _, answer = editor.inline_request(offset)
                     first = await answer
-                await editor.retype(offset, typed, key_gaps(typed, rng, args.cps))
+                await editor.retype(offset, typed, key_gaps(typed, rng, args.burst_cps, args.pause_s))
         stats = process_stats(client.process.pid)
     # The first answer with an item, whichever request it came for: an empty answer shows the user nothing.
     suggested = [r.answered for r in replay.requests if r.items and r.answered is not None]
@@ -389,6 +417,11 @@ def summarize(result: dict, timings: list[dict], remote: bool = False) -> dict:
         "latency_ms_p50": statistics.median(latencies) if latencies else None,
         "latency_ms_p95": percentile(latencies, 95),
         "latency_ms_max": max(latencies) if latencies else None,
+        "pauses": result["replay"].pauses,
+        "pauses_with_suggestion": result["replay"].pauses_shown,
+        "pauses_with_suggestion_share": (
+            result["replay"].pauses_shown / result["replay"].pauses if result["replay"].pauses else None
+        ),
         "keystrokes": result["replay"].keystrokes,
         "accepted": result["replay"].accepted,
         "reused": sum(t["outcome"] == "reused" for t in timings),
@@ -420,6 +453,7 @@ def format_summary(s: dict) -> str:
 
     share = "-" if s["answered_share"] is None else f"{s['answered_share']:.0%}"
     cancelled = "-" if s.get("cancelled_share") is None else f"{s['cancelled_share']:.0%}"
+    pauses = "-" if s.get("pauses_with_suggestion_share") is None else f"{s['pauses_with_suggestion_share']:.0%}"
     closed = s.get("streams_closed_on_cancel")
     return "\n".join(
         [
@@ -427,6 +461,8 @@ def format_summary(s: dict) -> str:
             f"by the client; {s['with_items']} with a suggestion, {s['reused']} reused, {s['accepted']} accepted)",
             f"latency (answered)   p50 {ms(s['latency_ms_p50'])}   p95 {ms(s['latency_ms_p95'])}   "
             f"max {ms(s['latency_ms_max'])}",
+            f"pauses >= {PAUSE_S * 1000:.0f} ms     {s['pauses_with_suggestion']} of {s['pauses']} showed a suggestion "
+            f"before the next key ({pauses})",
             f"cancelled in flight  {cancelled} of requests"
             + (f" ({closed} HTTP streams to the model server closed on cancel)" if closed is not None else ""),
             f"server overhead      p50 {ms(s['overhead_ms_p50'])}   p95 {ms(s['overhead_ms_p95'])}   "
@@ -461,19 +497,27 @@ def plot(result: dict, path: Path) -> bool:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edits", type=int, default=4, help="lines retyped per file (default 4)")
-    parser.add_argument("--cps", type=float, default=10.0, help="typing speed, characters per second")
+    parser.add_argument(
+        "--burst-cps", type=float, nargs=2, default=(6.0, 12.0), help="typing speed within a burst, keys per second"
+    )
+    parser.add_argument("--pause-s", type=float, nargs=2, default=(0.3, 3.0), help="pause between bursts, seconds")
     parser.add_argument("--debounce-ms", type=float, default=75.0, help="client-side debounce before a request")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for lsp.json and lsp.png")
 
 
 def run(args: argparse.Namespace, cli_settings: dict) -> int:
-    if args.edits < 1 or args.cps <= 0 or args.debounce_ms < 0:
-        print("bench lsp: --edits and --cps must be positive, --debounce-ms not negative", file=sys.stderr)
+    low, high = args.burst_cps
+    if args.edits < 1 or not 0 < low <= high or not 0 <= args.pause_s[0] <= args.pause_s[1] or args.debounce_ms < 0:
+        print(
+            "bench lsp: --edits and --burst-cps must be positive (low <= high), --pause-s and --debounce-ms not "
+            "negative",
+            file=sys.stderr,
+        )
         return 2
     sources = package_sources()
-    fill = PACKAGE / "fill"
-    files = [(path.name, path.read_text(encoding="utf-8")) for path in (fill / "pipeline.py", fill / "context.py")]
+    files = real_files(REAL_FILES, random.Random(args.seed))
+    files.append(("pipeline.py", (PACKAGE / "fill" / "pipeline.py").read_text(encoding="utf-8")))
     files.append(("long_5000_lines.py", long_file(sources)))
     settings = {"completion": {"seed": 0}} | {k: v for k, v in cli_settings.items() if k != "model"}
     args.model = cli_settings.get("model")
@@ -491,7 +535,8 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
         "model": args.model or "embedded",
         "settings": settings,
         "edits_per_file": args.edits,
-        "cps": args.cps,
+        "burst_cps": list(args.burst_cps),
+        "pause_s": list(args.pause_s),
         "debounce_ms": args.debounce_ms,
         "seed": args.seed,
         "files": [name for name, _ in files],
