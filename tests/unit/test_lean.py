@@ -56,6 +56,10 @@ def test_the_identity_layer_is_left_out_and_working_experts_keep_transformers_fo
     lean = LeanEncoder.of(model)
     assert lean is not None and LeanEncoder.of(model) is lean  # built once per model
     assert len(lean._layers) == len(model.config.get_text_config().layer_types) - 1
+    # no second copy of the weights: the lean forward multiplies by the model's own tensors
+    attention = model.model.encoder.language_model.layers[0].self_attn
+    assert lean._layers[0].q.data_ptr() == attention.q_proj.weight.data_ptr()
+    assert lean._layers[0].up.data_ptr() == model.model.encoder.language_model.layers[0].mlp.up_proj.weight.data_ptr()
     tiny, _ = tiny_model(seed=0)  # random experts: they add to every layer's output
     assert LeanEncoder.of(tiny) is None
     assert isinstance(new_cache(tiny), DynamicCache)
