@@ -138,8 +138,11 @@ class LeanEncoder:
         cache._reserve(start + length)
         hidden = self._embed(input_ids)
         eps = self._eps
+        # What depends only on the positions, once per call rather than once per layer.
+        rotary = {layer.rope: self._rotary_at(layer.rope, start, length, hidden) for layer in self._layers}
+        visible = {layer.window: _visible(start, length, layer.window, hidden.device) for layer in self._layers}
         for index, layer in enumerate(self._layers):
-            cos, sin = self._rotary_at(layer.rope, start, length, hidden)
+            cos, sin = rotary[layer.rope]
             residual = hidden
             x = F.rms_norm(hidden, (hidden.shape[-1],), layer.input_norm, eps)
             q = F.linear(x, layer.q, layer.q_bias).view(batch, length, layer.heads, layer.head_dim)
@@ -150,7 +153,14 @@ class LeanEncoder:
             k = _rotate(F.rms_norm(k, (layer.head_dim,), layer.k_norm, eps), cos, sin).transpose(1, 2)
             cache.keys[index][:, :, start : start + length] = k
             cache.values[index][:, :, start : start + length] = v
-            attended = _attend(q, cache.keys[index], cache.values[index], start, length, layer.window)
+            first, mask = visible[layer.window]
+            keys, values = (
+                cache.keys[index][:, :, first : start + length],
+                cache.values[index][:, :, first : start + length],
+            )
+            attended = F.scaled_dot_product_attention(
+                q, keys, values, attn_mask=mask, scale=1.0, enable_gqa=keys.shape[1] != q.shape[1]
+            )  # scale 1: DiffusionGemma's queries and keys are normed
             attended = attended.transpose(1, 2).reshape(batch, length, layer.heads * layer.head_dim)
             x = F.linear(attended, layer.o_proj, layer.o_bias)
             hidden = residual + F.rms_norm(x, (x.shape[-1],), layer.post_attention_norm, eps)
@@ -182,20 +192,19 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return x * cos + rotated * sin
 
 
-def _attend(q, keys, values, start: int, length: int, window: int | None) -> torch.Tensor:
-    """Causal attention (scale 1, as DiffusionGemma's normed queries and keys take it) of q [B, H, T, D] at
-    positions start.. over the cache's first start + length positions, within `window` where there is one."""
+def _visible(start: int, length: int, window: int | None, device) -> tuple[int, torch.Tensor | None]:
+    """For queries at positions start.. start + length - 1: the oldest cached position any of them sees, and the
+    causal mask (within `window` where there is one) over the positions from there; None where all see all."""
     end = start + length
-    first = 0 if window is None else max(0, start + 1 - window)  # the oldest position any query here may see
-    k, v = keys[:, :, first:end], values[:, :, first:end]
-    mask = None
-    if length > 1 or (window is not None and end - first > window):
-        query = torch.arange(start, end, device=q.device)[:, None]
-        key = torch.arange(first, end, device=q.device)[None, :]
-        mask = key <= query
-        if window is not None:
-            mask &= key > query - window
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0, enable_gqa=k.shape[1] != q.shape[1])
+    first = 0 if window is None else max(0, start + 1 - window)
+    if length == 1 and (window is None or end - first <= window):
+        return first, None
+    query = torch.arange(start, end, device=device)[:, None]
+    key = torch.arange(first, end, device=device)[None, :]
+    mask = key <= query
+    if window is not None:
+        mask &= key > query - window
+    return first, mask
 
 
 def _build(model) -> LeanEncoder | None:

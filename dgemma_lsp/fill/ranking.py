@@ -21,6 +21,11 @@ class Fill:
     raw: str  # the model's middle before post-processing
 
 
+# The stages of a fill that `FillOutcome.timings` may hold, in the order they run: what the server reports per
+# request (`dgemma/timings`) and `bench lsp` summarizes. Greedy decoding reports encode, decode and judge.
+STAGES = ("queue", "canvas", "encode", "decode", "judge", "postprocess")
+
+
 @dataclass
 class FillOutcome:
     fills: list[Fill]

@@ -36,7 +36,7 @@ from dgemma_lsp.errors import (
 from dgemma_lsp.fill import holes
 from dgemma_lsp.fill.holes import FillKind
 from dgemma_lsp.fill.loader import load_filler
-from dgemma_lsp.fill.ranking import FillOutcome
+from dgemma_lsp.fill.ranking import STAGES, FillOutcome
 from dgemma_lsp.fill.related import Workspace
 from dgemma_lsp.fill.remote import Outage, RemoteFiller
 from dgemma_lsp.lsp import planning
@@ -358,8 +358,8 @@ class Session:
                 "samplerMs": _ms(model - forward),
                 "overheadMs": _ms(total - queue - model),
             }
-            for stage in ("canvas", "encode", "decode", "judge", "postprocess"):
-                if stage in stages:
+            for stage in STAGES:
+                if stage in stages and stage != "queue":  # the queue's time, waits in the session included, is above
                     timings[f"{stage}Ms"] = _ms(stages[stage])
         if encoded is not None:
             timings["encodedTokens"] = encoded

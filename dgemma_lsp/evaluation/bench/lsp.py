@@ -53,12 +53,12 @@ from dgemma_lsp.evaluation.bench.common import (
     status_mb,
     write_json,
 )
+from dgemma_lsp.fill.ranking import STAGES
 
 log = logging.getLogger(__name__)
 
 # The server's extension (dgemma_lsp/lsp/features/lifecycle.py), asked for as any client would ask.
 TIMINGS = "dgemma/timings"
-STAGES = ("queue", "canvas", "encode", "decode", "judge", "postprocess")  # a fill's stages, in the order they run
 CAPABILITIES = types.ClientCapabilities(
     window=types.WindowClientCapabilities(work_done_progress=True),
     text_document=types.TextDocumentClientCapabilities(inline_completion=types.InlineCompletionClientCapabilities()),
