@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
+from dgemma_lsp.diffusion.drafting import Drafter
 from dgemma_lsp.diffusion.lean import LeanCache, encode, new_cache
 from dgemma_lsp.diffusion.sampler import CLAMPED_LOGIT, as_clamps, clamp_logits
 from dgemma_lsp.errors import CancelledError
@@ -43,6 +44,8 @@ class Branches:
     finished: list[bool]
     forwards: int  # encoder calls, each over all branches still decoding
     forward_seconds: float
+    accepted: int = 0  # drafted tokens kept (`drafts`): each saves one forward of its branch
+    branch_forwards: int = 0  # forwards summed over the branches each one carried
 
 
 class _Vocabulary:
@@ -151,6 +154,7 @@ def greedy_branches(
     openings: Sequence[str] = (),
     texts: Sequence[str] = (),
     word_top_k: int = WORD_TOP_K,
+    drafts: Drafter | None = None,
 ) -> Branches:
     """Up to `width` greedy continuations of `prompt_ids`, one per first token among the `width` likeliest, each
     until EOS, a token in `stop_ids` (kept), or `max_new_tokens`. The branches decode as one batch; a finished one
@@ -169,69 +173,114 @@ def greedy_branches(
     A pipeline that knows which name a line must bind (the code after it uses it) gets a candidate that binds
     it, where the greedy line picks another name (`for num in` above a body using `n`).
 
+    `drafts` (with the lean forward's cache) guesses each branch's next tokens; one forward verifies a branch's
+    last token and its draft together, and the branch keeps the drafted tokens up to the first its own choice
+    differs from, plus that choice. The branches are what they would be without drafts, token for token; only
+    the number of forwards changes (`Branches.forwards`, `Branches.accepted`).
+
     The LM head's soft-capping (tanh) is monotonic, so it cannot change an argmax and is skipped.
     """
     if width < 1:
         raise ValueError("width must be at least 1")
     if (words or openings) and len(texts) == 0:
         raise ValueError("words and openings need the token texts")
+    if max_new_tokens < 1:
+        return Branches([[]], [False], 0, 0.0)
     device = model.device
     allowed = as_clamps(clamps, device)
     if cache is None:
         cache = new_cache(model)
-    encoded = cache.get_seq_length()
+    if not isinstance(cache, LeanCache):
+        drafts = None  # rows at their own positions need the lean forward
     rows: list[list[int]] = [[]]
     finished = [False]
     live = [0]  # the rows still decoding, in the cache's batch order
     spellings: dict[int, Spelling] = {}  # row -> what it must write, for the rows `words` and `openings` add
-    forward_seconds, forwards = 0.0, 0
-    inputs = torch.tensor([prompt_ids[encoded:]], dtype=torch.long, device=device)  # [1, T]
-    for step in range(max_new_tokens):
-        if is_cancelled():
-            raise CancelledError(f"cancelled after {step} tokens")
-        started = time.perf_counter()
-        hidden = encode(model, inputs, cache)
-        logits = model.lm_head(hidden[:, -1])  # [B, V]: the last position predicts the next token
-        if step in allowed:
-            logits = clamp_logits(logits[:, None], {0: allowed[step]})[:, 0]
-        if step == 0 and (width > 1 or words or openings):
-            top = logits[0].topk(min(width, logits.shape[-1]))
-            firsts = [int(i) for i, value in zip(top.indices, top.values) if value > CLAMPED_LOGIT]
-            if words or openings:
-                vocabulary = _Vocabulary.of(tuple(texts), device)
-                wanted = [Spelling(word, vocabulary, word_top_k) for word in words]
-                wanted += [Spelling(opening, vocabulary, word_top_k, leading=True) for opening in openings]
-                spellings = {len(firsts) + k: spelling for k, spelling in enumerate(wanted)}
-                firsts += [spelling.choose(logits[0], []) for spelling in wanted]
+
+    def choose(row: int, logits: torch.Tensor) -> int:
+        """The row's next token from one position's logits [V]."""
+        index = len(rows[row])
+        if index in allowed:
+            logits = clamp_logits(logits[None, None], {0: allowed[index]})[0, 0]
+        return spellings[row].choose(logits, rows[row]) if row in spellings else int(logits.argmax())
+
+    def take(row: int, token: int) -> bool:
+        """Append `token` to the row; whether the row goes on decoding."""
+        if token == eos_id:
+            finished[row] = True
+            return False
+        rows[row].append(token)
+        keep = stop(rows[row]) if stop is not None else None
+        if keep is not None:
+            del rows[row][keep:]
+        if token in stop_ids or keep is not None:
+            finished[row] = True
+            return False
+        return len(rows[row]) < max_new_tokens
+
+    forward_seconds, forwards, accepted, branch_forwards = 0.0, 0, 0, 0
+    if is_cancelled():
+        raise CancelledError("cancelled before the first token")
+    started = time.perf_counter()
+    encoded = cache.get_seq_length()
+    hidden = encode(model, torch.tensor([prompt_ids[encoded:]], dtype=torch.long, device=device), cache)
+    logits = model.lm_head(hidden[:, -1])  # [1, V]: the last position predicts the first token
+    if 0 in allowed:
+        logits = clamp_logits(logits[:, None], {0: allowed[0]})[:, 0]
+    firsts = [int(logits[0].argmax())]
+    if width > 1 or words or openings:
+        top = logits[0].topk(min(width, logits.shape[-1]))
+        firsts = [int(i) for i, value in zip(top.indices, top.values) if value > CLAMPED_LOGIT]
+        if words or openings:
+            vocabulary = _Vocabulary.of(tuple(texts), device)
+            wanted = [Spelling(word, vocabulary, word_top_k) for word in words]
+            wanted += [Spelling(opening, vocabulary, word_top_k, leading=True) for opening in openings]
+            spellings = {len(firsts) + k: spelling for k, spelling in enumerate(wanted)}
+            firsts += [spelling.choose(logits[0], []) for spelling in wanted]
+        if len(firsts) > 1:
             cache.batch_repeat_interleave(len(firsts))
-            rows, finished, live, tokens = [[] for _ in firsts], [False] * len(firsts), list(range(len(firsts))), firsts
-        else:
-            tokens = logits.argmax(-1).tolist()
-            for index, row in enumerate(live):
-                if row in spellings:
-                    tokens[index] = spellings[row].choose(logits[index], rows[row])
-        forward_seconds += time.perf_counter() - started
-        forwards += 1
-        going_on = []  # indices into `live` of the rows that decode further
-        for index, (row, token) in enumerate(zip(live, tokens)):
-            if token == eos_id:
-                finished[row] = True
-                continue
-            rows[row].append(token)
-            keep = stop(rows[row]) if stop is not None else None
-            if keep is not None:
-                del rows[row][keep:]
-            if token in stop_ids or keep is not None:
-                finished[row] = True
-            else:
-                going_on.append(index)
-        if not going_on:
-            break
+        rows, finished, live = [[] for _ in firsts], [False] * len(firsts), list(range(len(firsts)))
+    forward_seconds += time.perf_counter() - started
+    forwards += 1
+    branch_forwards += 1
+    going_on = [index for index, (row, token) in enumerate(zip(live, firsts)) if take(row, token)]
+    starts = [len(prompt_ids)] * len(firsts)  # where each row's next input goes in the cache
+    while going_on:
         if len(going_on) < len(live):
             cache.batch_select_indices(torch.tensor(going_on, device=device))
-            live = [live[i] for i in going_on]
-        inputs = torch.tensor([[rows[row][-1]] for row in live], dtype=torch.long, device=device)  # [B, 1]
-    return Branches(rows, finished, forwards, forward_seconds)
+            live, starts = [live[i] for i in going_on], [starts[i] for i in going_on]
+        if is_cancelled():
+            raise CancelledError(f"cancelled after {forwards} forwards")
+        started = time.perf_counter()
+        guesses = [
+            drafts.draft(rows[row], max_new_tokens - len(rows[row]) - 1) if drafts is not None else [] for row in live
+        ]
+        longest = max(len(guess) for guess in guesses)
+        # [B, 1 + longest]: each row's last token, its draft, and padding whose outputs are never read
+        inputs = torch.tensor(
+            [[rows[row][-1], *guess] + [rows[row][-1]] * (longest - len(guess)) for row, guess in zip(live, guesses)],
+            dtype=torch.long,
+            device=device,
+        )
+        hidden = encode(model, inputs, cache, starts if drafts is not None else None)
+        logits = model.lm_head(hidden)  # [B, T, V]: position j predicts the token after input j
+        going_on = []
+        for index, (row, guess) in enumerate(zip(live, guesses)):
+            kept = 0  # drafted tokens the row's own choices agreed with
+            for position in range(len(guess) + 1):
+                token = choose(row, logits[index, position])
+                going = take(row, token)
+                if not going or position == len(guess) or token != guess[position]:
+                    break
+                kept += 1
+            accepted += kept
+            starts[index] += 1 + kept  # the last token's and the kept drafts' keys are the row's own now
+            if going:
+                going_on.append(index)
+        forward_seconds += time.perf_counter() - started
+        forwards += 1
+        branch_forwards += len(live)
+    return Branches(rows, finished, forwards, forward_seconds, accepted, branch_forwards)
 
 
 @torch.inference_mode()

@@ -130,17 +130,35 @@ class LeanEncoder:
         return LeanCache(keys, [first.new_zeros(shape) for shape in shapes])
 
     @torch.inference_mode()
-    def __call__(self, input_ids: torch.Tensor, cache: LeanCache) -> torch.Tensor:
+    def __call__(self, input_ids: torch.Tensor, cache: LeanCache, starts: list[int] | None = None) -> torch.Tensor:
         """The final hidden states [B, T, hidden] for `input_ids` [B, T] at the positions after `cache`'s, which
-        takes their keys and values."""
+        takes their keys and values.
+
+        `starts` puts each row at its own first position instead (drafted decoding: each row keeps as many of its
+        drafted tokens as were right, so the rows' lengths drift apart). A row's positions from its start on are
+        overwritten, and those past its inputs are not attended to, so what a row wrote past its accepted tokens
+        needs no clean-up."""
         batch, length = input_ids.shape
-        start = cache.length
-        cache._reserve(start + length)
+        if starts is None:
+            starts = [cache.length] * batch
+        if len(starts) != batch or max(starts) > cache.length:
+            raise ValueError(f"starts {starts} for {batch} rows over a cache of {cache.length} positions")
+        end = max(starts) + length
+        cache._reserve(end)
         hidden = self._embed(input_ids)
         eps = self._eps
         # What depends only on the positions, once per call rather than once per layer.
-        rotary = {layer.rope: self._rotary_at(layer.rope, start, length, hidden) for layer in self._layers}
-        visible = {layer.window: _visible(start, length, layer.window, hidden.device) for layer in self._layers}
+        uniform = min(starts) == max(starts)
+        if uniform:
+            start = starts[0]
+            rotary = {layer.rope: self._rotary_at(layer.rope, start, length, hidden) for layer in self._layers}
+            visible = {layer.window: _visible(start, length, layer.window, hidden.device) for layer in self._layers}
+            written = (slice(None), slice(None), slice(start, end))
+        else:
+            positions = torch.tensor(starts, device=hidden.device)[:, None] + torch.arange(length, device=hidden.device)
+            rotary = {layer.rope: self._rotary_of(layer.rope, positions, hidden) for layer in self._layers}
+            visible = {layer.window: _visible_rows(positions, layer.window) for layer in self._layers}
+            rows = torch.arange(batch, device=hidden.device)[:, None]
         for index, layer in enumerate(self._layers):
             cos, sin = rotary[layer.rope]
             residual = hidden
@@ -149,15 +167,16 @@ class LeanEncoder:
             k = F.linear(x, layer.k, layer.k_bias).view(batch, length, layer.kv_heads, layer.head_dim)
             v = k if layer.v is None else F.linear(x, layer.v, layer.v_bias).view(k.shape)
             q = _rotate(F.rms_norm(q, (layer.head_dim,), layer.q_norm, eps), cos, sin).transpose(1, 2)
-            v = F.rms_norm(v, (layer.head_dim,), None, eps).transpose(1, 2)
-            k = _rotate(F.rms_norm(k, (layer.head_dim,), layer.k_norm, eps), cos, sin).transpose(1, 2)
-            cache.keys[index][:, :, start : start + length] = k
-            cache.values[index][:, :, start : start + length] = v
+            v = F.rms_norm(v, (layer.head_dim,), None, eps)
+            k = _rotate(F.rms_norm(k, (layer.head_dim,), layer.k_norm, eps), cos, sin)
+            if uniform:
+                cache.keys[index][written] = k.transpose(1, 2)
+                cache.values[index][written] = v.transpose(1, 2)
+            else:  # advanced indexing puts the [B, T] index dimensions first: [B, T, kv_heads, head_dim]
+                cache.keys[index][rows, :, positions] = k
+                cache.values[index][rows, :, positions] = v
             first, mask = visible[layer.window]
-            keys, values = (
-                cache.keys[index][:, :, first : start + length],
-                cache.values[index][:, :, first : start + length],
-            )
+            keys, values = cache.keys[index][:, :, first:end], cache.values[index][:, :, first:end]
             attended = F.scaled_dot_product_attention(
                 q, keys, values, attn_mask=mask, scale=1.0, enable_gqa=keys.shape[1] != q.shape[1]
             )  # scale 1: DiffusionGemma's queries and keys are normed
@@ -169,24 +188,33 @@ class LeanEncoder:
             x = F.linear(F.gelu(F.linear(x, layer.gate), approximate="tanh") * F.linear(x, layer.up), layer.down)
             x = F.rms_norm(x, (x.shape[-1],), layer.mlp_norm, eps)
             hidden = residual + F.rms_norm(x, (x.shape[-1],), layer.post_feedforward_norm, eps)
-        cache.length = start + length
+        cache.length = end
         return F.rms_norm(hidden, (hidden.shape[-1],), self._final_norm, eps)
 
-    def _rotary_at(self, kind: str, start: int, length: int, like: torch.Tensor):
+    def _table(self, kind: str, end: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rotary cos and sin tables [positions, head_dim] of a layer kind, covering positions up to `end`."""
         table = self._tables.get(kind)
-        if table is None or table[0].shape[0] < start + length:
-            positions = torch.arange(max(2 * (start + length), 2048), device=like.device)[None]
+        if table is None or table[0].shape[0] < end:
+            positions = torch.arange(max(2 * end, 2048), device=like.device)[None]
             cos, sin = self._rotary(like, positions, kind)
-            table = self._tables[kind] = (cos[0], sin[0])  # [positions, head_dim]
-        cos, sin = table
+            table = self._tables[kind] = (cos[0], sin[0])
+        return table
+
+    def _rotary_at(self, kind: str, start: int, length: int, like: torch.Tensor):
+        cos, sin = self._table(kind, start + length, like)
         return cos[start : start + length, None], sin[start : start + length, None]  # [T, 1, head_dim]
+
+    def _rotary_of(self, kind: str, positions: torch.Tensor, like: torch.Tensor):
+        cos, sin = self._table(kind, int(positions.max()) + 1, like)
+        return cos[positions][:, :, None], sin[positions][:, :, None]  # [B, T, 1, head_dim]
 
 
 _ENCODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary embedding of x [B, T, heads, D] with tables [T, 1, D] (transformers' `rotate_half` pairing)."""
+    """Rotary embedding of x [B, T, heads, D] with tables [T, 1, D] or [B, T, 1, D] (transformers' `rotate_half`
+    pairing)."""
     half = x.shape[-1] // 2
     rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
     return x * cos + rotated * sin
@@ -205,6 +233,20 @@ def _visible(start: int, length: int, window: int | None, device) -> tuple[int, 
     if window is not None:
         mask &= key > query - window
     return first, mask
+
+
+def _visible_rows(positions: torch.Tensor, window: int | None) -> tuple[int, torch.Tensor]:
+    """`_visible` for rows at their own positions [B, T]: the oldest cached position any query sees, and each
+    row's causal mask [B, 1, T, keys] over the positions from there (its own positions only: what lies past a
+    row's inputs is another row's length, or stale)."""
+    end = int(positions.max()) + 1
+    first = 0 if window is None else max(0, int(positions.min()) + 1 - window)
+    key = torch.arange(first, end, device=positions.device)[None, None, :]
+    query = positions[:, :, None]
+    mask = key <= query
+    if window is not None:
+        mask &= key > query - window
+    return first, mask[:, None]
 
 
 def _build(model) -> LeanEncoder | None:
@@ -275,13 +317,16 @@ def new_cache(model, lean: bool = True):
     return encoder.new_cache() if encoder is not None else DynamicCache(config=model.config.get_text_config())
 
 
-def encode(model, input_ids: torch.Tensor, cache) -> torch.Tensor:
+def encode(model, input_ids: torch.Tensor, cache, starts: list[int] | None = None) -> torch.Tensor:
     """The encoder's final hidden states [B, T, hidden] for `input_ids` [B, T] at the positions after `cache`'s,
-    which takes their keys and values: through the lean forward for its cache, else through transformers'."""
+    which takes their keys and values: through the lean forward for its cache, else through transformers'.
+    `starts`: each row's own first position (the lean forward only, `LeanEncoder.__call__`)."""
     if isinstance(cache, LeanCache):
         encoder = LeanEncoder.of(model)
         assert encoder is not None  # a LeanCache only comes from new_cache with a lean forward
-        return encoder(input_ids, cache)
+        return encoder(input_ids, cache, starts)
+    if starts is not None:
+        raise ValueError("rows at their own positions need the lean forward's cache")
     start = cache.get_seq_length()
     positions = torch.arange(start, start + input_ids.shape[1], device=input_ids.device).expand(input_ids.shape[0], -1)
     forward = model.model.encoder

@@ -39,6 +39,8 @@ class DenoiseResult:
     canvases: int
     encoded_tokens: int  # prompt tokens encoded by this call (the rest came from the prompt cache)
     forward_seconds: float = 0.0  # wall time inside model forwards (encoder and decoder); the rest is overhead
+    branch_forwards: int = 0  # greedy decoding: forwards summed over the branches each one carried
+    accepted: int = 0  # greedy decoding: drafted tokens kept, each a branch's forward saved
 
 
 def linear_temperature(step: int, max_steps: int, t_min: float, t_max: float) -> float:

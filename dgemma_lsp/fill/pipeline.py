@@ -17,6 +17,7 @@ from typing import cast
 import torch
 
 from dgemma_lsp.diffusion.autoregressive import continuation_logprobs, greedy_branches
+from dgemma_lsp.diffusion.drafting import PromptLookup
 from dgemma_lsp.diffusion.loading import LoadedModel
 from dgemma_lsp.diffusion.sampler import DenoiseResult, Draft, PromptCache, denoise
 from dgemma_lsp.diffusion.tokens import newline_ids, token_texts
@@ -162,7 +163,14 @@ class Filler:
             n,
             " ".join(f"{stage}={seconds * 1000:.0f}ms" for stage, seconds in timings.items()),
         )
-        return FillOutcome(fills, timings, result.steps, result.encoded_tokens)
+        return FillOutcome(
+            fills,
+            timings,
+            result.steps,
+            result.encoded_tokens,
+            branch_forwards=result.branch_forwards,
+            accepted=result.accepted,
+        )
 
     def greedy(
         self,
@@ -232,6 +240,7 @@ class Filler:
             words=words,
             openings=openings,
             texts=token_texts(loaded.tokenizer) if words or openings else (),
+            drafts=self.drafts_for(canvas),
         )
         candidates, finished = branches.candidates, branches.finished
         stages["decode"] = time.perf_counter() - decoding
@@ -272,8 +281,17 @@ class Filler:
                 0,
                 encoded + retried.encoded_tokens,
                 seconds + retried.forward_seconds,
+                branches.branch_forwards + retried.branch_forwards,
+                branches.accepted + retried.accepted,
             )
-        return DenoiseResult(candidates, finished, forwards, 0, encoded, seconds)
+        return DenoiseResult(
+            candidates, finished, forwards, 0, encoded, seconds, branches.branch_forwards, branches.accepted
+        )
+
+    def drafts_for(self, canvas: Canvas) -> PromptLookup | None:
+        """Drafts for greedy decoding (`completion.draftTokens`): copied from the prompt and the text after the hole."""
+        tokens = self.settings.completion.draft_tokens
+        return PromptLookup(canvas.prompt_ids, canvas.context.suffix_ids, tokens=tokens) if tokens else None
 
     def suffix_scores(self, cache, canvas: Canvas, fills: list[str], suffix: str) -> list[float]:
         """For each fill, log p(fill + suffix | prompt); -inf for an empty fill (never shown).

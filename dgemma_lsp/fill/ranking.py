@@ -33,6 +33,8 @@ class FillOutcome:
     steps: int = 0  # decoder forwards
     encoded_tokens: int = 0  # prompt tokens encoded now (the rest came from the prompt cache)
     failed: bool = False  # a model server's error (already reported to the user) left the fill without an answer
+    branch_forwards: int = 0  # greedy decoding: forwards summed over the branches each carried (`DenoiseResult`)
+    accepted: int = 0  # greedy decoding: drafted tokens kept
 
 
 def keeps_syntax(fill: Fill, text: str, language: str | None) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dgemma_lsp.cli import main
-from dgemma_lsp.evaluation.bench import decoding, load, lsp, readme
+from dgemma_lsp.evaluation.bench import decoding, drafting, load, lsp, readme
 from dgemma_lsp.evaluation.bench.common import percentile
 from dgemma_lsp.fill.holes import FillKind
 
@@ -109,6 +109,31 @@ def test_bench_engine_runs_on_the_tiny_model_and_writes_json(tmp_path):
     readme_file.write_text("# x\n")
     assert main(["bench", "readme", "--out", str(tmp_path), "--readme", str(readme_file)]) == 0
     assert "bench engine" in readme_file.read_text()
+
+
+def test_the_drafting_summary_counts_fills_unlike_greedy_and_tokens_per_forward():
+    row = dict(source="humaneval", ms=10.0, decode_ms=5.0, forwards=4)
+    rows = [
+        {**row, "task": "a", "arm": "greedy", "fill": "x = 1", "branch_forwards": 8, "accepted": 0},
+        {**row, "task": "a", "arm": "lookup-2", "fill": "x = 1", "branch_forwards": 4, "accepted": 4},
+        {**row, "task": "b", "arm": "greedy", "fill": "y", "branch_forwards": 2, "accepted": 0},
+        {**row, "task": "b", "arm": "lookup-2", "fill": "z", "branch_forwards": 2, "accepted": 0},
+    ]
+    summary = drafting.summarize(rows, ["greedy", "lookup-2"])
+    assert summary["greedy"]["all"]["unlike_greedy"] == 0 and summary["greedy"]["all"]["tokens_per_forward"] == 1
+    assert summary["lookup-2"]["humaneval"]["unlike_greedy"] == 1
+    assert summary["lookup-2"]["all"]["tokens_per_forward"] == (6 + 4) / 6
+    assert "| lookup-2 | humaneval | 2 | 1 |" in drafting.format_table(summary)
+
+
+def test_bench_drafting_runs_on_the_tiny_model_and_writes_json(tmp_path):
+    settings = json.dumps({"decoding": "greedy"})
+    arguments = ["--limit", "1", "--humaneval", "1", "--draft-tokens", "2", "--out", str(tmp_path)]
+    assert main(["bench", "drafting", "--model", "tiny", "--settings", settings, *arguments]) == 0
+    report = json.loads((tmp_path / "drafting.json").read_text())
+    assert {row["arm"] for row in report["rows"]} == {"greedy", "lookup-2"}
+    assert report["summary"]["lookup-2"]["all"]["unlike_greedy"] == 0
+    assert main(["bench", "drafting", "--model", "tiny", "--out", str(tmp_path)]) == 2  # the tiny model denoises
 
 
 def test_bench_lsp_replays_typing_against_the_real_server(tmp_path):
@@ -245,3 +270,14 @@ def test_the_lsp_summary_says_how_many_requests_were_cancelled_in_flight():
     assert "first suggestion     - after" in lsp.format_summary(
         lsp.summarize(result | {"first_suggestion_s": None}, [])
     )
+
+
+def test_bench_soak_runs_a_short_day_on_the_tiny_model_with_no_errors(tmp_path):
+    arguments = ["--model", "tiny", "--minutes", "0.2", "--documents", "0", "--seed", "1", "--out", str(tmp_path)]
+    assert main(["bench", "soak", *arguments]) == 0  # 1 would mean an error or a stale answer
+    report = json.loads((tmp_path / "soak.json").read_text())
+    summary = report["summary"]
+    assert summary["requests"] == sum(summary["outcomes"].values()) > 0
+    assert summary["outcomes"]["error"] == summary["outcomes"]["stale"] == summary["outcomes"]["unanswered"] == 0
+    assert report["samples"] and all(sample["fds"] for sample in report["samples"])
+    assert main(["bench", "soak", "--model", "tiny", "--minutes", "0", "--out", str(tmp_path)]) == 2
