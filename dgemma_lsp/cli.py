@@ -5,6 +5,7 @@ its older spelling)."""
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Passive OpenMP waiting (read when torch loads): spinning threads made small ops ~80x slower on a busy box.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _fixed_mmap_threshold()
     _configure_logging(args.log_file, args.log_level)
     cli_settings = _cli_settings(args)
     if args.command == "serve":
@@ -137,3 +139,21 @@ def _serve(args, cli_settings: dict) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _fixed_mmap_threshold(threshold: int = 128 * 1024) -> None:
+    """Large allocations (KV caches, activations) from their own memory maps, returned to the system when freed.
+
+    glibc raises its mmap threshold each time a mapped block is freed (up to 32 MB), so after the first fills most
+    tensors come from the heap, which fragments and never shrinks: the embedded model's peak RSS over 8 fills was
+    1.46 GB with bfloat16 matmuls, 1.25 GB with the threshold fixed (`mallopt(M_MMAP_THRESHOLD)`; fp32 1.40 and
+    1.37 GB). A no-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, threshold)
+
+
+_M_MMAP_THRESHOLD = -3

@@ -159,6 +159,10 @@ class Settings:
     # torch threads on CPU; 0 leaves torch's default (the machine's cores, or OMP_NUM_THREADS). With OpenMP's passive
     # waiting (`cli.main` sets it), two threads fill the embedded model's lines 1.8x faster than one on two cores.
     threads: int = 0
+    # CPU matrix products of the lean encoder forward (greedy decoding): "bfloat16" multiplies by bfloat16 copies of
+    # the projections through oneDNN where the CPU has bfloat16 units (AMX, AVX-512 BF16), "float32" by the model's
+    # own weights; "auto" picks bfloat16 where available (`lean.pack_bfloat16`, model card "CPU speed").
+    matmuls: Literal["auto", "float32", "bfloat16"] = "auto"
     context: ContextSettings = field(default_factory=ContextSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)  # unset: each checkpoint's own

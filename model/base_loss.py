@@ -66,7 +66,7 @@ def main() -> None:
     from dgemma_lsp.diffusion import loading
     from dgemma_lsp.settings import Settings
 
-    loaded = loading.load(Settings(model=args.model, prompt_format="prefix"))
+    loaded = loading.load(Settings(model=args.model, prompt_format="prefix", matmuls="float32"))
     tokenizer, model = loaded.tokenizer, loaded.model
     if args.int8:
         from bench_cpu import int8_weights

@@ -140,7 +140,7 @@ def main() -> None:
     from dgemma_lsp.diffusion import loading
     from dgemma_lsp.settings import Settings
 
-    loaded = loading.load(Settings(model=args.model))
+    loaded = loading.load(Settings(model=args.model, matmuls="float32"))  # transformers' forward needs fp32
     text = (Path(sysconfig.get_paths()["stdlib"]) / "argparse.py").read_text()
     prompt = [loaded.tokenizer.bos_token_id] + loaded.tokenizer(text, add_special_tokens=False)["input_ids"][
         : args.context - 1

@@ -22,7 +22,7 @@ import torch
 from transformers import DynamicCache
 
 from dgemma_lsp.diffusion.drafting import Drafter
-from dgemma_lsp.diffusion.lean import LeanCache, encode, new_cache
+from dgemma_lsp.diffusion.lean import LeanCache, encode, head_logits, new_cache
 from dgemma_lsp.diffusion.sampler import CLAMPED_LOGIT, as_clamps, clamp_logits
 from dgemma_lsp.errors import CancelledError
 
@@ -224,7 +224,7 @@ def greedy_branches(
     started = time.perf_counter()
     encoded = cache.get_seq_length()
     hidden = encode(model, torch.tensor([prompt_ids[encoded:]], dtype=torch.long, device=device), cache)
-    logits = model.lm_head(hidden[:, -1])  # [1, V]: the last position predicts the first token
+    logits = head_logits(model, hidden[:, -1])  # [1, V]: the last position predicts the first token
     if 0 in allowed:
         logits = clamp_logits(logits[:, None], {0: allowed[0]})[:, 0]
     firsts = [int(logits[0].argmax())]
@@ -263,7 +263,7 @@ def greedy_branches(
             device=device,
         )
         hidden = encode(model, inputs, cache, starts if drafts is not None else None)
-        logits = model.lm_head(hidden)  # [B, T, V]: position j predicts the token after input j
+        logits = head_logits(model, hidden)  # [B, T, V]: position j predicts the token after input j
         going_on = []
         for index, (row, guess) in enumerate(zip(live, guesses)):
             kept = 0  # drafted tokens the row's own choices agreed with
@@ -302,7 +302,7 @@ def continuation_logprobs(
     if len(continuations) > 1:
         cache.batch_repeat_interleave(len(continuations))
     hidden = encode(model, inputs, cache)
-    logits = model.lm_head(hidden[:, :-1]).float()  # [B, L, V]: position i predicts continuation token i
+    logits = head_logits(model, hidden[:, :-1]).float()  # [B, L, V]: position i predicts continuation token i
     cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap

@@ -19,6 +19,7 @@ import torch
 
 from dgemma_lsp.diffusion.base_model import Progress, converted_dir, recipe_dir
 from dgemma_lsp.diffusion.configs import configure_generation, tiny_model
+from dgemma_lsp.diffusion.lean import pack_bfloat16
 from dgemma_lsp.diffusion.prompts import PromptFormat, prompt_format_for
 from dgemma_lsp.diffusion.tokens import EOS, byte_tokenizer, special_ids, wrap_tokenizer
 from dgemma_lsp.errors import ModelLoadError
@@ -167,6 +168,9 @@ def _finish(name: str, model, tokenizer, settings: Settings) -> LoadedModel:
         decoding,
         model.config.canvas_length,
     )
+    if decoding == "greedy" and settings.matmuls != "float32" and not pack_bfloat16(model):
+        if settings.matmuls == "bfloat16":
+            log.warning("bfloat16 matmuls asked for, but this CPU or model has none; multiplying in float32")
     heals = prompt_format.name == "fim" and bool(getattr(model.config, "fim_heal_indentation", False))
     sampler = checkpoint_sampler(model)
     return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals, decoding, sampler)

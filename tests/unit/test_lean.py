@@ -14,7 +14,15 @@ from transformers import DynamicCache
 
 from dgemma_lsp.diffusion.autoregressive import continuation_logprobs, greedy_branches
 from dgemma_lsp.diffusion.configs import tiny_model
-from dgemma_lsp.diffusion.lean import LeanCache, LeanEncoder, encode, new_cache
+from dgemma_lsp.diffusion.lean import (
+    LeanCache,
+    LeanEncoder,
+    bfloat16_matmuls_available,
+    encode,
+    head_logits,
+    new_cache,
+    pack_bfloat16,
+)
 from dgemma_lsp.diffusion.sampler import PromptCache
 
 WINDOW = 64  # small_gemma's sliding window
@@ -58,8 +66,9 @@ def test_the_identity_layer_is_left_out_and_working_experts_keep_transformers_fo
     assert len(lean._layers) == len(model.config.get_text_config().layer_types) - 1
     # no second copy of the weights: the lean forward multiplies by the model's own tensors
     attention = model.model.encoder.language_model.layers[0].self_attn
-    assert lean._layers[0].q.data_ptr() == attention.q_proj.weight.data_ptr()
-    assert lean._layers[0].up.data_ptr() == model.model.encoder.language_model.layers[0].mlp.up_proj.weight.data_ptr()
+    assert lean._layers[0].q.weight.data_ptr() == attention.q_proj.weight.data_ptr()
+    up = model.model.encoder.language_model.layers[0].mlp.up_proj
+    assert lean._layers[0].up.weight.data_ptr() == up.weight.data_ptr()
     tiny, _ = tiny_model(seed=0)  # random experts: they add to every layer's output
     assert LeanEncoder.of(tiny) is None
     assert isinstance(new_cache(tiny), DynamicCache)
@@ -126,3 +135,37 @@ def test_a_prompt_that_extends_the_cached_one_grows_the_cache(model):
     encode(model, torch.tensor([longer]), fresh)
     token = torch.tensor([[21]])
     torch.testing.assert_close(encode(model, token, reused), encode(model, token, fresh), atol=1e-4, rtol=1e-4)
+
+
+needs_bfloat16 = pytest.mark.skipif(
+    not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+    reason="this CPU has no bfloat16 matmuls in oneDNN",
+)
+
+
+@needs_bfloat16
+@torch.inference_mode()
+def test_bfloat16_matmuls_stay_close_to_fp32_and_release_the_fp32_projections():
+    model = converted(small_gemma())  # its own copy: packing changes the model
+    prompt = ids(WINDOW + 20)
+    reference_cache = new_cache(model)
+    expected = encode(model, prompt, reference_cache)
+    expected_logits = head_logits(model, expected[:, -4:])
+    plain = greedy_branches(model, prompt[0].tolist(), width=2, eos_id=-1, max_new_tokens=6)
+    assert pack_bfloat16(model) and pack_bfloat16(model)  # once; a second call keeps the packed copies
+    lean = LeanEncoder.of(model)
+    assert lean is not None and lean.head is not None
+    # the encoder's fp32 projections are gone from the model (the decoder shared them), the embedding stays
+    assert model.model.encoder.language_model.layers[0].mlp.up_proj.weight.numel() == 0
+    assert model.model.decoder.layers[0].mlp.up_proj.weight.numel() == 0
+    assert model.model.encoder.language_model.embed_tokens.weight.numel() > 0
+    got = encode(model, prompt, new_cache(model))
+    assert ((got - expected).norm() / expected.norm()) < 0.02  # bfloat16 rounding, not another function
+    assert ((head_logits(model, got[:, -4:]) - expected_logits).norm() / expected_logits.norm()) < 0.02
+    drafted = greedy_branches(model, prompt[0].tolist(), width=2, eos_id=-1, max_new_tokens=6)
+    assert drafted.candidates[0][:2] == plain.candidates[0][:2]
+
+
+def test_bfloat16_matmuls_are_not_packed_where_the_lean_forward_does_not_run():
+    tiny, _ = tiny_model(seed=0)
+    assert not bfloat16_matmuls_available(tiny) and not pack_bfloat16(tiny)

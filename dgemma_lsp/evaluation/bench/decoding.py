@@ -280,7 +280,9 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
     if args.limit < 1 or (args.canvas_length is not None and args.canvas_length < 1):
         print("bench engine: --limit and --canvas-length must be at least 1", file=sys.stderr)
         return 2
-    filler, settings = _filler(cli_settings, args.seed)
+    # Both decoders run on the same weights: the diffusion sampler needs transformers' forward and so the fp32
+    # projections, which bfloat16 matmuls would release (`lean.pack_bfloat16`).
+    filler, settings = _filler({"matmuls": "float32"} | cli_settings, args.seed)
     if filler is None:
         return 2
     files = package_sources()
