@@ -83,16 +83,7 @@ class Session:
     def configure(self, raw) -> bool:
         """Apply editor settings; True when the model must be reloaded."""
         new = parse_settings(raw, self.settings)
-        loaded_by = (new.model, new.allow_download, new.prompt_format, new.decoding, new.device, new.dtype, new.remote)
-        reload = loaded_by != (
-            self.settings.model,
-            self.settings.allow_download,
-            self.settings.prompt_format,
-            self.settings.decoding,
-            self.settings.device,
-            self.settings.dtype,
-            self.settings.remote,
-        )
+        reload = _loaded_by(new) != _loaded_by(self.settings)
         self.settings = new
         self.documents.set_max_bytes(new.limits.max_file_bytes)
         if self.filler is not None:
@@ -419,6 +410,20 @@ class Session:
         """The process ends: stop the fills; queued ones never start."""
         self.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _loaded_by(settings: Settings) -> tuple:
+    """The settings that shape the loaded model: changing one reloads it."""
+    return (
+        settings.model,
+        settings.allow_download,
+        settings.prompt_format,
+        settings.decoding,
+        settings.device,
+        settings.dtype,
+        settings.matmuls,  # bfloat16 matmuls replace the fp32 projections in the loaded model
+        settings.remote,
+    )
 
 
 def _path_of(uri: str) -> str:

@@ -134,6 +134,10 @@ def test_bench_drafting_runs_on_the_tiny_model_and_writes_json(tmp_path):
     assert {row["arm"] for row in report["rows"]} == {"greedy", "lookup-2"}
     assert report["summary"]["lookup-2"]["all"]["unlike_greedy"] == 0
     assert main(["bench", "drafting", "--model", "tiny", "--out", str(tmp_path)]) == 2  # the tiny model denoises
+    readme_file = tmp_path / "README.md"
+    readme_file.write_text("# x\n")
+    assert main(["bench", "readme", "--out", str(tmp_path), "--readme", str(readme_file)]) == 0
+    assert "| lookup-2 | all |" in readme_file.read_text()
 
 
 def test_bench_lsp_replays_typing_against_the_real_server(tmp_path):
@@ -281,3 +285,7 @@ def test_bench_soak_runs_a_short_day_on_the_tiny_model_with_no_errors(tmp_path):
     assert summary["outcomes"]["error"] == summary["outcomes"]["stale"] == summary["outcomes"]["unanswered"] == 0
     assert report["samples"] and all(sample["fds"] for sample in report["samples"])
     assert main(["bench", "soak", "--model", "tiny", "--minutes", "0", "--out", str(tmp_path)]) == 2
+    readme_file = tmp_path / "README.md"
+    readme_file.write_text("# x\n")
+    assert main(["bench", "readme", "--out", str(tmp_path), "--readme", str(readme_file)]) == 0
+    assert "**bench soak**" in readme_file.read_text() and "stale 0, errors 0" in readme_file.read_text()

@@ -67,3 +67,11 @@ def test_over_the_size_limit_nothing_is_parsed_or_offered():
     session.configure({"limits": {"maxFileBytes": 1_000}})
     assert session.documents.get(uri).tree is not None
     assert session.fillable(uri) and session.stub_at(uri, stub) is not None
+
+
+def test_settings_that_shape_the_loaded_model_ask_for_a_reload_and_others_do_not():
+    session = Session(parse_settings({"model": "tiny"}))
+    assert not session.configure({"model": "tiny", "completion": {"draftTokens": 0}, "limits": {"maxFileBytes": 10}})
+    assert session.configure({"model": "tiny", "matmuls": "float32"})  # bfloat16 copies replace fp32 weights
+    assert session.configure({"model": "tiny", "matmuls": "float32", "decoding": "greedy"})
+    assert not session.configure({"model": "tiny", "matmuls": "float32", "decoding": "greedy"})

@@ -87,9 +87,61 @@ def engine_rows(report: dict) -> list[str]:
     return rows
 
 
+def drafting_rows(report: dict) -> list[str]:
+    m = report["machine"]
+    rows = [
+        f"**bench drafting** (greedy decoding with and without prompt-lookup drafts, the editor's path; {m['cpu']}, "
+        f"{_load(m)}; {m['date']}; `{m['command']}`)",
+        "",
+        "| arm | holes | fills | unlike greedy | ms p50 | decode ms p50 | forwards per fill | tokens per branch forward"
+        " |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for arm, sources in report["summary"].items():
+        for source, row in sources.items():
+            rows.append(
+                f"| {arm} | {source} | {row['fills']} | {row['unlike_greedy']} | {row['ms_p50']:,.0f} | "
+                f"{row['decode_ms_p50']:,.0f} | {row['forwards_mean']:.1f} | {row['tokens_per_forward']:.2f} |"
+            )
+    return rows
+
+
+def soak_rows(report: dict) -> list[str]:
+    s, m = report["summary"], report["machine"]
+    growth = "-" if s["rss_growth"] is None else f"{s['rss_growth']:+.1%}"
+    hours = "; ".join(
+        f"hour {int(hour) + 1}: {row['n']} answered, p50 {_ms(row['p50'])}, p95 {_ms(row['p95'])}"
+        for hour, row in s["latency_ms_by_hour"].items()
+    )
+    outcomes = s["outcomes"]
+    return [
+        f"**bench soak** ({report['model']} model; {m['cpu']}, {m['cores']} cores, {_load(m)}; {m['date']}; "
+        f"`{m['command']}`)",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| length, actions | {s['minutes']:.0f} min, {sum(s['actions'].values())} actions "
+        f"({', '.join(f'{k} {v}' for k, v in s['actions'].items())}) | 60 min |",
+        f"| inline requests: answered / cancelled / stale / errors / unanswered | {outcomes['answered']} / "
+        f"{outcomes['cancelled']} / {outcomes['stale']} / {outcomes['error']} / {outcomes['unanswered']} | "
+        "stale 0, errors 0 |",
+        f"| latency of answered requests, per hour | {hours or '-'} | |",
+        f"| Fill this function: asked / edits applied | {s['fills_asked']} / {s['applied_edits']} | |",
+        f"| RSS after 5 min, at the end | {s['rss_warm_mb']:.0f} MB, {s['rss_end_mb']:.0f} MB ({growth}) | within 5% |",
+        f"| open file descriptors over the day | {min(s['fds'])}-{max(s['fds'])} | flat |",
+    ]
+
+
 def render(out: Path) -> str:
     parts = []
-    for name, rows in (("lsp.json", lsp_rows), ("engine.json", engine_rows), ("engine-fixed.json", engine_rows)):
+    reports = (
+        ("lsp.json", lsp_rows),
+        ("soak.json", soak_rows),
+        ("drafting.json", drafting_rows),
+        ("engine.json", engine_rows),
+        ("engine-fixed.json", engine_rows),
+    )
+    for name, rows in reports:
         path = out / name
         if path.is_file():
             parts.append("\n".join(rows(json.loads(path.read_text(encoding="utf-8")))))
