@@ -96,10 +96,12 @@ class CompletionSettings:
     bind_names: bool = True
     # Greedy decoding: up to this many tokens copied from the prompt or the text after the hole (what followed the
     # last tokens' latest earlier occurrence) are checked in the same forward as each branch's next token, and
-    # kept where greedy decoding would have written them (`drafting.PromptLookup`). The fills are greedy's, token
-    # for token; only the forwards are fewer. 0 decodes one token per forward. Real-code dev and HumanEval, 40
-    # holes (`bench drafting`): 2 tokens commit 1.81 per branch forward, forwards per fill 42.6 -> 24.1, decoding
-    # p50 809 -> 740 ms, same fills; 3, 4 and 6 tokens (from 2- and 3-token matches) commit fewer and cost more.
+    # kept where greedy decoding would have written them (`drafting.PromptLookup`); 0 decodes one token per
+    # forward. With fp32 matmuls the fills are greedy's, token for token (40 dev and HumanEval holes: 0 differ);
+    # bfloat16 matmuls round a forward of several positions a little differently from one of one, so near-ties
+    # can go the other way (9 of 40 fills differ; exact match on dev and HumanEval as with fp32: model card). Dev and
+    # HumanEval, 40 holes (`bench drafting`, bfloat16): 1.82 tokens per branch forward, forwards per fill 45 -> 24,
+    # decoding p50 794 -> 628 ms; 3 and 4 tokens commit a little more for about the same time.
     draft_tokens: int = 2
 
     def __post_init__(self) -> None:

@@ -2,7 +2,9 @@
 
 `greedy_branches` feeds a row's draft after its last token in one forward and keeps the drafted tokens up to the
 first one its own choice disagrees with, plus that choice: the middle is greedy decoding's, token for token
-(`autoregressive.py`), and each forward commits one token or more.
+(`autoregressive.py`), and each forward commits one token or more. Token for token as far as the arithmetic is:
+with bfloat16 matmuls (`lean.pack_bfloat16`) a forward over several positions rounds a little differently from
+one over a single position, and a near-tie can then go the other way.
 
 `PromptLookup` drafts without a model: code repeats itself (a name defined above and used again, a call copied
 with another argument, the lines after the cursor), so the tokens that followed the last few tokens' most recent

@@ -4,8 +4,10 @@ Each hole goes through the editor's own path (`realcode.editor_hole` or HumanEva
 post-processing) once per arm: plain greedy (`completion.draftTokens` 0) and prompt-lookup drafts of each
 `--draft-tokens` length. The arms take turns in a rotating order, each from an empty prompt cache, so that the
 machine's load falls on all of them alike. Drafts must not change a fill: the report counts the fills that differ
-from greedy's (0 is the only right answer), and gives per arm the milliseconds per fill (whole fill and its
-decoding stage), the forwards per fill, and the tokens each branch commits per verifying forward.
+from greedy's (with `--settings '{"matmuls": "float32"}'` 0 is the only right answer; bfloat16 matmuls round a
+forward over several positions a little differently, and near-ties may go the other way), and gives per arm the
+milliseconds per fill (whole fill and its decoding stage), the forwards per fill, and the tokens each branch
+commits per verifying forward.
 """
 
 from __future__ import annotations
