@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import random
 import sys
@@ -277,13 +278,14 @@ def summarize(soak: Soak) -> dict:
     by_hour: dict[int, list[float]] = {}
     first = soak.samples[0]["s"] if soak.samples else 0.0
     start = min((r.sent.sent for r in soak.requests), default=0.0)
+    last_hour = max(0, math.ceil((soak.samples[-1]["s"] - first) / 3600) - 1) if soak.samples else 0
     for request in soak.requests:
         outcome = "cancelled" if request.withdrawn else judge(request.sent, soak.changes[request.uri])
         outcomes[outcome] += 1
         if outcome == "stale":
             stale_leads.append(edit_lead_ms(request.sent, soak.changes[request.uri]))
         if outcome == "answered" and request.sent.arrived is not None:
-            hour = int((request.sent.sent - start) // 3600)
+            hour = min(int((request.sent.sent - start) // 3600), last_hour)  # a request at 60:00 is the first hour's
             by_hour.setdefault(hour, []).append((request.sent.arrived - request.sent.sent) * 1000)
     rss = [s for s in soak.samples if s["rss_mb"] is not None]
     warm = next((s for s in rss if s["s"] - first >= WARM_S), rss[0] if rss else None)
