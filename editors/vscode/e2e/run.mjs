@@ -291,10 +291,22 @@ async function drive(page, port, workspace) {
 }
 
 async function setSetting(page, key, value) {
-  await page.keyboard.press('Control+F'); // focus the Settings editor's search box
-  await page.keyboard.press('Control+A');
-  await page.keyboard.type(key);
-  await page.locator(`input[aria-label="${key}"]`).fill(value);
+  const input = page.locator(`input[aria-label="${key}"]`);
+  // On a loaded machine the search box can miss the keys while the previous setting's input still has the focus
+  // (seen once in CI): search again until the setting shows.
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('Control+F'); // focus the Settings editor's search box
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type(key);
+    try {
+      await input.waitFor({ timeout: 20000 });
+      break;
+    } catch (error) {
+      if (attempt === 3) throw error;
+      log(`settings search for ${key}: not shown, searching again`);
+    }
+  }
+  await input.fill(value);
 }
 
 /** Exactly one notification from us, saying `text`; the status bar says error. */
