@@ -28,6 +28,7 @@ from dgemma_lsp.fill.postprocess import indent_of, indent_width, postprocess
 from dgemma_lsp.fill.ranking import Fill, FillOutcome, finish_middles, keeps_syntax, leaves_stub, rank_by_syntax
 from dgemma_lsp.fill.related import Workspace
 from dgemma_lsp.settings import Settings
+from dgemma_lsp.text.brackets import depth_profile
 from dgemma_lsp.text.lint import undefined_names
 from dgemma_lsp.text.syntax import language_named
 
@@ -216,7 +217,14 @@ class Filler:
         stops = newline_ids(loaded.tokenizer) if line else frozenset()
         leaves_body = None
         if hole.kind is FillKind.BLOCK:
-            leaves_body = body_end(loaded.tokenizer, text_before_hole_line(canvas), hole)
+            ends = (
+                body_end(loaded.tokenizer, text_before_hole_line(canvas), hole),
+                repetition_end(loaded.tokenizer, language),
+            )
+
+            def leaves_body(tokens: list[int]) -> int | None:
+                return next((keep for keep in (end(tokens) for end in ends) if keep is not None), None)
+
         completion = self.settings.completion
         width = completion.line_branches if line else max(completion.block_branches, candidates_wanted)
         cache, encoded, seconds = None, 1, 0.0
@@ -413,6 +421,34 @@ def body_end(tokenizer, line_before: str, hole: Hole) -> Callable[[list[int]], i
             if "\n" in tokenizer.decode(tokens[keep - 1 : keep]):
                 return keep
         return 0
+
+    return stop
+
+
+def repetition_end(tokenizer, language: str | None) -> Callable[[list[int]], int | None]:
+    """For a greedy block fill: where the model has started going round in circles. Once the last one or two
+    complete lines repeat the one or two before them, line for line with their indentation (`continue` after
+    `continue`, an `if`/`continue` pair again and again), keep the tokens through the first round: a small model
+    that repeats itself at greedy never stops on its own, and the repeats fill the budget (dev: the degenerate
+    block fills). Not inside the fill's own brackets, where equal lines are data (`0,` rows of a literal)."""
+
+    def stop(tokens: list[int]) -> int | None:
+        if "\n" not in tokenizer.decode(tokens[-1:]):
+            return None  # a line has just been completed, or there is nothing to look at
+        text = tokenizer.decode(tokens)
+        lines = text[: text.rfind("\n")].split("\n")  # complete lines; the first is the cursor's own
+        code = [index for index, line in enumerate(lines) if line.strip()]
+        for period in (1, 2):
+            if len(code) >= 2 * period and all(
+                lines[code[-i]] == lines[code[-i - period]] for i in range(1, period + 1)
+            ):
+                end = sum(len(line) + 1 for line in lines[: code[-period - 1] + 1])  # through the first round
+                if depth_profile(text[:end], language)[-1]:
+                    return None
+                for keep in range(1, len(tokens) + 1):
+                    if len(tokenizer.decode(tokens[:keep])) >= end:
+                        return keep
+        return None
 
     return stop
 

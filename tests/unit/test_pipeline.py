@@ -191,6 +191,30 @@ def test_a_greedy_block_fill_ends_where_the_model_leaves_the_body(line_before, i
     assert (tokenizer.decode(ids[:cut]) if cut is not None else None) == kept
 
 
+@pytest.mark.parametrize(
+    "continuation, kept",
+    [
+        ("\n        continue\n        continue\n        x = 1\n", "\n        continue\n"),
+        (  # a two-line round, again
+            "\n        if y:\n            continue\n        if y:\n            continue\n        if",
+            "\n        if y:\n            continue\n",
+        ),
+        ("\n        a = 1\n\n        b = 2\n        return a\n", None),  # no line repeats
+        ("\n        a = 1\n            a = 1\n", None),  # another indentation is another line
+        ("\n        rows = [\n            0,\n            0,\n        ]\n", None),  # data inside the fill's brackets
+    ],
+)
+def test_a_greedy_block_fill_ends_where_the_model_starts_repeating_itself(continuation, kept):
+    from dgemma_lsp.diffusion.tokens import byte_tokenizer
+    from dgemma_lsp.fill.pipeline import repetition_end
+
+    tokenizer = byte_tokenizer()
+    ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    stop = repetition_end(tokenizer, "python")
+    cut = next((keep for n in range(1, len(ids) + 1) if (keep := stop(ids[:n])) is not None), None)
+    assert (tokenizer.decode(ids[:cut]) if cut is not None else None) == kept
+
+
 def test_a_brace_stubs_body_is_written_from_its_first_lines_code(tiny_fillers, monkeypatch):
     """The prompt ends with the body's first line opened (newline, indentation); the model's first token is code
     (a stub's fill must not be nothing or a comment), and the fill takes the opened line back."""
