@@ -51,7 +51,14 @@ class _Projection:
             assert self.weight is not None  # a projection holds its weight until a packed copy replaces it
             return F.linear(x, self.weight, self.bias)
         # The product in bfloat16 (fp32 accumulation); the residual stream, norms, attention and biases stay fp32.
-        y = torch.ops.mkldnn._linear_pointwise(x.to(torch.bfloat16), self.packed, None, "none", [], "").float()
+        # oneDNN keeps a compiled kernel for every number of rows it has seen (~2 MB for the five projection shapes
+        # each): a server that saw every count up to its prompt length grew by hundreds of MB over an hour (bench
+        # soak). Rows padded to a few sizes keep that bounded; a row's result does not depend on the others.
+        rows = x.reshape(-1, x.shape[-1])
+        padded = rows.new_zeros((padded_rows(rows.shape[0]), rows.shape[1]), dtype=torch.bfloat16)
+        padded[: rows.shape[0]] = rows
+        y = torch.ops.mkldnn._linear_pointwise(padded, self.packed, None, "none", [], "")[: rows.shape[0]].float()
+        y = y.view(*x.shape[:-1], y.shape[-1])
         return y if self.bias is None else y + self.bias
 
     def packed_copy(self) -> _Projection:
@@ -59,6 +66,12 @@ class _Projection:
         assert self.weight is not None
         packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.to(torch.bfloat16), 1)
         return _Projection(None, self.bias, packed)
+
+
+def padded_rows(rows: int) -> int:
+    """The row count a bfloat16 product runs at: 8 up to 8 rows, then multiples of 16 (a packed product costs
+    about the same from 1 to 16 rows)."""
+    return 8 if rows <= 8 else -(-rows // 16) * 16
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from dgemma_lsp.diffusion.lean import (
     head_logits,
     new_cache,
     pack_bfloat16,
+    padded_rows,
 )
 from dgemma_lsp.diffusion.sampler import PromptCache
 
@@ -169,3 +170,23 @@ def test_bfloat16_matmuls_stay_close_to_fp32_and_release_the_fp32_projections():
 def test_bfloat16_matmuls_are_not_packed_where_the_lean_forward_does_not_run():
     tiny, _ = tiny_model(seed=0)
     assert not bfloat16_matmuls_available(tiny) and not pack_bfloat16(tiny)
+
+
+def test_bfloat16_products_run_at_a_few_row_counts_and_give_each_row_its_own_result():
+    assert [padded_rows(n) for n in (1, 8, 9, 16, 17, 385)] == [8, 8, 16, 16, 32, 400]
+    assert len({padded_rows(n) for n in range(1, 513)}) == 33  # kernels oneDNN keeps: one per count it sees
+
+
+@needs_bfloat16
+@torch.inference_mode()
+def test_a_padded_bfloat16_product_matches_each_row_alone():
+    from dgemma_lsp.diffusion.lean import _Projection
+
+    generator = torch.Generator().manual_seed(0)
+    projection = _Projection(torch.randn(64, 32, generator=generator), torch.randn(64, generator=generator))
+    packed = projection.packed_copy()
+    x = torch.randn(3, 5, 32, generator=generator)
+    together = packed(x)
+    assert together.shape == (3, 5, 64)
+    assert torch.equal(together[1, 2], packed(x[1:2, 2:3])[0, 0])
+    assert ((together - projection(x)).norm() / projection(x).norm()) < 0.02
