@@ -2,7 +2,7 @@
 standard library, filtered, deduplicated and split by package into model/work/corpus/{train,valid}.jsonl.
 
     python model/corpus.py                 # download (cached under model/work/download/) and build
-    python model/corpus.py --count-tokens  # fill `tokens` in model/manifest.jsonl with the trained tokenizer
+    python model/corpus.py --count-tokens  # fill `tokens` in model/manifest.jsonl with the embedded tokenizer
 
 The pinned package lists are the tables at the end of this file; licenses are read from each package's own
 metadata and only the ALLOWED ones are kept. Held-out material (model/heldout.py) never enters. See model/DATA.md.
@@ -639,12 +639,12 @@ def write_outputs(packages: list[dict], stats: dict) -> None:
 # ---------------------------------------------------------------------------------------------------- tokens
 
 
-def count_tokens(tokenizer_path: Path | None = None) -> None:
-    """Fill `tokens` per package in the manifest and per language/split in stats.json (run after training the
-    tokenizer). Special-token strings in code are counted as ordinary text."""
+def count_tokens() -> None:
+    """Fill `tokens` per package in the manifest and per language/split in stats.json, counted with the embedded
+    model's tokenizer (run after a build). Special-token strings in code are counted as ordinary text."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(tokenizer_path or MODEL / "bytelevel-tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(MODEL.parent / "dgemma_lsp/diffusion/embedded/tokenizer.json"))
     tokenizer.encode_special_tokens = True
     per_package: Counter = Counter()
     per_split_language: Counter = Counter()
@@ -678,7 +678,7 @@ def count_tokens(tokenizer_path: Path | None = None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count-tokens", action="store_true", help="only fill token counts (after training)")
+    parser.add_argument("--count-tokens", action="store_true", help="only fill token counts (after a build)")
     args = parser.parse_args()
     os.chdir(MODEL.parent)
     if args.count_tokens:

@@ -22,8 +22,9 @@ from dgemma_lsp.errors import ModelLoadError
 def fim_prompt_ids(prefix_ids: list[int], suffix_ids: list[int], ids: dict[str, int]) -> list[int]:
     """The infill prompt, suffix first (SPM): [<bos>, <fim_suffix>, suffix, <fim_prefix>, prefix, <fim_middle>].
 
-    Training (`model/fim.py`) and `FimFormat` build prompts with this one function. Suffix first keeps the encoder
-    cache valid while the user types at the cursor: only the tail of the prefix changes, and it comes last.
+    `FimFormat` builds prompts with this one function (the retired from-scratch model was trained on it). Suffix
+    first keeps the encoder cache valid while the user types at the cursor: only the tail of the prefix changes,
+    and it comes last.
     """
     return [ids[BOS], ids[FIM_SUFFIX], *suffix_ids, ids[FIM_PREFIX], *prefix_ids, ids[FIM_MIDDLE]]
 

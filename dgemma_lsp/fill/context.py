@@ -65,9 +65,9 @@ def trailing_indentation(prefix: str) -> str:
     A byte-level BPE tokenizer glues a space to the word after it: `    else` is `   ` + ` else`. A prefix cut
     after the indentation ends in a token the file never holds there (`    `), and the middle then starts with
     `else`, a token rare anywhere else, so what a small model learned from the same lines as ordinary text does
-    not carry over. A model trained with healed indentation (`model/fim.py`) gets the prompt cut at the newline
-    and writes the line from its start, in the file's own tokens; the canvas's first tokens are pinned to the
-    indentation already typed (`healing_clamps`), which is then cut from the fill.
+    not carry over. A model trained with healed indentation (`fim_heal_indentation` in its config) gets the prompt
+    cut at the newline and writes the line from its start, in the file's own tokens; the canvas's first tokens are
+    pinned to the indentation already typed (`healing_clamps`), which is then cut from the fill.
     """
     line = prefix[prefix.rfind("\n") + 1 :]
     return line if line and not line.strip(" \t") else ""
@@ -118,7 +118,7 @@ def tail_within(text: str, budget: int, tokenize: Tokenize) -> tuple[str, list[i
 
 def head_within(text: str, budget: int, tokenize: Tokenize) -> tuple[str, list[int]]:
     """The longest head of `text` that ends after a newline (or is the whole text) within `budget` tokens, and its
-    ids; like the training data's suffixes (`model/fim.py`)."""
+    ids; FIM training cut suffixes the same way."""
     if budget <= 0 or not text:
         return "", []
     window, ids, offsets = _window(text, budget, tokenize, lambda size: text[:size])

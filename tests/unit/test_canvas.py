@@ -2,7 +2,6 @@
 
 import re
 import zlib
-from pathlib import Path
 
 import pytest
 
@@ -42,7 +41,6 @@ class CountingTokenize:
         return self.tokenize(text)
 
 
-BYTELEVEL_TOKENIZER = Path(__file__).resolve().parents[2] / "model" / "bytelevel-tokenizer.json"
 LINES = "".join(f"line {i:03d} 😀\n" for i in range(200))  # 1 byte-level token per byte; emoji = 4 tokens
 
 
@@ -88,15 +86,49 @@ def test_a_cut_never_splits_a_character(tokenizer, within, budget):
     assert text.endswith(part) if within is tail_within else text.startswith(part)
 
 
+# The split of the retired from-scratch model's byte-level BPE (first match wins): an identifier takes one leading
+# space or punctuation mark, and a run of spaces before a word leaves its last space to the word.
+CODE_SPLIT = (
+    r"[^\r\n\p{L}\p{N}_]?[\p{L}\p{M}_][\p{L}\p{M}\p{N}_]*"
+    r"|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}_]+[\r\n]*"
+    r"|\s*[\r\n]+"
+    r"|\s+(?!\S)"
+    r"|\s+"
+)
+CODE_SAMPLE = (
+    "def area(width, height):\n    result = width * height\n    if result < 0:\n        return 0\n    return result\n\n"
+    "func total(xs []int) int {\n\tsum := 0\n\tfor _, x := range xs {\n\t\tsum += x\n\t}\n\treturn sum\n}\n\n"
+    "fn total(counts: &[usize]) -> usize {\n    counts.iter().sum()\n}\n\n"
+    + "".join(f"def step_{i}(x):\n    return x * {i} + offset_{i}  # {i}\n\n" for i in range(100))
+)
+
+
 @pytest.fixture(scope="module")
 def code_tokenizer():
-    """A byte-level code BPE (`model/bytelevel-tokenizer.json`, the one `model/train_tokenizer.py` trained for
-    the retired from-scratch model): it glues a space to the word after it, the case indentation healing is for."""
-    from tokenizers import Tokenizer
+    """A byte-level code BPE that glues a space to the word after it (`    else` is `   ` + ` else`), the case
+    indentation healing is for; trained here on a few lines of code (the embedded model's Gemma tokenizer writes
+    indentation as a token of its own, so it needs no healing)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from dgemma_lsp.diffusion.tokens import wrap_tokenizer
+    from dgemma_lsp.diffusion.tokens import SPECIAL_TOKENS, wrap_tokenizer
 
-    return wrap_tokenizer(Tokenizer.from_file(str(BYTELEVEL_TOKENIZER)))
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(CODE_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    raw.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1000,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    raw.train_from_iterator([CODE_SAMPLE], trainer=trainer)
+    return wrap_tokenizer(raw)
 
 
 def test_a_code_tokenizer_fills_the_budget_with_one_tokenization(code_tokenizer):
