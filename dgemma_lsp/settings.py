@@ -153,9 +153,11 @@ class Settings:
     model: str = "embedded"
     allow_download: bool = False  # a HF id is resolved from the local cache only unless this is true
     prompt_format: Literal["auto", "fim", "chat", "prefix"] = "auto"  # auto: what the checkpoint declares
-    # "diffusion" (the denoiser), "greedy" (the encoder as a causal LM, one token per forward), or "auto": what the
-    # checkpoint's config.json names (`dgemma_decoding`), else diffusion.
-    decoding: Literal["auto", "diffusion", "greedy"] = "auto"
+    # "diffusion" (the denoiser), "greedy" (the encoder as a causal LM, one token per forward), "drafted" (greedy's
+    # tokens, each forward verifying a canvas the denoiser drafted in the forward before: `canvas_drafter.py`; needs
+    # the checkpoint's drafter.safetensors), or "auto": what the checkpoint's config.json names (`dgemma_decoding`),
+    # else diffusion.
+    decoding: Literal["auto", "diffusion", "greedy", "drafted"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     # torch threads on CPU; 0 leaves torch's default (the machine's cores, or OMP_NUM_THREADS). With OpenMP's passive

@@ -2,8 +2,8 @@
 token per forward.
 
 The encoder is a causal LM trained jointly with the denoiser (an AR cross-entropy on the clean response), and its
-next-token logits are the tied LM head on its last hidden state, as in training (`model/train.py`). That makes this
-the fair baseline for "how much faster is diffusion": same weights, same prompt, the encoder's KV cache, greedy.
+next-token logits are the tied LM head on its last hidden state, as in training. That makes this the fair baseline
+for "how much faster is diffusion": same weights, same prompt, the encoder's KV cache, greedy.
 
 A model that reads only the text before the cursor can still use the text after it: decode several candidates
 (`greedy_branches`, one per first token) and keep the one under which the text after the hole is most likely
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
+from dgemma_lsp.diffusion.canvas_drafter import CanvasDrafter
 from dgemma_lsp.diffusion.drafting import Drafter
 from dgemma_lsp.diffusion.lean import LeanCache, encode, head_logits, new_cache
 from dgemma_lsp.diffusion.sampler import CLAMPED_LOGIT, as_clamps, clamp_logits
@@ -155,6 +156,7 @@ def greedy_branches(
     texts: Sequence[str] = (),
     word_top_k: int = WORD_TOP_K,
     drafts: Drafter | None = None,
+    canvas: CanvasDrafter | None = None,
 ) -> Branches:
     """Up to `width` greedy continuations of `prompt_ids`, one per first token among the `width` likeliest, each
     until EOS, a token in `stop_ids` (kept), or `max_new_tokens`. The branches decode as one batch; a finished one
@@ -178,6 +180,10 @@ def greedy_branches(
     differs from, plus that choice. The branches are what they would be without drafts, token for token; only
     the number of forwards changes (`Branches.forwards`, `Branches.accepted`).
 
+    `canvas` drafts from the model itself: each forward also denoises a canvas after every token it verifies
+    (`canvas_drafter.verify_and_draft`), and the one after the last token a branch kept is its next draft; a
+    `drafts` draft longer than the canvas's (the first forward after the prompt has none) goes instead.
+
     The LM head's soft-capping (tanh) is monotonic, so it cannot change an argmax and is skipped.
     """
     if width < 1:
@@ -191,7 +197,8 @@ def greedy_branches(
     if cache is None:
         cache = new_cache(model)
     if not isinstance(cache, LeanCache):
-        drafts = None  # rows at their own positions need the lean forward
+        drafts = canvas = None  # rows at their own positions need the lean forward
+    pending: dict[int, list[int]] = {}  # row -> the canvas's draft for its next forward
     rows: list[list[int]] = [[]]
     finished = [False]
     live = [0]  # the rows still decoding, in the cache's batch order
@@ -252,9 +259,14 @@ def greedy_branches(
         if is_cancelled():
             raise CancelledError(f"cancelled after {forwards} forwards")
         started = time.perf_counter()
-        guesses = [
-            drafts.draft(rows[row], max_new_tokens - len(rows[row]) - 1) if drafts is not None else [] for row in live
-        ]
+        guesses = []
+        for row in live:
+            limit = max(0, max_new_tokens - len(rows[row]) - 1)
+            guess = pending.pop(row, [])[:limit]
+            if drafts is not None:  # the longer of the two drafts
+                looked_up = drafts.draft(rows[row], limit)
+                guess = looked_up if len(looked_up) > len(guess) else guess
+            guesses.append(guess)
         longest = max(len(guess) for guess in guesses)
         # [B, 1 + longest]: each row's last token, its draft, and padding whose outputs are never read
         inputs = torch.tensor(
@@ -262,9 +274,13 @@ def greedy_branches(
             dtype=torch.long,
             device=device,
         )
-        hidden = encode(model, inputs, cache, starts if drafts is not None else None)
+        if canvas is not None:
+            hidden, canvases = canvas.forward(inputs, cache, starts)
+        else:
+            hidden = encode(model, inputs, cache, starts if drafts is not None else None)
         logits = head_logits(model, hidden)  # [B, T, V]: position j predicts the token after input j
         going_on = []
+        drafted: list[tuple[int, int, int]] = []  # (batch index, row, tokens kept) of the rows going on
         for index, (row, guess) in enumerate(zip(live, guesses)):
             kept = 0  # drafted tokens the row's own choices agreed with
             for position in range(len(guess) + 1):
@@ -277,6 +293,10 @@ def greedy_branches(
             starts[index] += 1 + kept  # the last token's and the kept drafts' keys are the row's own now
             if going:
                 going_on.append(index)
+                drafted.append((index, row, kept))
+        if canvas is not None and drafted:
+            after = canvas.drafts(torch.stack([canvases[index, kept] for index, _, kept in drafted]))
+            pending.update((row, draft) for (_, row, _), draft in zip(drafted, after))
         forward_seconds += time.perf_counter() - started
         forwards += 1
         branch_forwards += len(live)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from dgemma_lsp.diffusion.base_model import Progress, converted_dir, recipe_dir
+from dgemma_lsp.diffusion.canvas_drafter import ADAPTER_FILE, CanvasDrafter
 from dgemma_lsp.diffusion.configs import configure_generation, tiny_model
 from dgemma_lsp.diffusion.lean import pack_bfloat16
 from dgemma_lsp.diffusion.prompts import PromptFormat, prompt_format_for
@@ -42,10 +43,11 @@ class LoadedModel:
     prompt_format: PromptFormat
     eos_id: int
     pad_id: int | None
-    # Trained with healed indentation (`canvas.trailing_indentation`): export.py writes `fim_heal_indentation`
-    # into config.json for such a checkpoint; any other model gets prompts cut at the cursor.
+    # Trained with healed indentation (`context.trailing_indentation`): such a checkpoint declares
+    # `fim_heal_indentation` in its config.json; any other model gets prompts cut at the cursor.
     heals_indentation: bool = False
-    decoding: str = "diffusion"  # "diffusion" or "greedy" (`autoregressive.greedy_decode`)
+    decoding: str = "diffusion"  # "diffusion", "greedy" (`autoregressive.greedy_decode`) or "drafted" (greedy's)
+    drafter: CanvasDrafter | None = None  # with "drafted": drafts greedy decoding verifies (`canvas_drafter.py`)
     sampler: SamplerSettings = RELEASED_SAMPLER  # the checkpoint's own (`checkpoint_sampler`); settings go over it
 
     @property
@@ -74,14 +76,16 @@ def load(settings: Settings, progress: Progress = lambda message, fraction: None
         if name == EMBEDDED:
             log.warning("no embedded model recipe in %s; using the tiny random model", embedded_dir())
         model, tokenizer = tiny_model(seed=0)
-        return _finish(name, model, tokenizer, settings)
+        return _finish(name, model, tokenizer, settings, None)
     source = converted_dir(progress) if name == EMBEDDED else name
     local_only = name == EMBEDDED or not settings.allow_download
     if not Path(source).is_dir() and _looks_like_path(str(source)):
         raise ModelLoadError(f"model directory {source} does not exist")
     with _hub_offline(local_only):
         model, tokenizer = _from_pretrained(name, source, local_only, settings)
-    return _finish(name, model, tokenizer, settings)
+    # The embedded model's drafter ships in its recipe (the converted folder holds the converted base only).
+    drafter_dir = embedded_dir() if name == EMBEDDED else Path(source)
+    return _finish(name, model, tokenizer, settings, drafter_dir / ADAPTER_FILE)
 
 
 def _from_pretrained(name: str, source, local_only: bool, settings: Settings):
@@ -141,7 +145,7 @@ def _tokenizer(source, local_only: bool, auto_tokenizer):
     return auto_tokenizer.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
 
 
-def _finish(name: str, model, tokenizer, settings: Settings) -> LoadedModel:
+def _finish(name: str, model, tokenizer, settings: Settings, drafter_file: Path | None) -> LoadedModel:
     if len(tokenizer) > model.config.text_config.vocab_size:
         raise ModelLoadError(f"tokenizer of {name!r} has more ids than the model's vocabulary")
     # A checkpoint may declare its prompt layout and decoding in config.json (`dgemma_prompt_format`,
@@ -153,8 +157,18 @@ def _finish(name: str, model, tokenizer, settings: Settings) -> LoadedModel:
     decoding = settings.decoding
     if decoding == "auto":
         decoding = getattr(model.config, "dgemma_decoding", None) or "diffusion"
-    if decoding not in ("diffusion", "greedy"):
-        raise ModelLoadError(f"{name!r} asks for decoding {decoding!r}; dgemma-lsp knows 'diffusion' and 'greedy'")
+    if decoding not in ("diffusion", "greedy", "drafted"):
+        raise ModelLoadError(
+            f"{name!r} asks for decoding {decoding!r}; dgemma-lsp knows 'diffusion', 'greedy' and 'drafted'"
+        )
+    drafter = None
+    if decoding == "drafted":
+        if drafter_file is None or not drafter_file.is_file():
+            raise ModelLoadError(f"decoding 'drafted' needs a drafter ({ADAPTER_FILE}) beside {name!r}'s config")
+        try:
+            drafter = CanvasDrafter.load(model, drafter_file)
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            raise ModelLoadError(f"cannot load the drafter {drafter_file}: {error}") from error
     eos_id = tokenizer.convert_tokens_to_ids(EOS) if EOS in tokenizer.get_vocab() else tokenizer.eos_token_id
     if eos_id is None:
         raise ModelLoadError(f"tokenizer of {name!r} has no end-of-sequence token")
@@ -168,12 +182,12 @@ def _finish(name: str, model, tokenizer, settings: Settings) -> LoadedModel:
         decoding,
         model.config.canvas_length,
     )
-    if decoding == "greedy" and settings.matmuls != "float32" and not pack_bfloat16(model):
+    if decoding != "diffusion" and settings.matmuls != "float32" and not pack_bfloat16(model):
         if settings.matmuls == "bfloat16":
             log.warning("bfloat16 matmuls asked for, but this CPU or model has none; multiplying in float32")
     heals = prompt_format.name == "fim" and bool(getattr(model.config, "fim_heal_indentation", False))
     sampler = checkpoint_sampler(model)
-    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals, decoding, sampler)
+    return LoadedModel(name, model, tokenizer, prompt_format, eos_id, pad_id, heals, decoding, drafter, sampler)
 
 
 def checkpoint_sampler(model) -> SamplerSettings:

@@ -105,7 +105,7 @@ class Filler:
         with self._lock:
             waited = time.perf_counter()
             timings["queue"] = waited - started - timings["canvas"]
-            if loaded.decoding == "greedy":
+            if loaded.decoding in ("greedy", "drafted"):
 
                 def fits(ids: list[int]) -> bool:
                     fill = fitted(ids)
@@ -249,6 +249,7 @@ class Filler:
             openings=openings,
             texts=token_texts(loaded.tokenizer) if words or openings else (),
             drafts=self.drafts_for(canvas),
+            canvas=loaded.drafter if loaded.decoding == "drafted" else None,
         )
         candidates, finished = branches.candidates, branches.finished
         stages["decode"] = time.perf_counter() - decoding

@@ -2,12 +2,13 @@
 
 Each hole goes through the editor's own path (`realcode.editor_hole` or HumanEval's line request, `Filler.fill`,
 post-processing) once per arm: plain greedy (`completion.draftTokens` 0) and prompt-lookup drafts of each
-`--draft-tokens` length. The arms take turns in a rotating order, each from an empty prompt cache, so that the
-machine's load falls on all of them alike. Drafts must not change a fill: the report counts the fills that differ
-from greedy's (with `--settings '{"matmuls": "float32"}'` 0 is the only right answer; bfloat16 matmuls round a
-forward over several positions a little differently, and near-ties may go the other way), and gives per arm the
-milliseconds per fill (whole fill and its decoding stage), the forwards per fill, and the tokens each branch
-commits per verifying forward.
+`--draft-tokens` length; with `--settings '{"decoding": "drafted"}'` (a checkpoint with a drafter) also the
+denoiser's canvas drafts, alone and with prompt lookup (the longer draft goes). The arms take turns in a rotating
+order, each from an empty prompt cache, so that the machine's load falls on all of them alike. Drafts must not
+change a fill: the report counts the fills that differ from greedy's (with `--settings '{"matmuls": "float32"}'`
+0 is the only right answer; bfloat16 matmuls round a forward over several positions a little differently, and
+near-ties may go the other way), and gives per arm the milliseconds per fill (whole fill and its decoding stage),
+the forwards per fill, and the tokens each branch commits per verifying forward.
 """
 
 from __future__ import annotations
@@ -82,10 +83,14 @@ def run(args, cli_settings: dict) -> int:
     filler, settings = _filler(cli_settings, seed=0)
     if filler is None:
         return 2
-    if filler.loaded.decoding != "greedy":
+    if filler.loaded.decoding not in ("greedy", "drafted"):
         print("dgemma-lsp: bench drafting needs a model that decodes greedily", file=sys.stderr)
         return 2
-    arms = {"greedy": 0} | {f"lookup-{k}": k for k in args.draft_tokens}
+    # arm -> (prompt-lookup draft tokens, whether the denoiser drafts too: `decoding` "drafted")
+    arms = {"greedy": (0, False)} | {f"lookup-{k}": (k, False) for k in args.draft_tokens}
+    loaded = filler.loaded
+    if loaded.drafter is not None:
+        arms |= {"canvas": (0, True)} | {f"canvas+lookup-{k}": (k, True) for k in args.draft_tokens}
     holes = collect_holes(args.limit, args.kinds, args.humaneval)
     if not holes:
         print("dgemma-lsp: no holes to fill", file=sys.stderr)
@@ -95,8 +100,10 @@ def run(args, cli_settings: dict) -> int:
     for number, hole in enumerate(holes):
         order = names[number % len(names) :] + names[: number % len(names)]
         for arm in order:
-            completion = dataclasses.replace(settings.completion, draft_tokens=arms[arm])
+            tokens, drafted = arms[arm]
+            completion = dataclasses.replace(settings.completion, draft_tokens=tokens)
             filler.settings = dataclasses.replace(settings, completion=completion)
+            filler.loaded = dataclasses.replace(loaded, decoding="drafted" if drafted else "greedy")
             filler.prompt_cache = PromptCache()  # every arm encodes the prompt: none inherits another's cache
             started = time.perf_counter()
             outcome = filler.fill(hole.text, hole.hole, hole.language, request_id=hole.task_id)

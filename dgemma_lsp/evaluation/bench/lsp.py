@@ -376,9 +376,11 @@ async def replay_session(args, files: list[tuple[str, str]], settings: dict, log
             editor = Editor(client, f"file:///bench/{name}", text, args.debounce_ms / 1000, replay)
             editor.open()
             for offset, typed in typing_plan(text, args.edits, rng):
-                if first is None:  # the first request, right after the model is ready
+                if first is None:  # the first request, right after the model is ready, where the line is empty
+                    editor.edit(offset, offset + len(typed), "")
                     _, answer = editor.inline_request(offset)
                     first = await answer
+                    editor.edit(offset, offset, typed)  # as it was: `retype` deletes it again
                 await editor.retype(offset, typed, key_gaps(typed, rng, args.burst_cps, args.pause_s))
         stats = process_stats(client.process.pid)
     # The first answer with an item, whichever request it came for: an empty answer shows the user nothing.
