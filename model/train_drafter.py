@@ -26,6 +26,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import argparse
+import copy
+import dataclasses
 import json
 import random
 import sys
@@ -76,27 +78,52 @@ def heldout_texts(count: int) -> list[str]:
 
 
 class Teacher:
-    """The encoder over a window, once: its keys and values per layer and its argmax at every position."""
+    """The encoder over a window, once: its keys and values per layer and its argmax at every position. With
+    `bf16`, through bfloat16 copies of the projections in oneDNN's packed layout, as the editor decodes
+    (`lean.pack_bfloat16`; the model's own fp32 weights stay for the canvas rows' gradients), and the keys and
+    values handed over in bfloat16 (the canvas rows' products run in it)."""
 
-    def __init__(self, model, encoder) -> None:
-        self.model, self.encoder = model, encoder
+    def __init__(self, model, encoder, bf16: bool) -> None:
+        from dgemma_lsp.diffusion import lean
+
+        self.model, self.encoder, self.bf16 = model, encoder, bf16
+        if bf16 and lean.bfloat16_matmuls_available(model):
+            self.encoder = copy.copy(encoder)
+            self.encoder._layers = [layer.packed() for layer in encoder._layers]
+            self.encoder.head = lean._projection(model.lm_head).packed_copy()
 
     def __call__(self, ids: list[int]):
-        from dgemma_lsp.diffusion.lean import head_logits
-
         x = torch.tensor([ids])
         with torch.inference_mode():
             cache = self.encoder.new_cache()
             hidden = self.encoder(x, cache)
-            greedy = head_logits(self.model, hidden)[0].argmax(-1)
+            head = self.encoder.head
+            greedy = (head(hidden) if head is not None else self.model.lm_head(hidden))[0].argmax(-1)
         n = len(ids)
+        dtype = torch.bfloat16 if self.bf16 else torch.float32
         # Outside inference mode: the canvas rows attend to these, and autograd saves what it attends to.
-        keys = [k[:, :, :n].clone() for k in cache.keys]
-        values = [v[:, :, :n].clone() for v in cache.values]
+        keys = [k[:, :, :n].to(dtype, copy=True) for k in cache.keys]
+        values = [v[:, :, :n].to(dtype, copy=True) for v in cache.values]
         return x[0], greedy.clone(), keys, values
 
 
-def slot_logits(model, encoder, adapter, keys, values, anchors, bf16: bool):
+def bfloat16_weights(encoder):
+    """The lean forward with bfloat16 copies of the projection weights: under autocast the canvas rows' products
+    then cast nothing per call (casting the fp32 weights each time was a seventh of a training step)."""
+    from dgemma_lsp.diffusion import lean
+
+    def cast(projection):
+        return None if projection is None else lean._Projection(projection.weight.to(torch.bfloat16), projection.bias)
+
+    copied = copy.copy(encoder)
+    copied._layers = [
+        dataclasses.replace(layer, **{name: cast(getattr(layer, name)) for name in layer.PROJECTIONS})
+        for layer in encoder._layers
+    ]
+    return copied
+
+
+def slot_logits(head, encoder, adapter, keys, values, anchors, bf16: bool):
     from dgemma_lsp.diffusion.canvas_drafter import canvas_hidden, canvas_mask, canvas_positions
 
     slots = adapter.shape.slots
@@ -104,7 +131,7 @@ def slot_logits(model, encoder, adapter, keys, values, anchors, bf16: bool):
     mask = canvas_mask(anchors, slots, keys[0].shape[2])
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         hidden = canvas_hidden(encoder, adapter, keys, values, slot_index, positions, mask)
-        logits = F.linear(hidden, model.lm_head.weight)
+        logits = F.linear(hidden, head)
     return logits[0].float().view(len(anchors), slots, -1)
 
 
@@ -130,7 +157,7 @@ def summary(counts: dict) -> dict:
     return {"conditional_accuracy": [round(a, 4) for a in accuracy], "tokens_per_forward": round(committed, 3)}
 
 
-def evaluate(model, encoder, adapter, teacher, windows, anchors_per_window: int, bf16: bool) -> dict:
+def evaluate(head, encoder, adapter, teacher, windows, anchors_per_window: int, bf16: bool) -> dict:
     from dgemma_lsp.diffusion.canvas_drafter import chain_targets
 
     counts: dict = {}
@@ -142,7 +169,7 @@ def evaluate(model, encoder, adapter, teacher, windows, anchors_per_window: int,
                 pick = torch.linspace(0, len(anchors) - 1, anchors_per_window).long()
                 anchors, targets = anchors[pick], targets[pick]
             if len(anchors):
-                tally(slot_logits(model, encoder, adapter, keys, values, anchors, bf16), targets, counts)
+                tally(slot_logits(head, encoder, adapter, keys, values, anchors, bf16), targets, counts)
     return summary(counts)
 
 
@@ -179,7 +206,10 @@ def main() -> None:
     model.requires_grad_(False)
     encoder = lean.LeanEncoder.of(model)
     assert encoder is not None
-    teacher = Teacher(model, encoder)
+    teacher = Teacher(model, encoder, bf16)
+    head = model.lm_head.weight.to(torch.bfloat16) if bf16 else model.lm_head.weight  # tied: the embedding
+    if bf16:
+        encoder = bfloat16_weights(encoder)
     args.out.mkdir(parents=True, exist_ok=True)
     saved, state_file, log_file = args.out / "adapter.safetensors", args.out / "state.pt", args.out / "log.jsonl"
 
@@ -197,7 +227,7 @@ def main() -> None:
     rng = random.Random(args.seed + progress["step"])
     heldout = windows_from(heldout_texts(args.eval_windows), tokenizer, args.window, random.Random(2))
     if args.eval_only:
-        print(json.dumps(evaluate(model, encoder, adapter, teacher, heldout, args.anchors, bf16), indent=1))
+        print(json.dumps(evaluate(head, encoder, adapter, teacher, heldout, args.anchors, bf16), indent=1))
         return
     texts = training_texts(args.train, 0.7, args.seed)
     print(f"{len(texts)} training files, {len(heldout)} held-out windows", flush=True)
@@ -214,7 +244,7 @@ def main() -> None:
         print(json.dumps(record), flush=True)
 
     if progress["step"] == 0:
-        log({"step": 0, **progress, "heldout": evaluate(model, encoder, adapter, teacher, heldout, args.anchors, bf16)})
+        log({"step": 0, **progress, "heldout": evaluate(head, encoder, adapter, teacher, heldout, args.anchors, bf16)})
     started = time.monotonic()
     counts: dict = {}
     losses: list[float] = []
@@ -234,7 +264,7 @@ def main() -> None:
         warmup = min(1.0, (progress["step"] + 1) / 30)
         for group in optimizer.param_groups:
             group["lr"] = args.lr * warmup
-        logits = slot_logits(model, encoder, adapter, keys, values, anchors, bf16)
+        logits = slot_logits(head, encoder, adapter, keys, values, anchors, bf16)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -252,9 +282,9 @@ def main() -> None:
             counts, losses = {}, []
         if progress["step"] % args.eval_every == 0:
             save()
-            log({**progress, "heldout": evaluate(model, encoder, adapter, teacher, heldout, args.anchors, bf16)})
+            log({**progress, "heldout": evaluate(head, encoder, adapter, teacher, heldout, args.anchors, bf16)})
     save()
-    log({**progress, "heldout": evaluate(model, encoder, adapter, teacher, heldout, args.anchors, bf16)})
+    log({**progress, "heldout": evaluate(head, encoder, adapter, teacher, heldout, args.anchors, bf16)})
 
 
 if __name__ == "__main__":

@@ -294,9 +294,11 @@ def greedy_branches(
             if going:
                 going_on.append(index)
                 drafted.append((index, row, kept))
-        if canvas is not None and drafted:
-            after = canvas.drafts(torch.stack([canvases[index, kept] for index, _, kept in drafted]))
-            pending.update((row, draft) for (_, row, _), draft in zip(drafted, after))
+        if canvas is not None:  # the canvas after each row's last kept token, where there is one
+            drafted = [(index, row, kept) for index, row, kept in drafted if kept < canvases.shape[1]]
+            if drafted:
+                after = canvas.drafts(torch.stack([canvases[index, kept] for index, _, kept in drafted]))
+                pending.update((row, draft) for (_, row, _), draft in zip(drafted, after))
         forward_seconds += time.perf_counter() - started
         forwards += 1
         branch_forwards += len(live)

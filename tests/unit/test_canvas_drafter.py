@@ -107,8 +107,9 @@ def test_training_moves_the_adapter_and_nothing_of_the_model(model):
         assert torch.equal(p, before[name]), name
 
 
+@pytest.mark.parametrize("anchors", [None, 2])
 @torch.no_grad()
-def test_verifying_and_drafting_in_one_forward_changes_nothing_of_the_encoder(model):
+def test_verifying_and_drafting_in_one_forward_changes_nothing_of_the_encoder(model, anchors):
     """The merged forward's encoder rows equal the encoder alone (rows at their own positions), and each canvas
     equals the canvas forward over the cache up to its anchor."""
     import copy
@@ -130,12 +131,13 @@ def test_verifying_and_drafting_in_one_forward_changes_nothing_of_the_encoder(mo
     alone = copy.deepcopy(shared)
     expected = encode(model, inputs, alone, starts)
     merged_cache = copy.deepcopy(shared)
-    verified, canvases = verify_and_draft(encoder, adapter, inputs, merged_cache, starts)
+    verified, canvases = verify_and_draft(encoder, adapter, inputs, merged_cache, starts, anchors)
+    assert canvases.shape[:3] == (2, anchors or 3, 2)
     torch.testing.assert_close(verified, expected, atol=1e-5, rtol=1e-5)
     for index in range(len(alone.keys)):
         torch.testing.assert_close(merged_cache.keys[index][:, :, :24], alone.keys[index][:, :, :24])
     for row in range(2):
-        for g in range(3):
+        for g in range(anchors or 3):
             anchor = starts[row] + g
             cut = anchor + 1
             keys = [k[row : row + 1, :, :cut] for k in alone.keys]
