@@ -284,6 +284,8 @@ def test_bench_soak_runs_a_short_day_on_the_tiny_model_with_no_errors(tmp_path):
     assert summary["requests"] == sum(summary["outcomes"].values()) > 0
     assert summary["outcomes"]["error"] == summary["outcomes"]["stale"] == summary["outcomes"]["unanswered"] == 0
     assert report["samples"] and all(sample["fds"] for sample in report["samples"])
+    # a day shorter than 5 minutes has one idle sample (the end); growth then compares the first and last samples
+    assert len(report["idle_samples"]) == 1 and summary["rss_end_mb"] == report["samples"][-1]["rss_mb"]
     assert main(["bench", "soak", "--model", "tiny", "--minutes", "0", "--out", str(tmp_path)]) == 2
     readme_file = tmp_path / "README.md"
     readme_file.write_text("# x\n")

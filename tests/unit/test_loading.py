@@ -136,3 +136,15 @@ def test_the_sampler_defaults_are_the_checkpoints(tmp_path):
     (tmp_path / "plain" / "config.json").write_text(json.dumps(config))
     (tmp_path / "plain" / "generation_config.json").write_text(json.dumps({"eos_token_id": loaded.eos_id}))
     assert load(parse_settings({"model": str(tmp_path / "plain")})).sampler == RELEASED_SAMPLER
+
+
+def test_drafted_decoding_without_a_drafter_is_a_clear_error(checkpoint, tmp_path):
+    folder, _ = checkpoint
+    with pytest.raises(ModelLoadError, match=r"drafter\.safetensors"):
+        load(parse_settings({"model": str(folder), "decoding": "drafted"}))
+    # a drafter file that does not fit the model (here: not even a safetensors file) is refused by name
+    broken = tmp_path / "checkpoint"
+    shutil.copytree(folder, broken)
+    (broken / "drafter.safetensors").write_bytes(b"not a drafter")
+    with pytest.raises(ModelLoadError, match="cannot load the drafter"):
+        load(parse_settings({"model": str(broken), "decoding": "drafted"}))

@@ -127,7 +127,13 @@ def soak_rows(report: dict) -> list[str]:
         "stale 0, errors 0 |",
         f"| latency of answered requests, per hour | {hours or '-'} | |",
         f"| Fill this function: asked / edits applied | {s['fills_asked']} / {s['applied_edits']} | |",
-        f"| RSS after 5 min, at the end | {s['rss_warm_mb']:.0f} MB, {s['rss_end_mb']:.0f} MB ({growth}) | within 5% |",
+        f"| RSS after 5 min, at the end (server idle) | {s['rss_warm_mb']:.0f} MB, {s['rss_end_mb']:.0f} MB ({growth}) "
+        "| within 5% |",
+        *(
+            [f"| RSS per minute, lowest to highest | {s['rss_range_mb'][0]:.0f}-{s['rss_range_mb'][1]:.0f} MB | |"]
+            if s.get("rss_range_mb")
+            else []
+        ),
         f"| open file descriptors over the day | {min(s['fds'])}-{max(s['fds'])} | flat |",
     ]
 

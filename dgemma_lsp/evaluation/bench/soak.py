@@ -15,7 +15,10 @@ Bounded by `--minutes` and `--actions`; stdio only, nothing listens on a port. E
 `bench load` judges it, against the edits the client had sent when its answer arrived: answered, cancelled (empty
 after a newer edit, or a cancelled request), stale (items for text the editor no longer shows), error. Every
 minute the server's resident memory (VmRSS) and open file descriptors are sampled. Targets (issue "Reliability"):
-0 errors, 0 stale, RSS at the end within 5% of RSS after the first 5 minutes, descriptors flat.
+0 errors, 0 stale, RSS at the end within 5% of RSS after the first 5 minutes, descriptors flat. Those two RSS
+figures are taken with the server idle (the user stops for `SETTLE_S` after 5 minutes and at the end): a sample
+taken mid-fill counts the fill's passing tensors (an hour's per-minute samples of one server spread over 140 MB),
+and a leak is what stays.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from dgemma_lsp.evaluation.bench.lsp import Editor, Replay, inline_items, key_ga
 
 MAX_FILE_BYTES = 150_000
 SAMPLE_S = 60.0
+SETTLE_S = 10.0  # the user's pause before an idle sample: longer than a block fill takes to finish or stop
 WARM_S = 300.0  # RSS after this long is the baseline the end is compared with
 # JSON-RPC codes of a request the client cancelled or whose document changed: not the server's errors.
 CANCELLED_CODES = (-32800, -32801)
@@ -62,6 +66,7 @@ class Soak:
     requests: list[Inline] = field(default_factory=list)
     changes: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # uri -> (time sent, version)
     samples: list[dict] = field(default_factory=list)  # each minute: elapsed s, RSS MB, open descriptors
+    idle: list[dict] = field(default_factory=list)  # the same, with the server idle: after 5 minutes, at the end
     actions: dict[str, int] = field(default_factory=dict)
     fills_asked: int = 0
     applied_edits: int = 0
@@ -148,6 +153,14 @@ def sample(pid: int, started: float) -> dict:
     return {"s": time.perf_counter() - started, "rss_mb": status_mb(pid, "VmRSS"), "fds": fds(pid)}
 
 
+async def settled_sample(editors: list, pid: int, started: float, pause: float) -> dict:
+    """The server's RSS and descriptors once the user has stopped (nothing open) for `pause` seconds."""
+    for editor in editors:
+        editor.cancel_open()
+    await asyncio.sleep(pause)
+    return sample(pid, started)
+
+
 async def sample_forever(pid: int, soak: Soak, started: float) -> None:
     while True:
         soak.samples.append(sample(pid, started))
@@ -186,17 +199,21 @@ async def working_day(args, files: list[tuple[str, str]], settings: dict, log_fi
         started = time.perf_counter()
         sampler = asyncio.create_task(sample_forever(client.process.pid, soak, started))
         deadline = started + args.minutes * 60
+        pause = min(SETTLE_S, args.minutes * 6)  # a tenth of a short day
         names, weights = list(ACTIONS), list(ACTIONS.values())
         try:
             for _ in range(args.actions):
                 if time.perf_counter() >= deadline:
                     break
+                if not soak.idle and time.perf_counter() - started >= WARM_S:
+                    soak.idle.append(await settled_sample(editors, client.process.pid, started, pause))
                 editor = rng.choice(editors)
                 action = rng.choices(names, weights)[0]
                 soak.actions[action] = soak.actions.get(action, 0) + 1
                 await ACT[action](editor, client, rng, args, soak)
         finally:
             sampler.cancel()
+        soak.idle.append(await settled_sample(editors, client.process.pid, started, pause))
         soak.samples.append(
             {
                 "s": time.perf_counter() - started,
@@ -288,8 +305,12 @@ def summarize(soak: Soak) -> dict:
             hour = min(int((request.sent.sent - start) // 3600), last_hour)  # a request at 60:00 is the first hour's
             by_hour.setdefault(hour, []).append((request.sent.arrived - request.sent.sent) * 1000)
     rss = [s for s in soak.samples if s["rss_mb"] is not None]
-    warm = next((s for s in rss if s["s"] - first >= WARM_S), rss[0] if rss else None)
-    end = rss[-1] if rss else None
+    idle = [s for s in soak.idle if s["rss_mb"] is not None]
+    if len(idle) >= 2:  # the server idle after 5 minutes and at the end
+        warm, end = idle[0], idle[-1]
+    else:  # a day shorter than 5 minutes: the first and last samples
+        warm = next((s for s in rss if s["s"] - first >= WARM_S), rss[0] if rss else None)
+        end = rss[-1] if rss else None
     return {
         "requests": len(soak.requests),
         "outcomes": outcomes,
@@ -306,6 +327,7 @@ def summarize(soak: Soak) -> dict:
         "rss_end_mb": end["rss_mb"] if end else None,
         "rss_growth": (end["rss_mb"] / warm["rss_mb"] - 1) if warm and end else None,
         "fds": sorted({s["fds"] for s in soak.samples if s["fds"] is not None}),
+        "rss_range_mb": [min(s["rss_mb"] for s in rss), max(s["rss_mb"] for s in rss)] if rss else None,
         "minutes": (soak.samples[-1]["s"] - first) / 60 if soak.samples else 0.0,
     }
 
@@ -317,8 +339,8 @@ def format_summary(s: dict) -> str:
         "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()),
         f"Fill this function: {s['fills_asked']} asked, {s['applied_edits']} edits applied; answers past "
         f"maxFileBytes with items: {sum(s['oversize_items'])} of {len(s['oversize_items'])}",
-        f"RSS after {WARM_S / 60:.0f} min {s['rss_warm_mb']} MB, at the end {s['rss_end_mb']} MB ({growth}); "
-        f"open descriptors seen: {s['fds']}",
+        f"RSS (server idle) after {WARM_S / 60:.0f} min {s['rss_warm_mb']} MB, at the end {s['rss_end_mb']} MB "
+        f"({growth}); per minute {s['rss_range_mb']} MB; open descriptors seen: {s['fds']}",
     ]
     for hour, row in s["latency_ms_by_hour"].items():
         lines.append(f"hour {hour + 1}: {row['n']} answered, p50 {row['p50']:.0f} ms, p95 {row['p95']:.0f} ms")
@@ -351,6 +373,7 @@ def run(args: argparse.Namespace, cli_settings: dict) -> int:
         "files": [name for name, _ in files],
         "summary": summary,
         "samples": soak.samples,
+        "idle_samples": soak.idle,
         "requests": [{"uri": r.uri, "invoked": r.invoked, **r.sent.__dict__} for r in soak.requests],
     }
     write_json(args.out / "soak.json", report)
