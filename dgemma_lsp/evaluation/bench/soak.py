@@ -306,6 +306,8 @@ def summarize(soak: Soak) -> dict:
             by_hour.setdefault(hour, []).append((request.sent.arrived - request.sent.sent) * 1000)
     rss = [s for s in soak.samples if s["rss_mb"] is not None]
     idle = [s for s in soak.idle if s["rss_mb"] is not None]
+    warm: dict | None
+    end: dict | None
     if len(idle) >= 2:  # the server idle after 5 minutes and at the end
         warm, end = idle[0], idle[-1]
     else:  # a day shorter than 5 minutes: the first and last samples
