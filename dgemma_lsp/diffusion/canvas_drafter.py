@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dgemma_lsp.diffusion.lean import LeanEncoder, _Layer, _rotate, head_logits
+from dgemma_lsp.diffusion.lean import LeanEncoder, _attention, _Layer, head_logits, layer_forward
 
 PROJECTIONS = _Layer.PROJECTIONS
 ADAPTER_FILE = "drafter.safetensors"  # beside a checkpoint's config.json (the embedded model: in its recipe)
@@ -115,40 +115,23 @@ def canvas_hidden(
     already normed and rotated, as its cache holds them). `slot_index` [R]: which slot embedding each row starts
     from. `positions` [B, R]: each row's position (rotary). `mask` [B, 1, R, S + R]: what each row attends to, the
     S context positions then the R canvas rows."""
-    batch, rows = positions.shape
+    batch = positions.shape[0]
     hidden = adapter.slot_embeddings[slot_index].unsqueeze(0).expand(batch, -1, -1)
-    eps = encoder._eps
     rotary = {layer.rope: encoder._rotary_of(layer.rope, positions, hidden) for layer in encoder._layers}
-
-    def project(index: int, name: str, x: torch.Tensor) -> torch.Tensor:
-        y = getattr(layer, name)(x)
-        delta = adapter.update(index, name, x)
-        return y if delta is None else y + delta
-
     for index, layer in enumerate(encoder._layers):
-        cos, sin = rotary[layer.rope]
-        residual = hidden
-        x = F.rms_norm(hidden, (hidden.shape[-1],), layer.input_norm, eps)
-        q = project(index, "q", x).view(batch, rows, layer.heads, layer.head_dim)
-        k = project(index, "k", x).view(batch, rows, layer.kv_heads, layer.head_dim)
-        v = k if layer.v is None else project(index, "v", x).view(k.shape)
-        q = _rotate(F.rms_norm(q, (layer.head_dim,), layer.q_norm, eps), cos, sin).transpose(1, 2)
-        v = F.rms_norm(v, (layer.head_dim,), None, eps)
-        k = _rotate(F.rms_norm(k, (layer.head_dim,), layer.k_norm, eps), cos, sin)
-        all_keys = torch.cat((keys[index], k.transpose(1, 2)), dim=2)
-        all_values = torch.cat((values[index], v.transpose(1, 2)), dim=2)
-        attended = F.scaled_dot_product_attention(
-            q, all_keys, all_values, attn_mask=mask, scale=1.0, enable_gqa=all_keys.shape[1] != q.shape[1]
-        )
-        attended = attended.transpose(1, 2).reshape(batch, rows, layer.heads * layer.head_dim)
-        x = project(index, "o_proj", attended)
-        hidden = residual + F.rms_norm(x, (x.shape[-1],), layer.post_attention_norm, eps)
-        residual = hidden
-        x = F.rms_norm(hidden, (hidden.shape[-1],), layer.pre_feedforward_norm, eps)
-        x = project(index, "down", F.gelu(project(index, "gate", x), approximate="tanh") * project(index, "up", x))
-        x = F.rms_norm(x, (x.shape[-1],), layer.mlp_norm, eps)
-        hidden = residual + F.rms_norm(x, (x.shape[-1],), layer.post_feedforward_norm, eps)
-    return F.rms_norm(hidden, (hidden.shape[-1],), encoder._final_norm, eps)
+
+        def project(name: str, x: torch.Tensor, index=index, layer=layer) -> torch.Tensor:
+            y = getattr(layer, name)(x)
+            delta = adapter.update(index, name, x)
+            return y if delta is None else y + delta
+
+        def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index=index) -> torch.Tensor:
+            all_keys = torch.cat((keys[index], k.transpose(1, 2)), dim=2)
+            all_values = torch.cat((values[index], v.transpose(1, 2)), dim=2)
+            return _attention(q, all_keys, all_values, mask)
+
+        hidden = layer_forward(layer, hidden, rotary[layer.rope], encoder._eps, project, attend)
+    return F.rms_norm(hidden, (hidden.shape[-1],), encoder._final_norm, encoder._eps)
 
 
 def canvas_mask(anchors: torch.Tensor, slots: int, context: int, window: int | None = None) -> torch.Tensor:
@@ -230,48 +213,33 @@ def verify_and_draft(
         (encoder._embed(input_ids), adapter.slot_embeddings[slot_index].expand(batch, -1, -1).to(torch.float32)), dim=1
     )
     rows = torch.arange(batch, device=device)[:, None]
-    eps = encoder._eps
     rotary = {layer.rope: encoder._rotary_of(layer.rope, positions, hidden) for layer in encoder._layers}
     masks = {layer.window: _verify_draft_mask(own, anchor, positions, end, layer.window) for layer in encoder._layers}
-
-    def project(index: int, name: str, x: torch.Tensor) -> torch.Tensor:
-        y = getattr(layer, name)(x)
-        delta = adapter.update(index, name, x[:, length:])  # the canvas rows only: the encoder's stay its own
-        if delta is not None:
-            y[:, length:] += delta  # in place: decoding runs under inference mode, nothing keeps y for a backward
-        return y
-
-    total = length + canvas_rows
     for index, layer in enumerate(encoder._layers):
-        cos, sin = rotary[layer.rope]
-        residual = hidden
-        x = F.rms_norm(hidden, (hidden.shape[-1],), layer.input_norm, eps)
-        q = project(index, "q", x).view(batch, total, layer.heads, layer.head_dim)
-        k = project(index, "k", x).view(batch, total, layer.kv_heads, layer.head_dim)
-        v = k if layer.v is None else project(index, "v", x).view(k.shape)
-        q = _rotate(F.rms_norm(q, (layer.head_dim,), layer.q_norm, eps), cos, sin).transpose(1, 2)
-        v = F.rms_norm(v, (layer.head_dim,), None, eps)
-        k = _rotate(F.rms_norm(k, (layer.head_dim,), layer.k_norm, eps), cos, sin)
-        cache.keys[index][rows, :, own] = k[:, :length]
-        cache.values[index][rows, :, own] = v[:, :length]
-        cache.keys[index][:, :, end : end + canvas_rows] = k[:, length:].transpose(1, 2)
-        cache.values[index][:, :, end : end + canvas_rows] = v[:, length:].transpose(1, 2)
-        first, mask = masks[layer.window]
-        keys = cache.keys[index][:, :, first : end + canvas_rows]
-        values = cache.values[index][:, :, first : end + canvas_rows]
-        attended = F.scaled_dot_product_attention(
-            q, keys, values, attn_mask=mask, scale=1.0, enable_gqa=keys.shape[1] != q.shape[1]
-        )
-        attended = attended.transpose(1, 2).reshape(batch, total, layer.heads * layer.head_dim)
-        x = project(index, "o_proj", attended)
-        hidden = residual + F.rms_norm(x, (x.shape[-1],), layer.post_attention_norm, eps)
-        residual = hidden
-        x = F.rms_norm(hidden, (hidden.shape[-1],), layer.pre_feedforward_norm, eps)
-        x = project(index, "down", F.gelu(project(index, "gate", x), approximate="tanh") * project(index, "up", x))
-        x = F.rms_norm(x, (x.shape[-1],), layer.mlp_norm, eps)
-        hidden = residual + F.rms_norm(x, (x.shape[-1],), layer.post_feedforward_norm, eps)
+
+        def project(name: str, x: torch.Tensor, index=index, layer=layer) -> torch.Tensor:
+            y = getattr(layer, name)(x)
+            delta = adapter.update(index, name, x[:, length:])  # the canvas rows only: the encoder's stay its own
+            if delta is not None:
+                y[:, length:] += delta  # in place: decoding runs under inference mode, nothing keeps y for a backward
+            return y
+
+        def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index=index, layer=layer) -> torch.Tensor:
+            cache.keys[index][rows, :, own] = k[:, :length]
+            cache.values[index][rows, :, own] = v[:, :length]
+            cache.keys[index][:, :, end : end + canvas_rows] = k[:, length:].transpose(1, 2)
+            cache.values[index][:, :, end : end + canvas_rows] = v[:, length:].transpose(1, 2)
+            first, mask = masks[layer.window]
+            return _attention(
+                q,
+                cache.keys[index][:, :, first : end + canvas_rows],
+                cache.values[index][:, :, first : end + canvas_rows],
+                mask,
+            )
+
+        hidden = layer_forward(layer, hidden, rotary[layer.rope], encoder._eps, project, attend)
     cache.length = end
-    hidden = F.rms_norm(hidden, (hidden.shape[-1],), encoder._final_norm, eps)
+    hidden = F.rms_norm(hidden, (hidden.shape[-1],), encoder._final_norm, encoder._eps)
     return hidden[:, :length], hidden[:, length:].view(batch, groups, slots, -1)
 
 

@@ -25,6 +25,7 @@ import dataclasses
 import os
 import sys
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -205,34 +206,19 @@ class LeanEncoder:
             visible = {layer.window: _visible_rows(positions, layer.window) for layer in self._layers}
             rows = torch.arange(batch, device=hidden.device)[:, None]
         for index, layer in enumerate(self._layers):
-            cos, sin = rotary[layer.rope]
-            residual = hidden
-            x = F.rms_norm(hidden, (hidden.shape[-1],), layer.input_norm, eps)
-            q = layer.q(x).view(batch, length, layer.heads, layer.head_dim)
-            k = layer.k(x).view(batch, length, layer.kv_heads, layer.head_dim)
-            v = k if layer.v is None else layer.v(x).view(k.shape)
-            q = _rotate(F.rms_norm(q, (layer.head_dim,), layer.q_norm, eps), cos, sin).transpose(1, 2)
-            v = F.rms_norm(v, (layer.head_dim,), None, eps)
-            k = _rotate(F.rms_norm(k, (layer.head_dim,), layer.k_norm, eps), cos, sin)
-            if uniform:
-                cache.keys[index][written] = k.transpose(1, 2)
-                cache.values[index][written] = v.transpose(1, 2)
-            else:  # advanced indexing puts the [B, T] index dimensions first: [B, T, kv_heads, head_dim]
-                cache.keys[index][rows, :, positions] = k
-                cache.values[index][rows, :, positions] = v
-            first, mask = visible[layer.window]
-            keys, values = cache.keys[index][:, :, first:end], cache.values[index][:, :, first:end]
-            attended = F.scaled_dot_product_attention(
-                q, keys, values, attn_mask=mask, scale=1.0, enable_gqa=keys.shape[1] != q.shape[1]
-            )  # scale 1: DiffusionGemma's queries and keys are normed
-            attended = attended.transpose(1, 2).reshape(batch, length, layer.heads * layer.head_dim)
-            x = layer.o_proj(attended)
-            hidden = residual + F.rms_norm(x, (x.shape[-1],), layer.post_attention_norm, eps)
-            residual = hidden
-            x = F.rms_norm(hidden, (hidden.shape[-1],), layer.pre_feedforward_norm, eps)
-            x = layer.down(F.gelu(layer.gate(x), approximate="tanh") * layer.up(x))
-            x = F.rms_norm(x, (x.shape[-1],), layer.mlp_norm, eps)
-            hidden = residual + F.rms_norm(x, (x.shape[-1],), layer.post_feedforward_norm, eps)
+
+            def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index=index, layer=layer) -> torch.Tensor:
+                if uniform:
+                    cache.keys[index][written] = k.transpose(1, 2)
+                    cache.values[index][written] = v.transpose(1, 2)
+                else:  # advanced indexing puts the [B, T] index dimensions first: [B, T, kv_heads, head_dim]
+                    cache.keys[index][rows, :, positions] = k
+                    cache.values[index][rows, :, positions] = v
+                first, mask = visible[layer.window]
+                keys, values = cache.keys[index][:, :, first:end], cache.values[index][:, :, first:end]
+                return _attention(q, keys, values, mask)
+
+            hidden = layer_forward(layer, hidden, rotary[layer.rope], eps, _plain(layer), attend)
         cache.length = end
         return F.rms_norm(hidden, (hidden.shape[-1],), self._final_norm, eps)
 
@@ -255,6 +241,49 @@ class LeanEncoder:
 
 
 _ENCODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+Project = Callable[[str, torch.Tensor], torch.Tensor]  # (projection's name, its input) -> its output
+Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def layer_forward(
+    layer: _Layer, hidden: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor], eps: float, project: Project,
+    attend: Attend,
+) -> torch.Tensor:  # fmt: skip
+    """One decoder layer over `hidden` [B, N, hidden], the arithmetic of transformers' DiffusionGemma layer less
+    what adds nothing (`_build`). `project(name, x)` runs a projection (with whatever a caller adds to it: the
+    canvas drafter's updates); `attend(q, k, v)` stores the new keys and values where its caller keeps them and
+    returns the attention [B, heads, N, head_dim] of the normed, rotated queries [B, heads, N, head_dim] (keys and
+    values come as [B, N, kv_heads, head_dim])."""
+    batch, rows = hidden.shape[:2]
+    cos, sin = rotary
+    residual = hidden
+    x = F.rms_norm(hidden, (hidden.shape[-1],), layer.input_norm, eps)
+    q = project("q", x).view(batch, rows, layer.heads, layer.head_dim)
+    k = project("k", x).view(batch, rows, layer.kv_heads, layer.head_dim)
+    v = k if layer.v is None else project("v", x).view(k.shape)
+    q = _rotate(F.rms_norm(q, (layer.head_dim,), layer.q_norm, eps), cos, sin).transpose(1, 2)
+    v = F.rms_norm(v, (layer.head_dim,), None, eps)
+    k = _rotate(F.rms_norm(k, (layer.head_dim,), layer.k_norm, eps), cos, sin)
+    attended = attend(q, k, v).transpose(1, 2).reshape(batch, rows, layer.heads * layer.head_dim)
+    x = project("o_proj", attended)
+    hidden = residual + F.rms_norm(x, (x.shape[-1],), layer.post_attention_norm, eps)
+    residual = hidden
+    x = F.rms_norm(hidden, (hidden.shape[-1],), layer.pre_feedforward_norm, eps)
+    x = project("down", F.gelu(project("gate", x), approximate="tanh") * project("up", x))
+    x = F.rms_norm(x, (x.shape[-1],), layer.mlp_norm, eps)
+    return residual + F.rms_norm(x, (x.shape[-1],), layer.post_feedforward_norm, eps)
+
+
+def _plain(layer: _Layer) -> Project:
+    return lambda name, x: getattr(layer, name)(x)
+
+
+def _attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    # scale 1: DiffusionGemma's queries and keys are normed
+    return F.scaled_dot_product_attention(
+        q, keys, values, attn_mask=mask, scale=1.0, enable_gqa=keys.shape[1] != q.shape[1]
+    )
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
