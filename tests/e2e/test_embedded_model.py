@@ -80,3 +80,20 @@ def test_the_shipped_model_decodes_through_the_lean_forward_with_transformers_to
     assert default is not None and (default.head is not None) == bfloat16_matmuls_available(filler.loaded.model)
     # bfloat16 products round differently, yet the likeliest line is the same here
     assert greedy_branches(filler.loaded.model, prompt, **options).candidates[0] == lean.candidates[0]
+
+
+def test_the_shipped_drafter_drafts_lines_that_greedy_decoding_would_write():
+    """`decoding: drafted` loads the shipped canvas drafter; with fp32 products its branches are greedy's, token
+    for token, in no more forwards."""
+    from dgemma_lsp.diffusion.autoregressive import greedy_branches
+
+    loaded = load(parse_settings({"model": "embedded", "decoding": "drafted", "matmuls": "float32"}))
+    assert loaded.decoding == "drafted" and loaded.drafter is not None
+    tokenizer = loaded.tokenizer
+    text = "import os\n\n\ndef list_python_files(root):\n    found = []\n    for name in os.listdir(root):\n        "
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+    options = dict(width=2, eos_id=loaded.eos_id, max_new_tokens=24)
+    plain = greedy_branches(loaded.model, prompt, **options)
+    drafted = greedy_branches(loaded.model, prompt, canvas=loaded.drafter, **options)
+    assert drafted.candidates == plain.candidates
+    assert drafted.forwards <= plain.forwards and drafted.accepted > 0
