@@ -19,7 +19,7 @@ def add_bench_parser(commands, common) -> None:
     load.add_arguments(load_parser)
     engine_parser = which.add_parser("engine", help="diffusion vs autoregressive decoding of the same weights")
     decoding.add_arguments(engine_parser)
-    drafting_parser = which.add_parser("drafting", help="greedy decoding with and without prompt-lookup drafts")
+    drafting_parser = which.add_parser("drafting", help="greedy decoding with and without drafts")
     drafting.add_arguments(drafting_parser)
     soak_parser = which.add_parser("soak", help="a working day of editing against the real server: errors, leaks")
     soak.add_arguments(soak_parser)

@@ -90,7 +90,7 @@ def engine_rows(report: dict) -> list[str]:
 def drafting_rows(report: dict) -> list[str]:
     m = report["machine"]
     rows = [
-        f"**bench drafting** (greedy decoding with and without prompt-lookup drafts, the editor's path; {m['cpu']}, "
+        f"**bench drafting** (greedy decoding with and without drafts, the editor's path; {m['cpu']}, "
         f"{_load(m)}; {m['date']}; `{m['command']}`)",
         "",
         "| arm | holes | fills | unlike greedy | ms p50 | decode ms p50 | forwards per fill | tokens per branch forward"
