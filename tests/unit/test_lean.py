@@ -173,8 +173,11 @@ def test_bfloat16_matmuls_are_not_packed_where_the_lean_forward_does_not_run():
 
 
 def test_bfloat16_products_run_at_a_few_row_counts_and_give_each_row_its_own_result():
-    assert [padded_rows(n) for n in (1, 8, 9, 16, 17, 385)] == [8, 8, 16, 16, 32, 400]
-    assert len({padded_rows(n) for n in range(1, 513)}) == 33  # kernels oneDNN keeps: one per count it sees
+    assert [padded_rows(n) for n in (1, 8, 9, 16, 17, 65, 257, 385)] == [8, 8, 16, 16, 32, 96, 320, 448]
+    assert len({padded_rows(n) for n in range(1, 705)}) == 18  # kernels oneDNN keeps: one per count it sees
+    assert all(
+        0 <= padded_rows(n) - n < (8 if n <= 8 else 16 if n <= 64 else 32 if n <= 256 else 64) for n in range(1, 2000)
+    )
 
 
 @needs_bfloat16
