@@ -214,7 +214,9 @@ def verify_and_draft(
     )
     rows = torch.arange(batch, device=device)[:, None]
     rotary = {layer.rope: encoder._rotary_of(layer.rope, positions, hidden) for layer in encoder._layers}
-    masks = {layer.window: _verify_draft_mask(own, anchor, positions, end, layer.window) for layer in encoder._layers}
+    masks = {
+        layer.window: _verify_draft_mask(own, anchor, positions, end, layer.window, slots) for layer in encoder._layers
+    }
     for index, layer in enumerate(encoder._layers):
 
         def project(name: str, x: torch.Tensor, index=index, layer=layer) -> torch.Tensor:
@@ -244,7 +246,7 @@ def verify_and_draft(
 
 
 def _verify_draft_mask(
-    own: torch.Tensor, anchor: torch.Tensor, positions: torch.Tensor, end: int, window: int | None
+    own: torch.Tensor, anchor: torch.Tensor, positions: torch.Tensor, end: int, window: int | None, slots: int
 ) -> tuple[int, torch.Tensor]:
     """(oldest cached position any row sees, mask [B, 1, T + T * slots, cached + T * slots]): the encoder's rows
     causal over the cache, blind to the canvases; a canvas row sees the cache up to its anchor and its own
@@ -258,7 +260,6 @@ def _verify_draft_mask(
         cached &= key > query - window
     batch, length = own.shape
     canvas_rows = anchor.shape[1]
-    slots = int((anchor[0] == anchor[0, 0]).sum())  # the first canvas's rows share its anchor
     groups = canvas_rows // slots
     group = torch.cat(
         (torch.full((length,), -1, device=own.device), torch.arange(groups, device=own.device).repeat_interleave(slots))
