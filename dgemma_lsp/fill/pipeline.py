@@ -257,20 +257,28 @@ class Filler:
         if before is not None and len(candidates) > 1:
             started = time.perf_counter()
             fills = [fitted(ids) for ids in candidates]
-            if line:
-                suffix, _ = head_within(canvas.context.suffix, SCORED_SUFFIX_TOKENS, token_offsets(loaded.tokenizer))
-            else:
-                suffix = closing_line(canvas.context.suffix)
-            scores = self.suffix_scores(before, canvas, fills, suffix)
-            seconds += time.perf_counter() - started
-            forwards += 1
             if line:  # fewer undefined names, then more than a comment or a print
                 code_follows = bool(canvas.context.suffix.strip())
                 inert = [code_follows and is_inert(fill, language) for fill in fills]
                 rank: list[tuple[float, float]] = [(judge.undefined(ids), inert[i]) for i, ids in enumerate(candidates)]
             else:  # more than a stub, then fewer undefined names
                 rank = [(judge.stub(ids), judge.undefined(ids)) for ids in candidates]
-            order = sorted(range(len(candidates)), key=lambda i: (not judge.fits(candidates[i]), *rank[i], -scores[i]))
+            keys = [(not judge.fits(ids), *rank[i]) for i, ids in enumerate(candidates)]
+            # The model judges only the fills the checks leave tied for first, each distinct text once: its
+            # forward is most of a line's judging, and the others' order stays the checks' and the branches'.
+            contenders = list(dict.fromkeys(f for f, key in zip(fills, keys) if f and key == min(keys)))
+            score_of = dict.fromkeys(contenders, 0.0)
+            if len(contenders) > 1:
+                if line:
+                    tokens = token_offsets(loaded.tokenizer)
+                    suffix, _ = head_within(canvas.context.suffix, SCORED_SUFFIX_TOKENS, tokens)
+                else:
+                    suffix = closing_line(canvas.context.suffix)
+                score_of = dict(zip(contenders, self.suffix_scores(before, canvas, contenders, suffix)))
+                forwards += 1
+            seconds += time.perf_counter() - started
+            scores = [score_of.get(fill, float("-inf")) for fill in fills]
+            order = sorted(range(len(candidates)), key=lambda i: (*keys[i], -scores[i]))
             candidates, finished = [candidates[i] for i in order], [finished[i] for i in order]
             stages["judge"] = time.perf_counter() - started  # the fills' processing, scores and checks
         if not line and width == 1 and not fitted(candidates[0]):

@@ -69,7 +69,8 @@ def test_greedy_line_branches_are_ranked_by_the_text_after_the_hole(tiny_fillers
     """Among the branches that fit the file, the one after which the text following the hole is likeliest comes
     first; one that adds syntax errors comes after every one that does not, whatever its score; one that
     post-processing empties is neither judged nor shown. The judge sees each fill followed by the head of the
-    text after the hole, in the model's tokens."""
+    text after the hole, in the model's tokens; only the fills the checks leave tied for first are judged, each
+    distinct text once, and none where one fill alone is left."""
     import dataclasses
 
     from dgemma_lsp.diffusion.autoregressive import Branches
@@ -98,12 +99,21 @@ def test_greedy_line_branches_are_ranked_by_the_text_after_the_hole(tiny_fillers
     monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
     monkeypatch.setattr(pipeline, "continuation_logprobs", scripted_judge)
     monkeypatch.setattr(pipeline, "keeps_syntax", scripted_syntax)
-    text = "def total(xs):\n    \n    return s\n"
+    text = "def total(xs):\n    \n    return xs\n"  # no name for a branch to bind: the judge decides
     cursor = text.index("    \n") + 4
     outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
     assert [f.text for f in outcome.fills] == ["s = 1", "t = 1", "u = 1"]
     assert widths == [tiny.settings.completion.line_branches]
-    assert sorted(judged) == sorted(f"{line}\n    return s\n" for line in lines[1:])
+    assert sorted(judged) == sorted(f"{line}\n    return xs\n" for line in ("s = 1", "t = 1"))
+
+    judged.clear()
+    lines[:] = ["if s:", "t = 1", "t = 1", "u = 1"]  # one distinct fill that fits: nothing to weigh it against
+    outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
+    assert [f.text for f in outcome.fills] == ["t = 1", "u = 1"] and judged == []
+    lines[:] = ["s = 1", "t = 1", "s = 1", "u = 1"]  # a text two branches wrote is scored once
+    outcome = filler.fill(text, Hole(FillKind.LINE, cursor, cursor, "    "), "python")
+    assert [f.text for f in outcome.fills] == ["s = 1", "t = 1", "u = 1"]
+    assert sorted(judged) == sorted(f"{line}\n    return xs\n" for line in ("s = 1", "t = 1"))
 
 
 def test_a_block_whose_one_branch_leaves_nothing_is_decoded_again_from_two_starts(tiny_fillers, monkeypatch):
