@@ -247,13 +247,18 @@ def repo_level(task: Task, package_files: dict[str, str]) -> bool:
     return False
 
 
-def model_fill(filler: Filler, task: Task, workspace: Workspace | None = None) -> tuple[str, str, float]:
-    """(hole kind, fill, ms): the editor's path, the first fill offered."""
+def model_fill(
+    filler: Filler, task: Task, workspace: Workspace | None = None, automatic: bool = False
+) -> tuple[str, str, float]:
+    """(hole kind, fill, ms): the editor's path, the first fill offered; `automatic` as an inline request the user
+    did not ask for (typing), else as an explicit one."""
     started = time.perf_counter()
     hole = editor_hole(task)
     fill = ""
     if hole.kind is not FillKind.NONE:
-        outcome = filler.fill(task.document, hole, task.language, request_id=task.task_id, workspace=workspace)
+        outcome = filler.fill(
+            task.document, hole, task.language, request_id=task.task_id, workspace=workspace, automatic=automatic
+        )
         fill = outcome.fills[0].text if outcome.fills else ""
     ms = (time.perf_counter() - started) * 1000
     if hole.kind is FillKind.NONE:
@@ -309,6 +314,7 @@ def evaluate(
     base: BaseModel | None = None,
     packages: dict[str, dict[str, str]] | None = None,
     progress: Callable[[str], None] | None = None,
+    automatic: bool = False,
 ) -> dict[str, list[TaskResult]]:
     """Each method's results on each task; `packages` (`workspaces`) are what the model's fills may draw on."""
     results: dict[str, list[TaskResult]] = {method: [] for method in methods}
@@ -319,7 +325,7 @@ def evaluate(
                 assert filler is not None
                 files = (packages or {}).get(task.package)
                 workspace = Workspace(task.path, files) if files else None
-                hole_kind, middle, ms = model_fill(filler, task, workspace)
+                hole_kind, middle, ms = model_fill(filler, task, workspace, automatic)
             elif method == "base":
                 assert base is not None
                 hole_kind, middle, ms = base_fill(base, task)
@@ -392,6 +398,9 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--repo-level", action="store_true", help="only holes whose line uses a definition from another file"
     )
+    parser.add_argument(
+        "--automatic", action="store_true", help="fill as an automatic inline request (typing), not an explicit one"
+    )
     parser.add_argument("--base-prefix-tokens", type=_positive, default=384, help="the base's prefix window")
     parser.add_argument("--data", type=Path, help="folder of <language>.jsonl.gz (default: model/data/realcode)")
     parser.add_argument("--json", dest="json_out", type=Path, help="also write the report (and each fill) here")
@@ -439,10 +448,11 @@ def run(args, cli_settings: dict) -> int:
         base=base,
         packages=packages,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
+        automatic=args.automatic,
     )
     summaries = {method: summarize(rows) for method, rows in results.items()}
     used = {task.package for task in tasks}
-    scope = " repo-level" if args.repo_level else ""
+    scope = (" repo-level" if args.repo_level else "") + (" automatic" if args.automatic else "")
     what = f"{args.language} {args.split} {args.kind}{scope}"
     print(f"real-code {what}: {len(tasks)} tasks from {len(used)} packages, seed {args.seed}")
     print(format_table(summaries))
@@ -455,6 +465,7 @@ def run(args, cli_settings: dict) -> int:
             "shard": args.shard,
             "seed": args.seed,
             "repo_level": args.repo_level,
+            "automatic": args.automatic,
             "settings": dataclasses.asdict(settings) if settings else None,
             "summary": summaries,
             "results": [dataclasses.asdict(r) for rows in results.values() for r in rows],

@@ -63,8 +63,10 @@ class Filler:
         on_draft: Callable[[Draft], None] | None = None,
         request_id: str = "-",
         workspace: Workspace | None = None,
+        automatic: bool = False,
     ) -> FillOutcome:
-        """The fills for `hole`, best first. `workspace`: other files the prompt may draw definitions from."""
+        """The fills for `hole`, best first. `workspace`: other files the prompt may draw definitions from.
+        `automatic`: a request the user did not ask for (typing, moving), decoded with `automaticLineBranches`."""
         if hole.kind is FillKind.NONE:
             return FillOutcome([])
         missing = untyped_indentation(text, hole)
@@ -80,6 +82,7 @@ class Filler:
                 on_draft=on_draft,
                 request_id=request_id,
                 workspace=workspace,
+                automatic=automatic,
             )
             outcome.fills = [Fill(missing + f.text, hole.start, hole.end, f.raw) for f in outcome.fills]
             return outcome
@@ -119,13 +122,26 @@ class Filler:
                 def stub(ids: list[int]) -> bool:
                     return leaves_stub(Fill(fitted(ids), hole.start, hole.end, ""), text, language)
 
+                completion = settings.completion
+                line_width = completion.automatic_line_branches if automatic else completion.line_branches
                 # Names only where a line is judged: one line branch is plain greedy decoding, with no judge.
-                judged_line = hole.kind is FillKind.LINE and settings.completion.line_branches > 1
+                judged_line = hole.kind is FillKind.LINE and line_width > 1
                 words = needed_names(text, hole, language) if binds and judged_line else ()
                 openings = binding_openings(text, hole, language, words)
                 judge = Judge(fits, undefined, stub)
                 result = self.greedy(
-                    canvas, hole, language, clamps, fitted, judge, is_cancelled, words, openings, n, stages=timings
+                    canvas,
+                    hole,
+                    language,
+                    clamps,
+                    fitted,
+                    judge,
+                    is_cancelled,
+                    words,
+                    openings,
+                    n,
+                    stages=timings,
+                    line_width=line_width,
                 )
             else:
                 result = denoise(
@@ -186,14 +202,16 @@ class Filler:
         openings: tuple[str, ...] = (),
         candidates_wanted: int = 1,
         stages: dict[str, float] | None = None,
+        line_width: int | None = None,
     ) -> DenoiseResult:
         """The middle decoded greedily by the encoder, within the canvases' token budget. Shaped as the sampler's
         result.
 
-        A line hole stops at the first token that holds a newline and is decoded from the `line_branches` likeliest
-        first tokens at once (`greedy_branches`), plus branches that bind the names the code after the hole needs
-        (`words` where the model ranks them, `openings` at the line's start: `needed_names`, `binding_openings`):
-        a model that reads only the prefix cannot see that the next lines use a name this one must bind.
+        A line hole stops at the first token that holds a newline and is decoded from the `line_width` (default
+        `line_branches`) likeliest first tokens at once (`greedy_branches`), plus branches that bind the names the
+        code after the hole needs (`words` where the model ranks them, `openings` at the line's start:
+        `needed_names`, `binding_openings`): a model that reads only the prefix cannot see that the next lines use
+        a name this one must bind.
 
         The branches are ranked by the `judge`: whether they fit the file (no new syntax errors), how many names
         the file then uses undefined (fewer first: a line must not leave the code after it, or itself, using a
@@ -226,7 +244,7 @@ class Filler:
                 return next((keep for keep in (end(tokens) for end in ends) if keep is not None), None)
 
         completion = self.settings.completion
-        width = completion.line_branches if line else max(completion.block_branches, candidates_wanted)
+        width = (line_width or completion.line_branches) if line else max(completion.block_branches, candidates_wanted)
         cache, encoded, seconds = None, 1, 0.0
         if len(canvas.prompt_ids) > 1:
             cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1], lean=True)

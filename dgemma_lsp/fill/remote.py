@@ -460,9 +460,10 @@ class RemoteFiller:
         on_draft=None,
         request_id: str = "-",
         workspace=None,
+        automatic: bool = False,
     ):
         """`Filler.fill` for the headless commands (no event loop of their own). The server's prompt is its own: a
-        `workspace` is not drawn on (yet)."""
+        `workspace` is not drawn on (yet), and `automatic` changes nothing (the server decodes as it is set)."""
         return self.run_sync(self.fill_async(text, hole, language, candidates=candidates, request_id=request_id))
 
     def run_sync(self, coroutine):

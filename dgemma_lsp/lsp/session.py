@@ -203,11 +203,13 @@ class Session:
         candidates: int | None = None,
         supersede: bool = False,
         request_id: str | None = None,
+        automatic: bool = False,
     ):
         """Fill `plan` on the model thread; cancelling the awaiting task stops the loop between two steps.
 
         With `supersede`, a newer call cancels this one: editors fire an inline request per keystroke, and only
-        the latest matters.
+        the latest matters. `automatic`: the user did not ask (typing, moving): the cheaper fill
+        (`completion.automaticLineBranches`).
         """
         filler = self.require_filler()
         if getattr(filler, "remote", False):
@@ -236,6 +238,7 @@ class Session:
                     is_cancelled=cancel.is_set,
                     request_id=request_id,
                     workspace=workspace,
+                    automatic=automatic,
                 )
             except CancelledError:
                 # Caught here, not through the futures: there its traceback (the fill's frames and their KV
@@ -302,7 +305,9 @@ class Session:
         # Stopping a server's fill cancels its task, which closes its HTTP stream: the server stops generating.
         stream_closed = bool(getattr(self.filler, "remote", False))
         try:
-            outcome = await self.run(plan, candidates=candidates, supersede=True, request_id=request_id)
+            outcome = await self.run(
+                plan, candidates=candidates, supersede=True, request_id=request_id, automatic=not invoked
+            )
         except asyncio.CancelledError:  # the client cancelled the request ($/cancelRequest)
             self._inline_ended(request_id, "cancelled", started, stream_closed=stream_closed)
             raise
@@ -378,7 +383,9 @@ class Session:
             if hole.kind is FillKind.NONE or cancel.is_set():
                 return
             try:
-                outcome = filler.fill(text, hole, language, is_cancelled=cancel.is_set, request_id=request_id)
+                outcome = filler.fill(
+                    text, hole, language, is_cancelled=cancel.is_set, request_id=request_id, automatic=True
+                )
             except CancelledError:
                 log.info("prefetch %s cancelled", request_id)
                 return

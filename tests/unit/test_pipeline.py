@@ -116,6 +116,41 @@ def test_greedy_line_branches_are_ranked_by_the_text_after_the_hole(tiny_fillers
     assert sorted(judged) == sorted(f"{line}\n    return xs\n" for line in ("s = 1", "t = 1"))
 
 
+def test_an_automatic_line_request_decodes_fewer_branches(tiny_fillers, monkeypatch):
+    """A request the user did not ask for decodes `automaticLineBranches` first tokens, an explicit one
+    `lineBranches`; a block is not affected. A column-0 cursor filled as the indented one keeps the budget."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.autoregressive import Branches
+    from dgemma_lsp.fill import pipeline
+    from dgemma_lsp.fill.holes import FillKind, Hole
+    from dgemma_lsp.settings import CompletionSettings
+
+    tiny, _ = tiny_fillers
+    settings = dataclasses.replace(
+        tiny.settings, completion=CompletionSettings(line_branches=5, automatic_line_branches=2)
+    )
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), settings)
+    tokenizer = filler.loaded.tokenizer
+    widths = []
+
+    def scripted_branches(model, prompt_ids, *, width, **kwargs):
+        widths.append(width)
+        return Branches([tokenizer("s = 1", add_special_tokens=False)["input_ids"]], [True], 3, 0.0)
+
+    monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
+    text = "def total(xs):\n    \n    return xs\n"
+    cursor = text.index("    \n") + 4
+    line = Hole(FillKind.LINE, cursor, cursor, "    ")
+    for automatic in (True, False):
+        assert [f.text for f in filler.fill(text, line, "python", automatic=automatic).fills] == ["s = 1"]
+    column0 = "def total(xs):\n\n    return xs\n"
+    start = column0.index("\n\n") + 1
+    filler.fill(column0, Hole(FillKind.LINE, start, start, "    "), "python", automatic=True)
+    filler.fill(text, Hole(FillKind.BLOCK, cursor, cursor, "    "), "python", automatic=True)
+    assert widths == [2, 5, 2, settings.completion.block_branches]
+
+
 def test_a_block_whose_one_branch_leaves_nothing_is_decoded_again_from_two_starts(tiny_fillers, monkeypatch):
     """A block fill from one branch that post-processing empties (here a header with no body) is not the end: the
     two likeliest starts are decoded, and the one that parses is offered. A block that parses is decoded once."""

@@ -151,6 +151,26 @@ def test_the_tiny_model_fills_through_the_editors_path(data_dir, tmp_path):
     assert len(rows) == 2 and all(r["ms"] is not None and r["hole"] in ("line", "block") for r in rows)
 
 
+def test_automatic_fills_as_an_inline_request_the_user_did_not_ask_for(data_dir, tmp_path, monkeypatch):
+    from dgemma_lsp.fill import pipeline
+
+    asked = []
+    fill = pipeline.Filler.fill
+
+    def spy(self, *args, automatic=False, **kwargs):
+        asked.append(automatic)
+        return fill(self, *args, automatic=automatic, **kwargs)
+
+    monkeypatch.setattr(pipeline.Filler, "fill", spy)
+    out = tmp_path / "report.json"
+    argv = ["eval", "real-code", "--data", str(data_dir), "--kind", "line-indented", "--limit", "2", "--model", "tiny"]
+    assert cli_main([*argv, "--methods", "model", "--automatic", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["automatic"] is True and asked and all(asked)
+    asked.clear()
+    assert cli_main([*argv, "--methods", "model"]) == 0
+    assert asked and not any(asked)
+
+
 def test_bad_arguments_are_refused(data_dir, capsys):
     assert cli_main(["eval", "real-code", "--data", str(data_dir), "--methods", "nope"]) == 2
     assert cli_main(["eval", "real-code", "--data", str(data_dir / "missing"), "--methods", "empty"]) == 2

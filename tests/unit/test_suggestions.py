@@ -55,6 +55,7 @@ class FakeFiller:
 
     def fill(self, text, hole, language, **kwargs):
         self.calls.append(text)
+        self.automatic = getattr(self, "automatic", []) + [kwargs.get("automatic", False)]
         return FillOutcome([Fill(self.answer, hole.start, hole.end, self.answer)], {"denoise": 0.01, "forward": 0.005})
 
 
@@ -88,6 +89,18 @@ async def test_typing_into_a_suggestion_is_answered_without_a_fill():
     type_text(session, cursor + 2, "+")  # diverged from the suggestion: a fresh fill
     await session.complete_inline(URI, cursor_after(session, cursor + 3), invoked=False)
     assert len(filler.calls) == 2
+    session.shutdown()
+
+
+async def test_only_a_request_the_user_asked_for_gets_the_explicit_budget():
+    """An automatic request (typing, moving) and the prefetch after it are filled as automatic, the cheaper
+    fill; an explicit one (VS Code's Alt+\\, Neovim's keymap) is not."""
+    session, filler = session_with("y * 2", prefetch=True)
+    cursor = SOURCE.index("return ") + len("return ")
+    await session.complete_inline(URI, cursor_after(session, cursor), invoked=False)
+    await asyncio.get_running_loop().run_in_executor(session.executor, lambda: None)  # the prefetch has run
+    await session.complete_inline(URI, cursor_after(session, cursor), invoked=True)
+    assert filler.automatic == [True, True, False]
     session.shutdown()
 
 
