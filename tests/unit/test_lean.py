@@ -167,6 +167,29 @@ def test_bfloat16_matmuls_stay_close_to_fp32_and_release_the_fp32_projections():
     assert drafted.candidates[0][:2] == plain.candidates[0][:2]
 
 
+@needs_bfloat16
+def test_packing_runs_every_product_at_every_padded_row_count_once(monkeypatch):
+    """oneDNN keeps a kernel for each row count a product has seen: packing compiles them all at load, so a server's
+    memory does not creep up as rare counts arrive over the day (bench soak)."""
+    from dgemma_lsp.diffusion import lean
+
+    seen: dict[tuple, list[int]] = {}
+    call = lean._Projection.__call__
+
+    def spy(self, x):
+        seen.setdefault((tuple(self.packed.shape), self.in_features), []).append(x.shape[0])
+        return call(self, x)
+
+    model = converted(small_gemma())
+    monkeypatch.setattr(lean._Projection, "__call__", spy)
+    assert pack_bfloat16(model)
+    counts = sorted({padded_rows(n) for n in range(1, lean.WARM_ROWS + 1)})
+    encoder = LeanEncoder.of(model)
+    shapes = {(tuple(p.packed.shape), p.in_features) for layer in encoder._layers for p in layer.projections()}
+    assert set(seen) == shapes | {(tuple(encoder.head.packed.shape), encoder.head.in_features)}
+    assert all(rows == counts for rows in seen.values())  # each count once per distinct shape
+
+
 def test_bfloat16_matmuls_are_not_packed_where_the_lean_forward_does_not_run():
     tiny, _ = tiny_model(seed=0)
     assert not bfloat16_matmuls_available(tiny) and not pack_bfloat16(tiny)
