@@ -89,8 +89,8 @@ class CompletionSettings:
     # cursor is likeliest offered first (`Filler.greedy`). 1 is plain greedy decoding.
     line_branches: int = 4
     # The same for an automatic request (while the user types or moves): the cheaper answer within the budget of a
-    # pause. Real-code dev, 350 line holes of four kinds, 3 against 4 branches in one process: the same exact
-    # matches but 2 of 100 column-0 lines, p50 -35% to -51%; HumanEval's 150-task sample: 55 exact against 60, so
+    # pause. Real-code dev, 290 line holes of four kinds, 3 against 4 branches in one process: the same exact
+    # matches but 2 of 100 column-0 lines, p50 -32% to -51%; HumanEval's 150-task sample: 55 exact against 60, so
     # an explicit request, `fill` and `infill` keep `line_branches` (model card).
     automatic_line_branches: int = 3
     # Greedy decoding of a block or body: the likeliest first tokens tried, the branch likeliest to end where the
