@@ -46,7 +46,6 @@ class _Projection:
     weight: torch.Tensor | None
     bias: torch.Tensor | None
     packed: torch.Tensor | None = None
-    in_features: int = 0  # of a packed product (the blocked layout's shape is not the weight's)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.packed is None:
@@ -67,7 +66,7 @@ class _Projection:
         """The same projection multiplying by a packed bfloat16 copy, without the fp32 weight."""
         assert self.weight is not None
         packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.to(torch.bfloat16), 1)
-        return _Projection(None, self.bias, packed, self.weight.shape[1])
+        return _Projection(None, self.bias, packed)
 
 
 # The most rows a forward of a fill multiplies at once: a cold prompt (~400 tokens, more with the outline or
@@ -450,19 +449,13 @@ def warm_kernels(encoder: LeanEncoder) -> None:
     kernel per row count on first use and keeps it, so a server that has not seen every count keeps growing for
     hours (bench soak: idle RSS +5.3% over an hour with the counts arriving as they came); warmed here, the
     embedded model holds from the start what they add (23 MB, 0.9 s on this machine's two cores)."""
-    products: dict[object, _Projection] = {
-        (tuple(p.packed.shape), p.in_features): p
-        for layer in encoder._layers
-        for p in layer.projections()
-        if p.packed is not None
-    }
-    if encoder.head is not None:
-        products["head"] = encoder.head
+    every = [p for layer in encoder._layers for p in layer.projections()] + ([encoder.head] if encoder.head else [])
+    products = {tuple(p.packed.shape): p for p in every if p.packed is not None}  # one of each shape
+    counts = sorted({padded_rows(n) for n in range(1, WARM_ROWS + 1)})
     with torch.inference_mode():
-        for product in products.values():
-            assert product.packed is not None  # only packed products are kept above
-            for rows in sorted({padded_rows(n) for n in range(1, WARM_ROWS + 1)}):
-                product(torch.zeros(rows, product.in_features))  # not `packed.new_zeros`: its layout is oneDNN's
+        for shape, product in products.items():
+            for rows in counts:  # plain fp32 inputs: `packed.new_zeros` would take oneDNN's blocked layout
+                product(torch.zeros(rows, shape[1]))
 
 
 def _return_pages(tensor: torch.Tensor) -> None:

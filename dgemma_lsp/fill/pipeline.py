@@ -284,7 +284,8 @@ class Filler:
             keys = [(not judge.fits(ids), *rank[i]) for i, ids in enumerate(candidates)]
             # The model judges only the fills the checks leave tied for first, each distinct text once: its
             # forward is most of a line's judging, and the others' order stays the checks' and the branches'.
-            contenders = list(dict.fromkeys(f for f, key in zip(fills, keys) if f and key == min(keys)))
+            best = min(keys)
+            contenders = list(dict.fromkeys(f for f, key in zip(fills, keys) if f and key == best))
             score_of = dict.fromkeys(contenders, 0.0)
             if len(contenders) > 1:
                 if line:
