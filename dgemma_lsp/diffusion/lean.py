@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import os
 import sys
 import weakref
@@ -440,22 +441,34 @@ def pack_bfloat16(model) -> bool:
             _return_pages(weight)
         del released
     encoder.head = _projection(model.lm_head).packed_copy()
-    warm_kernels(encoder)
     return True
 
 
-def warm_kernels(encoder: LeanEncoder) -> None:
-    """Run each packed product once at every padded row count a fill can reach (`WARM_ROWS`). oneDNN compiles a
-    kernel per row count on first use and keeps it, so a server that has not seen every count keeps growing for
-    hours (bench soak: idle RSS +5.3% over an hour with the counts arriving as they came); warmed here, the
-    embedded model holds from the start what they add (23 MB, 0.9 s on this machine's two cores)."""
-    every = [p for layer in encoder._layers for p in layer.projections()] + ([encoder.head] if encoder.head else [])
+def kernel_warmups(model) -> list[Callable[[], None]]:
+    """Steps that each run one packed product of `model` once at one padded row count a fill can reach
+    (`WARM_ROWS`), every distinct product at every count; none where nothing is packed.
+
+    oneDNN compiles a kernel per row count on first use and keeps it, so a server that has not seen every count
+    keeps growing for hours (bench soak: idle RSS +5.3% over an hour with the counts arriving as they came);
+    warmed, the embedded model holds from the start what they add (23 MB, 0.9 s in all on this machine's two
+    cores). Steps, not one call, so that a server runs them between fills (`Session`) and the first suggestion
+    does not wait for them."""
+    encoder = LeanEncoder.of(model)
+    if encoder is None or encoder.head is None:
+        return []
+    every = [p for layer in encoder._layers for p in layer.projections()] + [encoder.head]
     products = {tuple(p.packed.shape): p for p in every if p.packed is not None}  # one of each shape
     counts = sorted({padded_rows(n) for n in range(1, WARM_ROWS + 1)})
-    with torch.inference_mode():
-        for shape, product in products.items():
-            for rows in counts:  # plain fp32 inputs: `packed.new_zeros` would take oneDNN's blocked layout
-                product(torch.zeros(rows, shape[1]))
+    return [
+        functools.partial(_run_product, product, rows, shape[1])
+        for shape, product in products.items()
+        for rows in counts
+    ]
+
+
+def _run_product(product: _Projection, rows: int, width: int) -> None:
+    with torch.inference_mode():  # plain fp32 inputs: `packed.new_zeros` would take oneDNN's blocked layout
+        product(torch.zeros(rows, width))
 
 
 def _return_pages(tensor: torch.Tensor) -> None:

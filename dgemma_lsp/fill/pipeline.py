@@ -16,6 +16,7 @@ from typing import cast
 
 import torch
 
+from dgemma_lsp.diffusion import lean
 from dgemma_lsp.diffusion.autoregressive import continuation_logprobs, greedy_branches
 from dgemma_lsp.diffusion.drafting import PromptLookup
 from dgemma_lsp.diffusion.loading import LoadedModel
@@ -323,6 +324,11 @@ class Filler:
         return DenoiseResult(
             candidates, finished, forwards, 0, encoded, seconds, branches.branch_forwards, branches.accepted
         )
+
+    def kernel_warmups(self) -> list[Callable[[], None]]:
+        """Steps that compile the kernels fills will need (`lean.kernel_warmups`): a long-running server runs them
+        between fills, so its memory holds still over the day."""
+        return lean.kernel_warmups(self.loaded.model)
 
     def drafts_for(self, canvas: Canvas) -> PromptLookup | None:
         """Drafts for greedy decoding (`completion.draftTokens`): copied from the prompt and the text after the hole."""

@@ -102,6 +102,25 @@ class Session:
             log.error("model load failed: %s", error)
         finally:
             self.loading = False
+        warmups = getattr(self.filler, "kernel_warmups", None)  # a remote filler has no kernels
+        if warmups is not None:
+            self._warm(self.filler, iter(warmups()))
+
+    def _warm(self, filler, steps) -> None:
+        """Run `steps` (the filler's `kernel_warmups`) on the model thread, a job each, each job queueing the next:
+        a fill asked for meanwhile waits for the one step in flight (milliseconds), not for them all, so the first
+        suggestion does not wait for the warm-up. Stops when the model is replaced or the session closed."""
+
+        def job() -> None:
+            step = next(steps, None)
+            if step is not None and self.filler is filler:
+                step()
+                self._warm(filler, steps)
+
+        try:
+            self.executor.submit(job).add_done_callback(_log_failure)
+        except RuntimeError:  # the executor is shut down: the process is ending
+            pass
 
     async def check_remote(self) -> None:
         """For a server URL: ask the server which model it serves, and tell the user now if it cannot answer."""
@@ -446,5 +465,6 @@ def _ms(seconds: float) -> float:
 
 
 def _log_failure(future: concurrent.futures.Future) -> None:
-    if future.exception() is not None:
-        log.error("prefetch failed", exc_info=future.exception())
+    """For a job on the model thread nobody awaits (a prefetch, a warm-up step): its error goes to the log."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("model-thread job failed", exc_info=future.exception())

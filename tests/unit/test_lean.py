@@ -168,9 +168,9 @@ def test_bfloat16_matmuls_stay_close_to_fp32_and_release_the_fp32_projections():
 
 
 @needs_bfloat16
-def test_packing_runs_every_product_at_every_padded_row_count_once(monkeypatch):
-    """oneDNN keeps a kernel for each row count a product has seen: packing compiles them all at load, so a server's
-    memory does not creep up as rare counts arrive over the day (bench soak)."""
+def test_the_warmups_run_every_packed_product_at_every_padded_row_count_once(monkeypatch):
+    """oneDNN keeps a kernel for each row count a product has seen: the warm-up steps compile them all, so a
+    server's memory does not creep up as rare counts arrive over the day (bench soak). Packing alone runs none."""
     from dgemma_lsp.diffusion import lean
 
     seen: dict[tuple, list[int]] = {}
@@ -182,7 +182,10 @@ def test_packing_runs_every_product_at_every_padded_row_count_once(monkeypatch):
 
     model = converted(small_gemma())
     monkeypatch.setattr(lean._Projection, "__call__", spy)
-    assert pack_bfloat16(model)
+    assert lean.kernel_warmups(model) == []  # nothing packed yet
+    assert pack_bfloat16(model) and not seen
+    for step in lean.kernel_warmups(model):
+        step()
     counts = sorted({padded_rows(n) for n in range(1, lean.WARM_ROWS + 1)})
     encoder = LeanEncoder.of(model)
     shapes = {tuple(p.packed.shape) for layer in encoder._layers for p in layer.projections()}

@@ -117,6 +117,52 @@ async def test_after_an_accept_the_prefetched_suggestion_is_served():
     session.shutdown()
 
 
+class WarmingFiller(FakeFiller):
+    """Has kernels to warm: each step records itself; the first holds the model thread until the test lets it."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(answer)
+        self.ran: list[str] = []
+        self.first_running, self.release = threading.Event(), threading.Event()
+
+    def kernel_warmups(self):
+        def first():
+            self.first_running.set()
+            self.release.wait(10)
+            self.ran.append("step 0")
+
+        return [first] + [lambda i=i: self.ran.append(f"step {i}") for i in (1, 2, 3)]
+
+    def fill(self, text, hole, language, **kwargs):
+        self.ran.append("fill")
+        return super().fill(text, hole, language, **kwargs)
+
+
+async def test_the_kernels_warm_between_fills_after_loading(monkeypatch):
+    """A request made while the kernels warm waits for the step in flight, not for the whole warm-up; the rest
+    of it runs afterwards, on the model thread."""
+    from dgemma_lsp.lsp import session as session_module
+
+    monkeypatch.setattr(session_module, "load_filler", lambda settings, progress: WarmingFiller("y * 2"))
+    session = Session(parse_settings({"completion": {"prefetch": False}}))
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(session.executor, session.load_model)
+    filler = session.filler
+    session.documents.open(URI, SOURCE, 1, "python")
+    await loop.run_in_executor(None, filler.first_running.wait, 10)
+    request = asyncio.ensure_future(
+        session.complete_inline(URI, cursor_after(session, SOURCE.index("return ") + 7), invoked=True)
+    )
+    await asyncio.sleep(0.1)  # planned and queued behind the first step
+    filler.release.set()
+    assert [item.insert_text for item in await request] == ["y * 2"]
+    await loop.run_in_executor(session.executor, lambda: None)
+    for _ in range(3):  # each step queues the next
+        await loop.run_in_executor(session.executor, lambda: None)
+    assert filler.ran == ["step 0", "fill", "step 1", "step 2", "step 3"]
+    session.shutdown()
+
+
 class SlowFiller(FakeFiller):
     """Answers only once the test lets it, and pays no heed to cancellation: as a fill in its last step."""
 
