@@ -120,10 +120,10 @@ def canvas_hidden(
     rotary = {layer.rope: encoder._rotary_of(layer.rope, positions, hidden) for layer in encoder._layers}
     for index, layer in enumerate(encoder._layers):
 
-        def project(name: str, x: torch.Tensor, index=index, layer=layer) -> torch.Tensor:
-            y = getattr(layer, name)(x)
-            delta = adapter.update(index, name, x)
-            return y if delta is None else y + delta
+        def project(names: tuple[str, ...], x: torch.Tensor, index=index, layer=layer) -> list[torch.Tensor]:
+            outputs = layer.outputs(names, x)
+            deltas = [adapter.update(index, name, x) for name in names]
+            return [y if delta is None else y + delta for y, delta in zip(outputs, deltas)]
 
         def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index=index) -> torch.Tensor:
             all_keys = torch.cat((keys[index], k.transpose(1, 2)), dim=2)
@@ -219,12 +219,13 @@ def verify_and_draft(
     }
     for index, layer in enumerate(encoder._layers):
 
-        def project(name: str, x: torch.Tensor, index=index, layer=layer) -> torch.Tensor:
-            y = getattr(layer, name)(x)
-            delta = adapter.update(index, name, x[:, length:])  # the canvas rows only: the encoder's stay its own
-            if delta is not None:
-                y[:, length:] += delta  # in place: decoding runs under inference mode, nothing keeps y for a backward
-            return y
+        def project(names: tuple[str, ...], x: torch.Tensor, index=index, layer=layer) -> list[torch.Tensor]:
+            outputs = layer.outputs(names, x)
+            for name, y in zip(names, outputs):
+                delta = adapter.update(index, name, x[:, length:])  # the canvas rows only: the encoder's stay its own
+                if delta is not None:
+                    y[:, length:] += delta  # in place: under inference mode nothing keeps y for a backward
+            return outputs
 
         def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index=index, layer=layer) -> torch.Tensor:
             cache.keys[index][rows, :, own] = k[:, :length]

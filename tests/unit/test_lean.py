@@ -168,6 +168,27 @@ def test_bfloat16_matmuls_stay_close_to_fp32_and_release_the_fp32_projections():
 
 
 @needs_bfloat16
+@torch.inference_mode()
+def test_packing_fuses_the_projections_of_one_input_into_one_product():
+    """q, k (and v) run as one product, gate and up as another: the same outputs as each packed alone."""
+    model = converted(small_gemma())
+    alone = [
+        {name: getattr(layer, name).packed_copy() for name in layer.PROJECTIONS if getattr(layer, name)}
+        for layer in LeanEncoder.of(model)._layers
+    ]
+    assert pack_bfloat16(model)
+    layers = LeanEncoder.of(model)._layers
+    x = torch.randn(5, layers[0].input_norm.shape[0], generator=torch.Generator().manual_seed(0))
+    for layer, products in zip(layers, alone):
+        assert len(layer.projections()) == 4  # q/k/v, o_proj, gate/up, down
+        for names in (layer.attention_inputs(), ("gate", "up")):
+            outputs = layer.outputs(names, x)
+            assert len(outputs) == len(names)
+            for name, output in zip(names, outputs):
+                assert torch.allclose(output, products[name](x), rtol=1e-3, atol=1e-5), name
+
+
+@needs_bfloat16
 def test_the_warmups_run_every_packed_product_at_every_padded_row_count_once(monkeypatch):
     """oneDNN keeps a kernel for each row count a product has seen: the warm-up steps compile them all, so a
     server's memory does not creep up as rare counts arrive over the day (bench soak). Packing alone runs none."""
