@@ -151,6 +151,43 @@ def test_an_automatic_line_request_decodes_fewer_branches(tiny_fillers, monkeypa
     assert widths == [2, 5, 2, settings.completion.block_branches]
 
 
+def test_an_automatic_line_request_judges_on_a_shorter_head_of_the_suffix(tiny_fillers, monkeypatch):
+    """The judge scores each contender followed by the first AUTOMATIC_SCORED_SUFFIX_TOKENS tokens after the
+    hole on a request the user did not ask for, the first SCORED_SUFFIX_TOKENS on an explicit one."""
+    import dataclasses
+
+    from dgemma_lsp.diffusion.autoregressive import Branches
+    from dgemma_lsp.fill import pipeline
+    from dgemma_lsp.fill.holes import FillKind, Hole
+
+    tiny, _ = tiny_fillers
+    filler = pipeline.Filler(dataclasses.replace(tiny.loaded, decoding="greedy"), tiny.settings)
+    tokenizer = filler.loaded.tokenizer
+    encode = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]
+    lines = ["s = 1", "t = 1"]
+    scored: list[int] = []  # suffix tokens each judged continuation carried past its fill
+
+    def scripted_branches(model, prompt_ids, *, width, **kwargs):
+        return Branches([encode(line) for line in lines], [True] * len(lines), 3, 0.0)
+
+    def counting_judge(model, cache, last, continuations, pad_id=0):
+        scored.extend(len(ids) - len(encode("s = 1")) for ids in continuations)
+        return [0.0] * len(continuations)
+
+    monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
+    monkeypatch.setattr(pipeline, "continuation_logprobs", counting_judge)
+    body = "".join(f"    v{i} = xs[{i}] + {i}\n" for i in range(40))  # far more suffix than either head
+    text = "def total(xs):\n    \n" + body
+    cursor = text.index("    \n") + 4
+    line = Hole(FillKind.LINE, cursor, cursor, "    ")
+    filler.fill(text, line, "python", automatic=True)
+    automatic, scored[:] = list(scored), []
+    filler.fill(text, line, "python", automatic=False)
+    assert len(automatic) == 2 and len(scored) == 2
+    assert max(automatic) <= pipeline.AUTOMATIC_SCORED_SUFFIX_TOKENS + 2 < min(scored)
+    assert max(scored) <= pipeline.SCORED_SUFFIX_TOKENS + 2
+
+
 def test_a_block_whose_one_branch_leaves_nothing_is_decoded_again_from_two_starts(tiny_fillers, monkeypatch):
     """A block fill from one branch that post-processing empties (here a header with no body) is not the end: the
     two likeliest starts are decoded, and the one that parses is offered. A block that parses is decoded once."""
