@@ -242,10 +242,14 @@ async function drive(page, port, workspace) {
   // Dismiss what the server offers next (it prefetches the spot an accepted suggestion leads to), and undo the
   // accept and the typed space, so that the fill below sees the file as it is on disk.
   await page.keyboard.press('Escape');
-  for (let i = 0; i < 4 && (await editorText(page)) !== original; i++) {
+  for (let i = 0; i < 6 && (await editorText(page)) !== original; i++) {
     await page.keyboard.press('Control+Z');
+    await page.waitForTimeout(300); // on a loaded machine the editor renders an undo late (failed once in CI)
   }
-  if ((await editorText(page)) !== original) fail('could not undo back to the original file');
+  const undone = await editorText(page);
+  if (undone !== original) {
+    fail(`could not undo back to the original file; line 7 is ${JSON.stringify(undone.split('\n')[6])}`);
+  }
 
   // 2. "Fill this function" on the stub: the server fills it and applies the edit through workspace/applyEdit.
   await goToLine(page, 12);
