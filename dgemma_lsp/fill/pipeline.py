@@ -127,10 +127,8 @@ class Filler:
                 def stub(ids: list[int]) -> bool:
                     return leaves_stub(Fill(fitted(ids), hole.start, hole.end, ""), text, language)
 
-                completion = settings.completion
-                line_width = completion.automatic_line_branches if automatic else completion.line_branches
                 # Names only where a line is judged: one line branch is plain greedy decoding, with no judge.
-                judged_line = hole.kind is FillKind.LINE and line_width > 1
+                judged_line = hole.kind is FillKind.LINE and self.line_width(automatic) > 1
                 words = needed_names(text, hole, language) if binds and judged_line else ()
                 openings = binding_openings(text, hole, language, words)
                 judge = Judge(fits, undefined, stub)
@@ -146,8 +144,7 @@ class Filler:
                     openings,
                     n,
                     stages=timings,
-                    line_width=line_width,
-                    scored_suffix=AUTOMATIC_SCORED_SUFFIX_TOKENS if automatic else SCORED_SUFFIX_TOKENS,
+                    automatic=automatic,
                 )
             else:
                 result = denoise(
@@ -208,14 +205,13 @@ class Filler:
         openings: tuple[str, ...] = (),
         candidates_wanted: int = 1,
         stages: dict[str, float] | None = None,
-        line_width: int | None = None,
-        scored_suffix: int = SCORED_SUFFIX_TOKENS,
+        automatic: bool = False,
     ) -> DenoiseResult:
         """The middle decoded greedily by the encoder, within the canvases' token budget. Shaped as the sampler's
         result.
 
-        A line hole stops at the first token that holds a newline and is decoded from the `line_width` (default
-        `line_branches`) likeliest first tokens at once (`greedy_branches`), plus branches that bind the names the
+        A line hole stops at the first token that holds a newline and is decoded from the `line_width(automatic)`
+        likeliest first tokens at once (`greedy_branches`), plus branches that bind the names the
         code after the hole needs (`words` where the model ranks them, `openings` at the line's start:
         `needed_names`, `binding_openings`): a model that reads only the prefix cannot see that the next lines use
         a name this one must bind.
@@ -225,7 +221,7 @@ class Filler:
         name nothing defines), whether they do anything (`is_inert`: where code follows the hole, a comment or a
         print is ranked after lines that do), then how likely the model finds the text after the hole behind
         each (`continuation_logprobs`): Bayes' rule for infilling with the causal LM as the judge, over the first
-        `scored_suffix` tokens of that text.
+        SCORED_SUFFIX_TOKENS of that text (AUTOMATIC_SCORED_SUFFIX_TOKENS for an `automatic` request).
 
         A block is decoded from `block_branches` first tokens, or from as many as the caller wants candidates
         (one by default: a body costs up to a hundred tokens a branch; `fill --candidates 4` tries four against its
@@ -252,7 +248,7 @@ class Filler:
                 return next((keep for keep in (end(tokens) for end in ends) if keep is not None), None)
 
         completion = self.settings.completion
-        width = (line_width or completion.line_branches) if line else max(completion.block_branches, candidates_wanted)
+        width = self.line_width(automatic) if line else max(completion.block_branches, candidates_wanted)
         cache, encoded, seconds = None, 1, 0.0
         if len(canvas.prompt_ids) > 1:
             cache, new = self.prompt_cache.encode(loaded.model, canvas.prompt_ids[:-1], lean=True)
@@ -298,7 +294,8 @@ class Filler:
             if len(contenders) > 1:
                 if line:
                     tokens = token_offsets(loaded.tokenizer)
-                    suffix, _ = head_within(canvas.context.suffix, scored_suffix, tokens)
+                    scored = AUTOMATIC_SCORED_SUFFIX_TOKENS if automatic else SCORED_SUFFIX_TOKENS
+                    suffix, _ = head_within(canvas.context.suffix, scored, tokens)
                 else:
                     suffix = closing_line(canvas.context.suffix)
                 score_of = dict(zip(contenders, self.suffix_scores(before, canvas, contenders, suffix)))
@@ -331,6 +328,12 @@ class Filler:
         return DenoiseResult(
             candidates, finished, forwards, 0, encoded, seconds, branches.branch_forwards, branches.accepted
         )
+
+    def line_width(self, automatic: bool) -> int:
+        """First-token branches of a line fill: `automaticLineBranches` for a request the user did not ask for
+        (typing, moving), `lineBranches` for one they did."""
+        completion = self.settings.completion
+        return completion.automatic_line_branches if automatic else completion.line_branches
 
     def kernel_warmups(self) -> list[Callable[[], None]]:
         """Steps that compile the kernels fills will need (`lean.kernel_warmups`): a long-running server runs them
