@@ -12,6 +12,7 @@ import os
 import sys
 
 from dgemma_lsp import __version__
+from dgemma_lsp.diffusion.cpu_threads import configure_waiting
 
 EXIT_READER_GONE = 128 + 13  # the shell's status for a process killed by SIGPIPE
 
@@ -52,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     add_bench_parser(commands, _common)
 
     args = parser.parse_args(argv)
-    # Passive OpenMP waiting (read when torch loads): spinning threads made small ops ~80x slower on a busy box.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    configure_waiting()  # read when torch loads
     _fixed_mmap_threshold()
     _configure_logging(args.log_file, args.log_level)
     cli_settings = _cli_settings(args)

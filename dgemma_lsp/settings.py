@@ -166,8 +166,9 @@ class Settings:
     decoding: Literal["auto", "diffusion", "greedy", "drafted"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    # torch threads on CPU; 0 leaves torch's default (the machine's cores, or OMP_NUM_THREADS). With OpenMP's passive
-    # waiting (`cli.main` sets it), two threads fill the embedded model's lines 1.8x faster than one on two cores.
+    # The most torch threads a fill on the CPU runs on; 0 leaves torch's default (the machine's cores, or
+    # OMP_NUM_THREADS). Each fill takes as many of them as other processes leave cores idle (`cpu_threads`: threads
+    # that spin briefly between operations wait for one the system put aside).
     threads: int = 0
     # CPU matrix products of the lean encoder forward (greedy decoding): "bfloat16" multiplies by bfloat16 copies of
     # the projections through oneDNN where the CPU has bfloat16 units (AMX, AVX-512 BF16), "float32" by the model's

@@ -18,6 +18,7 @@ import torch
 
 from dgemma_lsp.diffusion import lean
 from dgemma_lsp.diffusion.autoregressive import continuation_logprobs, greedy_branches
+from dgemma_lsp.diffusion.cpu_threads import IdleCores
 from dgemma_lsp.diffusion.drafting import PromptLookup
 from dgemma_lsp.diffusion.loading import LoadedModel
 from dgemma_lsp.diffusion.sampler import DenoiseResult, Draft, PromptCache, denoise
@@ -56,6 +57,9 @@ class Filler:
         self.settings = settings
         self.prompt_cache = PromptCache()
         self._lock = threading.Lock()
+        # On the CPU a fill runs on the cores other processes leave idle (`cpu_threads`); torch's thread count now
+        # (`threads`, else its default) is the most it gets.
+        self._idle_cores = IdleCores(torch.get_num_threads()) if loaded.model.device.type == "cpu" else None
 
     def fill(
         self,
@@ -93,6 +97,10 @@ class Filler:
             return outcome
         settings = self.settings
         loaded = self.loaded
+        if self._idle_cores is not None:
+            threads = self._idle_cores.threads()
+            if threads != torch.get_num_threads():
+                torch.set_num_threads(threads)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         canvas = self.canvas_for(text, hole, language, workspace)
