@@ -48,31 +48,32 @@ class CpuSample:
 
 
 def read_sample(stat: Path = Path("/proc/stat"), cores: frozenset[int] | None = None) -> CpuSample | None:
-    """The busy time of `cores` (this process's affinity) from `stat`; None where it cannot be read (not Linux).
+    """The busy time of `cores` (this process's affinity) from `stat`; None where it cannot be read.
 
     Only the per-core lines of the allowed cores count: in a container limited to some of a host's cores, the
-    first line sums the whole host."""
+    first line sums the whole host. Read directly rather than through psutil (which reads the same file here):
+    the threads spin only under libgomp, that is on Linux, the one place this is needed."""
     try:
         lines = stat.read_text().splitlines()
     except OSError:
         return None
     allowed = _affinity() if cores is None else cores
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    busy = 0
-    seen = False
+    busy, seen = 0, False
     for line in lines:
-        name, *fields = line.split()
-        if not name.startswith("cpu") or name == "cpu" or not name[3:].isdigit():
+        name, *fields = line.split() or [""]
+        if not (name.startswith("cpu") and name[3:].isdigit()) or int(name[3:]) not in allowed:
             continue
-        if int(name[3:]) not in allowed or len(fields) < 5:
-            continue
-        values = [int(v) for v in fields]
-        idle = values[3] + values[4]  # idle, iowait
-        busy += sum(values[:8]) - idle  # user .. steal; guest time is already inside user
+        try:
+            values = [int(v) for v in fields[:8]]
+        except ValueError:
+            return None
+        if len(values) < 5:
+            return None
+        busy += sum(values) - values[3] - values[4]  # user .. steal, less idle and iowait (guest is inside user)
         seen = True
     if not seen:
         return None
-    return CpuSample(busy / ticks, time.process_time(), time.monotonic())
+    return CpuSample(busy / os.sysconf("SC_CLK_TCK"), time.process_time(), time.monotonic())
 
 
 def _affinity() -> frozenset[int]:
@@ -97,8 +98,8 @@ class IdleCores:
     cores: int = field(default_factory=lambda: len(_affinity()))
     sample: Callable[[], CpuSample | None] = read_sample
     interval: float = 0.5
-    _last: CpuSample | None = None
-    _threads: int | None = None
+    _last: CpuSample | None = field(init=False)
+    _threads: int = field(init=False)
 
     def __post_init__(self) -> None:
         self._last = self.sample()
@@ -115,5 +116,4 @@ class IdleCores:
             if threads != self._threads:
                 log.info("%d threads: other processes kept %.1f of %d cores busy", threads, others, self.cores)
             self._threads, self._last = threads, now
-        assert self._threads is not None
         return self._threads

@@ -1,5 +1,6 @@
 """How OpenMP threads wait, and how many threads a fill gets from the cores other processes leave idle."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ ctxt 6789
 def test_a_sample_counts_the_busy_ticks_of_the_allowed_cores_only(tmp_path: Path):
     stat = tmp_path / "stat"
     stat.write_text(STAT)
-    ticks = cpu_threads.os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
     sample = read_sample(stat, frozenset({0, 1}))
     assert sample is not None
     # cpu0: user + system = 200; cpu1: user, nice, system, irq, softirq, steal = 540; idle and iowait are not busy
@@ -45,6 +46,10 @@ def test_no_sample_where_the_statistics_cannot_be_read(tmp_path: Path):
     assert read_sample(stat, frozenset({0})) is None
     stat.write_text(STAT)
     assert read_sample(stat, frozenset({7})) is None  # none of the allowed cores listed
+    stat.write_text("\ncpu0 1 2 x 4 5\n")  # a blank line, then a field that is no number
+    assert read_sample(stat, frozenset({0})) is None
+    stat.write_text("cpu0 1 2 3\n")  # too few fields
+    assert read_sample(stat, frozenset({0})) is None
 
 
 @pytest.mark.parametrize(
