@@ -157,6 +157,7 @@ def greedy_branches(
     word_top_k: int = WORD_TOP_K,
     drafts: Drafter | None = None,
     canvas: CanvasDrafter | None = None,
+    alone_above: float | None = None,
 ) -> Branches:
     """Up to `width` greedy continuations of `prompt_ids`, one per first token among the `width` likeliest, each
     until EOS, a token in `stop_ids` (kept), or `max_new_tokens`. The branches decode as one batch; a finished one
@@ -183,6 +184,9 @@ def greedy_branches(
     `canvas` drafts from the model itself: each forward also denoises a canvas after every token it verifies
     (`canvas_drafter.verify_and_draft`), and the one after the last token a branch kept is its next draft; a
     `drafts` draft longer than the canvas's (the first forward after the prompt has none) goes instead.
+
+    `alone_above`: where the likeliest first token (not one of `stop_ids`) is at least this likely, it decodes
+    alone, with the branches of `words` and `openings` only.
 
     The LM head's soft-capping (tanh) is monotonic, so it cannot change an argmax and is skipped.
     """
@@ -238,6 +242,9 @@ def greedy_branches(
     if width > 1 or words or openings:
         top = logits[0].topk(min(width, logits.shape[-1]))
         firsts = [int(i) for i, value in zip(top.indices, top.values) if value > CLAMPED_LOGIT]
+        if alone_above is not None and firsts[0] not in stop_ids:
+            if float(logits[0].float().softmax(-1)[firsts[0]]) >= alone_above:
+                firsts = firsts[:1]
         if words or openings:
             vocabulary = _Vocabulary.of(tuple(texts), device)
             wanted = [Spelling(word, vocabulary, word_top_k) for word in words]

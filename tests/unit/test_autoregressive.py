@@ -87,6 +87,22 @@ def test_branches_start_from_the_likeliest_first_tokens_and_each_goes_on_greedil
     assert branches.forwards == 6  # one batched forward per token, not one per branch
 
 
+def test_a_first_token_likely_enough_decodes_alone_unless_it_ends_the_line(tiny):
+    model, prompt, _ = tiny
+    with torch.inference_mode():
+        hidden = model.model.encoder(input_ids=torch.tensor([prompt])).last_hidden_state
+        probabilities = model.lm_head(hidden[:, -1])[0].float().softmax(-1)
+    best = int(probabilities.argmax())
+    likely = float(probabilities[best])
+    options = {"width": 3, "eos_id": -1, "max_new_tokens": 4}
+    wide = greedy_branches(model, prompt, **options)
+    alone = greedy_branches(model, prompt, alone_above=likely * 0.99, **options)
+    assert alone.candidates == wide.candidates[:1]  # the likeliest branch, token for token
+    assert greedy_branches(model, prompt, alone_above=likely * 1.01, **options).candidates == wide.candidates
+    ending = greedy_branches(model, prompt, alone_above=likely * 0.99, stop_ids=frozenset({best}), **options)
+    assert [ids[0] for ids in ending.candidates] == [ids[0] for ids in wide.candidates]  # an empty line never alone
+
+
 def test_a_finished_branch_leaves_the_batch_and_the_others_go_on(tiny):
     model, prompt, _ = tiny
     wide = greedy_branches(model, prompt, width=3, eos_id=-1, max_new_tokens=8)

@@ -118,7 +118,8 @@ def test_greedy_line_branches_are_ranked_by_the_text_after_the_hole(tiny_fillers
 
 def test_an_automatic_line_request_decodes_fewer_branches(tiny_fillers, monkeypatch):
     """A request the user did not ask for decodes `automaticLineBranches` first tokens, an explicit one
-    `lineBranches`; a block is not affected. A column-0 cursor filled as the indented one keeps the budget."""
+    `lineBranches`; a block is not affected. A column-0 cursor filled as the indented one keeps the budget. Only an
+    automatic line decodes a confident first token alone (AUTOMATIC_ALONE_ABOVE)."""
     import dataclasses
 
     from dgemma_lsp.diffusion.autoregressive import Branches
@@ -134,8 +135,11 @@ def test_an_automatic_line_request_decodes_fewer_branches(tiny_fillers, monkeypa
     tokenizer = filler.loaded.tokenizer
     widths = []
 
+    alone = []
+
     def scripted_branches(model, prompt_ids, *, width, **kwargs):
         widths.append(width)
+        alone.append(kwargs["alone_above"])
         return Branches([tokenizer("s = 1", add_special_tokens=False)["input_ids"]], [True], 3, 0.0)
 
     monkeypatch.setattr(pipeline, "greedy_branches", scripted_branches)
@@ -149,6 +153,8 @@ def test_an_automatic_line_request_decodes_fewer_branches(tiny_fillers, monkeypa
     filler.fill(column0, Hole(FillKind.LINE, start, start, "    "), "python", automatic=True)
     filler.fill(text, Hole(FillKind.BLOCK, cursor, cursor, "    "), "python", automatic=True)
     assert widths == [2, 5, 2, settings.completion.block_branches]
+    confident = pipeline.AUTOMATIC_ALONE_ABOVE
+    assert confident is not None and alone == [confident, None, confident, None]
 
 
 def test_an_automatic_line_request_judges_on_a_shorter_head_of_the_suffix(tiny_fillers, monkeypatch):
