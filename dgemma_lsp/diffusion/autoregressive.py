@@ -243,7 +243,7 @@ def greedy_branches(
         top = logits[0].topk(min(width, logits.shape[-1]))
         firsts = [int(i) for i, value in zip(top.indices, top.values) if value > CLAMPED_LOGIT]
         if alone_above is not None and firsts and firsts[0] not in stop_ids:
-            if float(logits[0].float().softmax(-1)[firsts[0]]) >= alone_above:
+            if float((top.values[0] - logits[0].float().logsumexp(-1)).exp()) >= alone_above:
                 firsts = firsts[:1]
         if words or openings:
             vocabulary = _Vocabulary.of(tuple(texts), device)

@@ -106,8 +106,10 @@ class IdleCores:
         self._threads = self.most
 
     def threads(self) -> int:
+        if self._last is None:  # no statistics here (not Linux): nothing to read on every fill
+            return self.most
         now = self.sample()
-        if now is None or self._last is None:
+        if now is None:
             return self.most
         elapsed = now.at - self._last.at
         if elapsed >= self.interval:
@@ -117,3 +119,11 @@ class IdleCores:
                 log.info("%d threads: other processes kept %.1f of %d cores busy", threads, others, self.cores)
             self._threads, self._last = threads, now
         return self._threads
+
+    def apply(self) -> None:
+        """Set torch's thread count for the fill about to run (`threads`), where it changed."""
+        import torch  # here, not at import: the CLI configures OpenMP before torch loads
+
+        threads = self.threads()
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)

@@ -105,9 +105,7 @@ class Filler:
         settings = self.settings
         loaded = self.loaded
         if self._idle_cores is not None:
-            threads = self._idle_cores.threads()
-            if threads != torch.get_num_threads():
-                torch.set_num_threads(threads)
+            self._idle_cores.apply()
         timings: dict[str, float] = {}
         started = time.perf_counter()
         canvas = self.canvas_for(text, hole, language, workspace)
